@@ -1,0 +1,124 @@
+"""Safe YAML reading for user files, keeping the line of every key for error messages.
+
+Only ``yaml.SafeLoader`` is used. On top of it: duplicate keys, aliases (the "billion laughs"
+bomb) and tags are refused, and ``1e-3`` reads as a float (YAML 1.1 would read a string).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas_student.errors import ConfigError
+
+Path_ = tuple[str | int, ...]
+MAX_BYTES = 1_000_000
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose float resolver also accepts ``1e-3`` and ``5E+2``."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _line(node_or_mark: Any) -> int:
+    mark = getattr(node_or_mark, "start_mark", node_or_mark)
+    return mark.line + 1
+
+
+def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> None:
+    """Record the line of every key path; refuse duplicate keys and explicit tags."""
+    lines[path] = _line(node)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            dotted = ".".join(map(str, path + (key,)))
+            if key in seen:
+                raise ConfigError(
+                    f"duplicate key (first defined on line {seen[key]})",
+                    file=file, line=_line(key_node), key=dotted,
+                )
+            seen[key] = _line(key_node)
+            _walk(value_node, path + (key,), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, path + (i,), lines, file)
+
+
+def load_yaml(path: str | Path) -> tuple[Any, dict[Path_, int]]:
+    """Read a user YAML file: its data and a map from key path to line number."""
+    path = Path(path)
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=name) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read file: {e.strerror}", file=name) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"file larger than {MAX_BYTES} bytes", file=name)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"not UTF-8 text (byte {e.start})", file=name) from None
+    return loads_yaml(text, name)
+
+
+def loads_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]]:
+    """Like :func:`load_yaml`, for text already in memory."""
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                raise ConfigError(
+                    "YAML aliases (*name) are not allowed; write the value out",
+                    file=name, line=_line(event),
+                )
+            tag = getattr(event, "tag", None)
+            if tag and not getattr(event, "implicit", True) and tag.startswith("tag:yaml.org,2002:python"):
+                raise ConfigError(f"tag {tag!r} is not allowed (files are data, not code)",
+                                  file=name, line=_line(event))
+        node = yaml.compose(text, Loader=_Loader)
+        lines: dict[Path_, int] = {}
+        if node is not None:
+            _walk(node, (), lines, name)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except ConfigError:
+        raise
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = (e.problem or e.context or "invalid YAML").strip()
+        raise ConfigError(f"YAML syntax error: {problem}", file=name,
+                          line=_line(mark) if mark else None) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"invalid YAML: {e}", file=name) from None
+    return data, lines
+
+
+def line_of(lines: dict[Path_, int], path: Path_) -> int | None:
+    """The line of ``path`` or of its nearest parent that has one."""
+    path = tuple(path)
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get(())
