@@ -1,0 +1,175 @@
+"""profile(): MACs, params and a breakdown of one forward pass, via fvcore's tracer.
+
+Conventions (the ones torchvision and fvcore publish numbers in):
+
+* one fused multiply-add = 1 MAC; biases, residual adds, norms, activations and pooling
+  are not MACs (they are in ``other_ops``, counted as output elements);
+* MACs are for the example input as given (callers pass batch 1);
+* the model is traced in eval mode under ``torch.no_grad()`` by default, so the result
+  never depends on the mode the caller left the model in; ``mode="train"`` traces the
+  training path instead (same MACs; it exists to check exactly that). Either way every
+  module's training flag, the buffers (BatchNorm running stats) and the RNG state are
+  restored afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+from fvcore.nn import FlopCountAnalysis
+from torch import Tensor, nn
+
+from nas_student.cost.handlers import ShapeUnknown, build_handles
+from nas_student.errors import NasStudentError
+
+ROOT = "(root)"
+
+
+class CostError(NasStudentError):
+    """A model's cost cannot be counted (an op we cannot price, a failed trace, bad input)."""
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The cost of one forward pass on the example input.
+
+    ``by_module`` maps each top-level child (``model.named_children()``) to the MACs run
+    inside it; MACs run directly in the root ``forward`` (functional calls) are under
+    ``"(root)"``, present only when non-zero, so the values always sum to ``macs``.
+    ``by_op`` maps op names ("conv", "linear", "matmul", "lstm", "attention", ...) to
+    MACs and also sums to ``macs``. ``other_ops`` maps non-MAC ops ("relu", "batch_norm",
+    "add", ...) to the number of elements they output: a rough size of memory-bound work.
+    """
+
+    macs: int
+    params: int
+    by_module: dict[str, int] = field(default_factory=dict)
+    by_op: dict[str, int] = field(default_factory=dict)
+    other_ops: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dict (ints and str-keyed dicts only)."""
+        return asdict(self)
+
+
+def _as_inputs(example_input: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    if isinstance(example_input, Tensor):
+        return (example_input,)
+    if isinstance(example_input, (tuple, list)) and all(
+        isinstance(x, Tensor) for x in example_input
+    ):
+        return tuple(example_input)
+    raise CostError(
+        f"example_input must be a Tensor or a tuple of Tensors, got {type(example_input).__name__}"
+    )
+
+
+def count_params(model: nn.Module) -> int:
+    """Sum of numel over ``model.parameters()`` (which yields a shared parameter once)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def _rng_devices(model: nn.Module) -> list[int]:
+    return sorted(
+        {t.device.index or 0 for t in model.parameters() if t.device.type == "cuda"}
+    )
+
+
+def _analyse(model: nn.Module, inputs: tuple[Tensor, ...]) -> FlopCountAnalysis:
+    handles, ignored = build_handles()
+    analysis = (
+        FlopCountAnalysis(model, inputs)
+        .clear_op_handles()
+        .set_op_handle(**handles)
+        .set_op_handle(**{op: None for op in ignored})
+        .unsupported_ops_warnings(False)
+        .uncalled_modules_warnings(False)
+        .tracer_warnings("none")
+    )
+    fv_logger = logging.getLogger("fvcore")
+    level = fv_logger.level
+    fv_logger.setLevel(logging.ERROR)
+    try:
+        analysis.total()  # runs the trace once; results are cached
+    except ShapeUnknown as exc:
+        raise CostError(f"cannot count {type(model).__name__}: {exc}") from exc
+    except CostError:
+        raise
+    except Exception as exc:  # tracing runs user code: report it as one line
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CostError(
+            f"tracing {type(model).__name__} failed: {type(exc).__name__}: {msg}"
+        ) from exc
+    finally:
+        fv_logger.setLevel(level)
+    return analysis
+
+
+def _split(counter: Counter) -> tuple[dict[str, int], dict[str, int]]:
+    macs: dict[str, int] = {}
+    other: dict[str, int] = {}
+    for key, value in counter.items():
+        kind, _, name = key.partition(":")
+        target = macs if kind == "mac" else other
+        target[name] = target.get(name, 0) + int(value)
+    return macs, other
+
+
+def profile(
+    model: nn.Module,
+    example_input: Tensor | tuple[Tensor, ...],
+    *,
+    mode: Literal["eval", "train"] = "eval",
+) -> Cost:
+    """Count MACs and params of ``model(*example_input)``; see the module docstring.
+
+    Raises CostError naming every op that may carry compute but has no price (e.g.
+    ``aten::fft_fft``), instead of silently counting it as 0.
+    """
+    if mode not in ("eval", "train"):
+        raise CostError(f"mode must be 'eval' or 'train', got {mode!r}")
+    inputs = _as_inputs(example_input)
+    flags = {m: m.training for m in model.modules()}
+    saved = {k: b.detach().clone() for k, b in model.named_buffers()} if mode == "train" else {}
+    try:
+        model.train(mode == "train")
+        with torch.no_grad(), torch.random.fork_rng(devices=_rng_devices(model)):
+            analysis = _analyse(model, inputs)
+            unsupported = analysis.unsupported_ops()
+            per_module = analysis.by_module_and_operator()
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+        if saved:
+            with torch.no_grad():
+                for k, b in model.named_buffers():
+                    if k in saved:
+                        b.copy_(saved[k])
+    if unsupported:
+        ops = ", ".join(f"{op} (x{n})" for op, n in sorted(unsupported.items()))
+        raise CostError(f"cannot price op(s) in {type(model).__name__}: {ops}")
+
+    by_op, other_ops = _split(per_module[""])
+    macs = sum(by_op.values())
+    by_module: dict[str, int] = {}
+    seen: set[int] = set()
+    for name, child in model.named_children():
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        canonical = analysis.canonical_module_name(name)
+        by_module[name] = sum(_split(per_module.get(canonical, Counter()))[0].values())
+    own = macs - sum(by_module.values())
+    if own:
+        by_module[ROOT] = own
+    return Cost(
+        macs=macs,
+        params=count_params(model),
+        by_module=by_module,
+        by_op=dict(sorted(by_op.items())),
+        other_ops=dict(sorted(other_ops.items())),
+    )
