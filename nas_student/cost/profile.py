@@ -15,13 +15,17 @@ Conventions (the ones torchvision and fvcore publish numbers in):
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import torch
-from fvcore.nn import FlopCountAnalysis
 from torch import Tensor, nn
+
+with warnings.catch_warnings():  # fvcore.nn calls the deprecated torch.jit.script on import
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from fvcore.nn import FlopCountAnalysis
 
 from nas_student.cost.handlers import ShapeUnknown, build_handles
 from nas_student.errors import NasStudentError
