@@ -45,7 +45,9 @@ class Cost:
     inside it; MACs run directly in the root ``forward`` (functional calls) are under
     ``"(root)"``, present only when non-zero, so the values always sum to ``macs``.
     ``by_op`` maps op names ("conv", "linear", "matmul", "lstm", "attention", ...) to
-    MACs and also sums to ``macs``. ``other_ops`` maps non-MAC ops ("relu", "batch_norm",
+    MACs and also sums to ``macs``; its keys name the kernel actually traced (a fused
+    attention is "attention", the unfused one "bmm" or "scaled_dot_product_attention"),
+    so compare ``macs`` across paths, not ``by_op``. ``other_ops`` maps non-MAC ops ("relu", "batch_norm",
     "add", ...) to the number of elements they output: a rough size of memory-bound work.
     """
 
