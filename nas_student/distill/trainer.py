@@ -1,0 +1,123 @@
+"""The trainer: a budget of optimiser steps over in-memory tensors, with or without a teacher.
+
+The search proxy is this trainer with a short budget; full training the same with a long one;
+the built-in teachers are trained by it too (no teacher, plain CE).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from nas_student.distill.losses import kd_loss
+from nas_student.errors import NasStudentError
+
+
+class Budget(BaseModel):
+    """How a student is trained: steps, batch, optimiser and the KD loss weights."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: Annotated[int, Field(ge=1)] = 300
+    batch_size: Annotated[int, Field(ge=1)] = 64
+    lr: Annotated[float, Field(gt=0)] = 3e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    schedule: Literal["constant", "cosine"] = "cosine"
+    temperature: Annotated[float, Field(gt=0)] = 4.0
+    alpha: Annotated[float, Field(ge=0)] = 0.9
+    beta: Annotated[float, Field(ge=0)] = 0.1
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    wall_s: float
+    final_loss: float
+
+
+class DivergedError(NasStudentError):
+    """The loss became NaN or infinite."""
+
+
+def _optimizer(model: nn.Module, b: Budget) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if b.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=b.lr, momentum=0.9, weight_decay=b.weight_decay, nesterov=True)
+    cls = torch.optim.AdamW if b.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=b.lr, weight_decay=b.weight_decay)
+
+
+def train(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    budget: Budget,
+    *,
+    teacher_logits: torch.Tensor | None = None,
+    seed: int = 0,
+) -> TrainResult:
+    """Train ``model`` in place on ``(x, y)``; with ``teacher_logits`` (same rows as ``x``,
+    precomputed once) the loss is the KD loss, without it plain cross-entropy."""
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    opt = _optimizer(model, budget)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, budget.steps)
+             if budget.schedule == "cosine" else None)
+    alpha = budget.alpha if teacher_logits is not None else 0.0
+    beta = budget.beta if teacher_logits is not None else 1.0
+    n, bs = len(x), min(budget.batch_size, len(x))
+    model.train()
+    t0 = time.perf_counter()
+    order, pos, loss_v = torch.randperm(n, generator=gen), 0, math.nan
+    for _ in range(budget.steps):
+        if pos + bs > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos:pos + bs]
+        pos += bs
+        xb = x[idx].to(device, non_blocking=True)
+        out = model(xb)
+        loss = kd_loss(out,
+                       teacher_logits[idx].to(device) if teacher_logits is not None else None,
+                       y[idx].to(device) if y is not None else None,
+                       temperature=budget.temperature, alpha=alpha, beta=beta).total
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+    loss_v = float(loss.detach())
+    if not math.isfinite(loss_v):
+        raise DivergedError(f"training diverged: final loss {loss_v}")
+    return TrainResult(budget.steps, time.perf_counter() - t0, loss_v)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """Logits for all rows of ``x`` in eval mode, on CPU."""
+    device = next(model.parameters()).device
+    was = model.training
+    model.eval()
+    out = torch.cat([model(x[i:i + batch_size].to(device)).float().cpu()
+                     for i in range(0, len(x), batch_size)])
+    model.train(was)
+    return out
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             teacher_logits: torch.Tensor | None = None, temperature: float = 4.0) -> dict[str, float]:
+    """Accuracy; with the teacher's logits also top-1 agreement and the KD loss (T^2 * KL)."""
+    logits = predict(model, x)
+    pred = logits.argmax(-1)
+    out = {"accuracy": float((pred == y).float().mean())}
+    if teacher_logits is not None:
+        out["agreement"] = float((pred == teacher_logits.argmax(-1)).float().mean())
+        out["kd_loss"] = float(kd_loss(logits, teacher_logits, None, temperature=temperature,
+                                       alpha=1.0, beta=0.0).kd)
+    return out

@@ -1,0 +1,57 @@
+"""Run a search: prepare (space, task, teacher), optimise, write trials.csv and pareto.csv."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial
+
+from nas_student.config import RunConfig
+from nas_student.results import pareto_front, trials_frame
+from nas_student.search import optuna_backend
+from nas_student.search.objective import SearchContext, prepare
+
+
+@dataclass
+class SearchOutcome:
+    run_dir: Path
+    study: optuna.Study
+    trials: pd.DataFrame
+    front: pd.DataFrame
+    ctx: SearchContext
+
+
+def write_tables(run_dir: Path, study: optuna.Study, objectives: list[str] | tuple[str, ...]
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(Re)write ``trials.csv`` and ``pareto.csv`` from the study; return both frames."""
+    trials = trials_frame(study)
+    front = pareto_front(trials, objectives)
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    front.to_csv(run_dir / "pareto.csv", index=False)
+    return trials, front
+
+
+def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None] | None = None,
+               callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> SearchOutcome:
+    """Search (or resume) the run ``cfg`` names; ``on_ready(ctx, already_finished)`` is called
+    once the teacher is ready, before the first trial."""
+    ctx = prepare(cfg)
+    run_dir = Path(cfg.results_dir) / cfg.run_name()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with optuna_backend.run_lock(run_dir):
+        study = optuna_backend.create_or_resume(cfg, ctx, run_dir)
+        optuna_backend.write_run_info(run_dir, cfg)
+        if on_ready is not None:
+            on_ready(ctx, optuna_backend.n_finished(study))
+        try:
+            optuna_backend.optimize(study, ctx, list(callbacks))
+        finally:
+            trials, front = write_tables(run_dir, study, cfg.search.objectives)
+    return SearchOutcome(run_dir, study, trials, front, ctx)
+
+
+__all__ = ["SearchOutcome", "run_search", "write_tables"]

@@ -1,0 +1,142 @@
+"""The objective: one function, shared by every backend. Sample -> build -> cost -> (train).
+
+An architecture that breaks the space's rules is pruned with a positive constraint value; one
+over the cost bounds is completed as infeasible with its real costs and accuracy 0 (never
+trained); an architecture already evaluated in this study is not trained again (its record is
+copied, marked ``duplicate_of``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+from nas_student.config import OBJECTIVES, RunConfig
+from nas_student.cost import Cost, profile
+from nas_student.cost.constraints import constraint_values, is_feasible, limits
+from nas_student.distill import evaluate, predict, train
+from nas_student.families import build
+from nas_student.spaces import Space, arch_hash, load_space
+from nas_student.tasks import Task, load_task
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+@dataclass
+class SearchContext:
+    """Everything a trial needs, computed once per search (teacher outputs included)."""
+
+    cfg: RunConfig
+    space: Space
+    task: Task
+    device: torch.device
+    teacher_cost: Cost
+    bounds: dict[str, float]
+    teacher_train_logits: torch.Tensor
+    teacher_val_logits: torch.Tensor
+    teacher_val_accuracy: float
+
+
+def prepare(cfg: RunConfig) -> SearchContext:
+    """Validate the space first (cheap, clear errors), then load the task and its teacher."""
+    space = load_space(cfg.space)
+    device = resolve_device(cfg.device)
+    task = load_task(cfg.task, seed=cfg.search.seed, device=str(device))
+    t_cost = profile(task.teacher, task.io.example_input().to(device))
+    train_logits = predict(task.teacher, task.train.x)
+    val_logits = predict(task.teacher, task.val.x)
+    val_acc = float((val_logits.argmax(-1) == task.val.y).float().mean())
+    return SearchContext(cfg, space, task, device, t_cost,
+                         limits(cfg.constraints, t_cost.macs, t_cost.params),
+                         train_logits, val_logits, val_acc)
+
+
+def _seed(h: str, base: int) -> int:
+    return (int(h[:8], 16) + base * 1_000_003) % (2**31)
+
+
+class Objective:
+    def __init__(self, ctx: SearchContext) -> None:
+        self.ctx = ctx
+
+    def _values(self, record: dict[str, float]) -> tuple[float, ...]:
+        return tuple(float(record[o]) for o in self.ctx.cfg.search.objectives)
+
+    def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        ctx, t0 = self.ctx, time.perf_counter()
+        arch = ctx.space.sample(trial)
+        h = arch_hash(arch)
+        trial.set_user_attr("arch", arch)
+        trial.set_user_attr("arch_hash", h)
+        broken = ctx.space.violations(arch)
+        if broken:
+            trial.set_constraint("space_rules", float(len(broken)))
+            trial.set_user_attr("status", "invalid: " + "; ".join(broken))
+            raise optuna.TrialPruned("; ".join(broken))
+        earlier = _find_evaluated(trial, h)
+        if earlier is not None:
+            return self._copy(trial, earlier)
+        t_sample = time.perf_counter()
+        torch.manual_seed(_seed(h, ctx.cfg.search.seed))
+        model = build(arch, ctx.task.io).to(ctx.device)
+        t_build = time.perf_counter()
+        cost = profile(model, ctx.task.io.example_input().to(ctx.device))
+        t_cost = time.perf_counter()
+        record: dict[str, Any] = {
+            "macs": cost.macs, "params": cost.params,
+            "macs_ratio": cost.macs / ctx.teacher_cost.macs,
+            "params_ratio": cost.params / ctx.teacher_cost.params,
+        }
+        constraints = constraint_values(record, ctx.bounds)
+        for k, v in constraints.items():
+            trial.set_constraint(k, v)
+        feasible = is_feasible(constraints)
+        timing = {"sample_s": t_sample - t0, "build_s": t_build - t_sample, "cost_s": t_cost - t_build}
+        if feasible:
+            res = train(model, ctx.task.train.x, ctx.task.train.y, ctx.cfg.budget,
+                        teacher_logits=ctx.teacher_train_logits, seed=_seed(h, ctx.cfg.search.seed))
+            t_train = time.perf_counter()
+            record.update(evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
+                                   temperature=ctx.cfg.budget.temperature))
+            timing.update(train_s=res.wall_s, eval_s=time.perf_counter() - t_train)
+        else:
+            record.update(accuracy=0.0, agreement=0.0)
+        trial.set_user_attr("record", record)
+        trial.set_user_attr("feasible", feasible)
+        trial.set_user_attr("status", "trained" if feasible else "infeasible (over the cost bounds)")
+        timing["total_s"] = time.perf_counter() - t0
+        trial.set_user_attr("timing", timing)
+        return self._values(record)
+
+    def _copy(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> tuple[float, ...]:
+        for k, v in earlier.constraints.items():
+            trial.set_constraint(k, v)
+        for key in ("record", "feasible"):
+            trial.set_user_attr(key, earlier.user_attrs[key])
+        trial.set_user_attr("duplicate_of", earlier.number)
+        trial.set_user_attr("status", f"duplicate of trial {earlier.number} (not retrained)")
+        return self._values(earlier.user_attrs["record"])
+
+
+def _find_evaluated(trial: optuna.Trial, h: str) -> optuna.trial.FrozenTrial | None:
+    for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get("arch_hash") == h and "duplicate_of" not in t.user_attrs:
+            return t
+    return None
+
+
+def directions(cfg: RunConfig) -> list[str]:
+    return [OBJECTIVES[o] for o in cfg.search.objectives]

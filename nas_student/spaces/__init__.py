@@ -1,0 +1,41 @@
+"""Search spaces: declared in YAML, usable by built-in name or by path."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from nas_student.errors import UnknownNameError
+from nas_student.spaces.loader import load_space_file, parse_space
+from nas_student.spaces.space import Arch, RandomSuggester, Space, arch_hash
+
+
+def builtin_dir() -> Path:
+    """Where the built-in spaces live: inside the installed package, or the repo's folder."""
+    packaged = Path(str(resources.files("nas_student"))) / "search_spaces"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "search_spaces"
+
+
+def builtin_spaces() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(builtin_dir().glob("*.yaml"))}
+
+
+def resolve_space(name_or_path: str) -> Path:
+    """A path if it looks like one (or exists), else a built-in name."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or "/" in name_or_path or p.is_file():
+        return p
+    spaces = builtin_spaces()
+    if name_or_path not in spaces:
+        raise UnknownNameError("space", name_or_path, list(spaces))
+    return spaces[name_or_path]
+
+
+def load_space(name_or_path: str) -> Space:
+    return load_space_file(resolve_space(name_or_path))
+
+
+__all__ = ["Arch", "RandomSuggester", "Space", "arch_hash", "builtin_spaces", "load_space",
+           "parse_space", "resolve_space"]

@@ -1,0 +1,128 @@
+"""Read and validate a search-space file once; every error names file, line, key and rule."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from nas_student.errors import ConfigError, NasStudentError
+from nas_student.spaces.rules import Rule, RuleSyntaxError
+from nas_student.spaces.schema import LEAF_TYPES, RepeatParam, SpaceHeader
+from nas_student.spaces.space import Fixed, Param, RandomSuggester, Repeat, Space
+from nas_student.validation import dotted, validate_model
+from nas_student.yamlio import Path_, line_of, load_yaml
+
+N_CHECK_SAMPLES = 64
+
+
+def parse_space(data: Any, lines: dict[Path_, int], file: str) -> Space:
+    """Build a :class:`Space` from parsed YAML; raises ConfigError on the first problem."""
+    if not isinstance(data, dict):
+        raise ConfigError("a space file must be a mapping with keys name, family, params",
+                          file=file, line=1)
+    head: SpaceHeader = validate_model(SpaceHeader, data, file=file, lines=lines)
+    if not head.params:
+        raise ConfigError("at least one parameter is needed", file=file,
+                          line=line_of(lines, ("params",)), key="params")
+    ctx = _Ctx(file, lines)
+    params = {name: ctx.param(v, ("params", name), top=True) for name, v in head.params.items()}
+    top_names = set(params)
+    rules = tuple(ctx.rule(t, ("rules", i), top_names) for i, t in enumerate(head.rules))
+    for name, p in params.items():
+        if isinstance(p, Repeat):
+            allowed = top_names | set(p.params) | {"index"}
+            compiled = tuple(ctx.rule(t, ("params", name, "rules", i), allowed)
+                             for i, t in enumerate(data["params"][name].get("rules", [])))
+            params[name] = Repeat(p.count, p.params, compiled)
+    space = Space(name=head.name, family=head.family, params=params, rules=rules,
+                  description=head.description, source=file)
+    _check_against_family(space, lines, file)
+    return space
+
+
+class _Ctx:
+    def __init__(self, file: str, lines: dict[Path_, int]) -> None:
+        self.file, self.lines = file, lines
+
+    def error(self, rule: str, path: Path_, value: Any = ...) -> ConfigError:
+        return ConfigError(rule, file=self.file, line=line_of(self.lines, path),
+                           key=dotted(path), value=value)
+
+    def param(self, value: Any, path: Path_, *, top: bool) -> Param:
+        if isinstance(value, dict):
+            kind = value.get("type")
+            if kind in LEAF_TYPES:
+                return validate_model(LEAF_TYPES[kind], value, file=self.file, lines=self.lines,
+                                      prefix=path)
+            if kind == "repeat" and top:
+                r: RepeatParam = validate_model(RepeatParam, value, file=self.file,
+                                                lines=self.lines, prefix=path)
+                if not r.params:
+                    raise self.error("a repeat needs at least one layer parameter", path + ("params",))
+                inner = {k: self.param(v, path + ("params", k), top=False) for k, v in r.params.items()}
+                return Repeat(r.count, inner)  # type: ignore[arg-type]
+            kinds = ["int", "float", "choice"] + (["repeat"] if top else [])
+            rule = (f"`type` must be one of {', '.join(kinds)}" if "type" in value
+                    else f"a parameter mapping needs `type` ({', '.join(kinds)}); "
+                         "write a fixed value as a plain scalar")
+            return_path = path + ("type",) if "type" in value else path
+            raise self.error(rule, return_path, value.get("type", ...))
+        if value is None:
+            raise self.error("a value is required (got null)", path)
+        if isinstance(value, list):
+            if not all(isinstance(v, (bool, int, float, str)) for v in value):
+                raise self.error("a fixed list may hold only numbers, strings and booleans", path)
+            return Fixed(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self.error("a fixed value must be finite", path, value)
+        return Fixed(value)
+
+    def rule(self, text: Any, path: Path_, allowed: set[str]) -> Rule:
+        if not isinstance(text, str):
+            raise self.error("a rule must be a string expression", path, text)
+        try:
+            rule = Rule(text)
+        except RuleSyntaxError as e:
+            raise self.error(f"invalid rule: {e}", path, text) from None
+        unknown = sorted(rule.names - allowed)
+        if unknown:
+            raise self.error(f"rule uses unknown name(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(allowed))}", path, text)
+        return rule
+
+
+def _check_against_family(space: Space, lines: dict[Path_, int], file: str) -> None:
+    """The family must exist and accept what the space samples; some arch must obey the rules."""
+    from nas_student.families import get_family
+
+    try:
+        family = get_family(space.family)
+    except NasStudentError as e:
+        raise ConfigError(str(e), file=file, line=line_of(lines, ("family",)), key="family") from None
+    if space.size == 0:
+        raise ConfigError("no architecture satisfies the rules; the space is empty",
+                          file=file, line=line_of(lines, ("rules",)), key="rules")
+    rng = RandomSuggester(0)
+    valid = 0
+    for _ in range(N_CHECK_SAMPLES):
+        arch = space.sample(rng)
+        if space.violations(arch):
+            continue
+        valid += 1
+        problem = family.check_arch(arch)
+        if problem is not None:
+            path, rule = problem
+            key_path = ("params",) + tuple(path)
+            if len(path) >= 2 and isinstance(path[1], int):  # stages[1].width -> params.stages.params.width
+                key_path = ("params", path[0], "params") + tuple(path[2:])
+            raise ConfigError(f"family {space.family!r}: {rule}", file=file,
+                              line=line_of(lines, key_path), key=dotted(key_path))
+    if valid == 0 and space.size is None:
+        raise ConfigError(f"none of {N_CHECK_SAMPLES} sampled architectures satisfies the rules",
+                          file=file, line=line_of(lines, ("rules",)), key="rules")
+
+
+def load_space_file(path: str | Path) -> Space:
+    data, lines = load_yaml(path)
+    return parse_space(data, lines, str(path))

@@ -1,0 +1,25 @@
+"""Built-in tasks by name (the user's own data and teacher come through the run file)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nas_student.errors import UnknownNameError
+from nas_student.tasks import digits
+from nas_student.tasks.base import Split, Task
+
+_TASKS: dict[str, Callable[..., Task]] = {"digits": digits.load}
+
+
+def task_names() -> list[str]:
+    return sorted(_TASKS)
+
+
+def load_task(name: str, *, seed: int = 0, device: str = "cpu") -> Task:
+    """Load a built-in task and its (cached) teacher."""
+    if name not in _TASKS:
+        raise UnknownNameError("task", name, list(_TASKS))
+    return _TASKS[name](seed=seed, device=device)
+
+
+__all__ = ["Split", "Task", "load_task", "task_names"]

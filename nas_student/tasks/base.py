@@ -1,0 +1,54 @@
+"""A task: data splits, the model interface it implies, its teacher, and how to score."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas_student.families.base import ModelIO
+
+
+@dataclass(frozen=True)
+class Split:
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class Task:
+    """What a search needs to know about the problem. ``teacher`` is frozen and in eval mode."""
+
+    name: str
+    io: ModelIO
+    train: Split
+    val: Split
+    test: Split
+    teacher: nn.Module
+    teacher_info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        return "classification"
+
+
+def fingerprint(*tensors: torch.Tensor) -> str:
+    """A short hash of tensors' contents (to key caches on the exact data)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model

@@ -1,0 +1,65 @@
+"""``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes).
+
+Split 60/20/20 (train/val/test), stratified, by seed. Pixels scaled to [0, 1]. The teacher is
+a residual CNN (the ``cnn`` family) trained here once and cached.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from nas_student.distill.trainer import Budget, evaluate, train
+from nas_student.families import build
+from nas_student.families.base import ModelIO
+from nas_student.tasks.base import Split, Task, fingerprint, freeze
+from nas_student.tasks.teacher_cache import cached_teacher
+
+TEACHER_ARCH = {
+    "family": "cnn", "stem_width": 32, "norm": "batch", "activation": "relu", "residual": True,
+    "stages": [
+        {"depth": 2, "width": 64, "kernel": 3, "downsample": "none"},
+        {"depth": 2, "width": 128, "kernel": 3, "downsample": "stride"},
+        {"depth": 2, "width": 192, "kernel": 3, "downsample": "stride"},
+    ],
+}
+TEACHER_BUDGET = Budget(steps=800, batch_size=64, lr=2e-3, weight_decay=1e-4, optimizer="adamw")
+
+
+def digits_splits(seed: int = 0) -> tuple[Split, Split, Split]:
+    """Stratified 60/20/20 split of the digits, fixed by ``seed``."""
+    x, y = load_digits(return_X_y=True)
+    x = (x.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    idx = np.arange(len(y))
+    tr, rest = train_test_split(idx, test_size=0.4, stratify=y, random_state=seed)
+    va, te = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=seed)
+
+    def split(i: np.ndarray) -> Split:
+        return Split(torch.from_numpy(x[i]), torch.from_numpy(y[i]).long())
+
+    return split(tr), split(va), split(te)
+
+
+def load(seed: int = 0, device: str = "cpu") -> Task:
+    train_s, val_s, test_s = digits_splits(seed)
+    io = ModelIO((1, 8, 8), 10)
+    definition = {
+        "task": "digits", "data": fingerprint(train_s.x, train_s.y, test_s.x), "arch": TEACHER_ARCH,
+        "budget": TEACHER_BUDGET.model_dump(), "seed": seed,
+        "torch": ".".join(torch.__version__.split(".")[:2]),
+    }
+
+    def build_teacher() -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return build(TEACHER_ARCH, io).to(device)
+
+    def fit(model: torch.nn.Module) -> None:
+        train(model, train_s.x, train_s.y, TEACHER_BUDGET, seed=seed)
+
+    def score(model: torch.nn.Module) -> float:
+        return evaluate(model, test_s.x, test_s.y)["accuracy"]
+
+    teacher, meta = cached_teacher(definition, build_teacher, fit, score)
+    return Task("digits", io, train_s, val_s, test_s, freeze(teacher), meta)

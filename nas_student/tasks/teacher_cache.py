@@ -1,0 +1,98 @@
+"""Built-in teachers are trained locally once and cached under a hash of all that defines them.
+
+A cache entry is ``<key>.pt`` (a state_dict) and ``<key>.json`` (its sha256 and the test
+accuracy it reached). Loading re-checks the sha256, loads with ``weights_only=True`` and
+re-scores the model: anything that does not match is rebuilt, never trusted blindly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """``$NAS_STUDENT_CACHE``, else ``~/.cache/nas-student``."""
+    env = os.environ.get("NAS_STUDENT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "nas-student"
+
+
+def cache_key(definition: dict[str, Any]) -> str:
+    text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def cached_teacher(
+    definition: dict[str, Any],
+    build: Callable[[], nn.Module],
+    fit: Callable[[nn.Module], None],
+    score: Callable[[nn.Module], float],
+    *,
+    root: Path | None = None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Return a trained teacher and its metadata: from the cache if it verifies, else trained
+    with ``fit`` and stored. ``definition`` must hold everything that changes the weights."""
+    folder = (root or cache_dir()) / "teachers"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = cache_key(definition)
+    weights, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
+    model = build()
+    reason = _try_load(model, weights, meta_path, score)
+    if reason is None:
+        meta = json.loads(meta_path.read_text())
+        meta["cache"] = "hit"
+        return model, meta
+    log.info("teacher cache %s: %s; training it", key, reason)
+    model = build()
+    fit(model)
+    acc = score(model)
+    _atomic_write(weights, lambda p: torch.save(model.state_dict(), p))
+    meta = {"key": key, "sha256": _sha256(weights), "test_accuracy": acc, "definition": definition}
+    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
+    meta["cache"] = f"rebuilt ({reason})"
+    return model, meta
+
+
+def _try_load(model: nn.Module, weights: Path, meta_path: Path,
+              score: Callable[[nn.Module], float]) -> str | None:
+    """None when the cached teacher is sound, else why not."""
+    if not weights.exists() or not meta_path.exists():
+        return "not cached yet"
+    try:
+        meta = json.loads(meta_path.read_text())
+        if _sha256(weights) != meta["sha256"]:
+            return "weights file does not match its recorded sha256"
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state)
+    except Exception as e:  # noqa: BLE001 - any failure means: rebuild
+        return f"unreadable ({type(e).__name__}: {e})"
+    acc = score(model)
+    if abs(acc - meta["test_accuracy"]) > 1e-6:
+        return f"re-scored accuracy {acc:.4f} differs from recorded {meta['test_accuracy']:.4f}"
+    return None
