@@ -73,3 +73,24 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU,
     "hardswish": nn.Hardswish, "tanh": nn.Tanh,
 }
+
+
+def describe(arch: dict[str, Any]) -> str:
+    """A one-line human summary of an architecture (families may register a better one)."""
+    fam = arch.get("family", "?")
+    if fam == "cnn":
+        stages = ",".join(
+            f"{s['depth']}x{s['width']}k{s.get('kernel', 3)}"
+            + {"stride": "/s2", "maxpool": "/mp", "avgpool": "/ap"}.get(s.get("downsample", "none"), "")
+            for s in arch.get("stages", []))
+        extras = [arch.get("norm", "batch"), arch.get("activation", "relu")]
+        if arch.get("residual"):
+            extras.append("res")
+        if arch.get("groups", 1) > 1:
+            extras.append(f"g{arch['groups']}")
+        return f"cnn stem{arch.get('stem_width')} [{stages}] {' '.join(extras)}"
+    if fam == "mlp":
+        widths = "-".join(str(layer["width"]) for layer in arch.get("layers", [])) or "linear"
+        return f"mlp [{widths}] {arch.get('norm', 'none')} {arch.get('activation', 'relu')}"
+    body = {k: v for k, v in arch.items() if k != "family"}
+    return f"{fam} {body}"

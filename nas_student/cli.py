@@ -1,0 +1,156 @@
+"""The command line: thin commands over the package; errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from nas_student.errors import NasStudentError
+
+app = typer.Typer(
+    help="nas-student: search the best small student for a trained teacher "
+         "(architecture search + knowledge distillation, Pareto-optimal under a cost budget).",
+    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _one_line_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NasStudentError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@_one_line_errors
+def search(
+    space: str = typer.Option("digits-cnn", help="Search space: a built-in name (see `nas-student spaces`) or a YAML path."),
+    task: str = typer.Option("digits", help="Built-in task (data + teacher)."),
+    trials: int = typer.Option(40, min=1, help="Trials to finish (complete or pruned); a resumed run goes on up to this count."),
+    run: Optional[str] = typer.Option(None, help="Run name: results go to RESULTS_DIR/RUN. Default: TASK-SPACE-sSEED."),
+    seed: int = typer.Option(0, help="Seed of the sampler, the data split and the teacher."),
+    sampler: str = typer.Option("tpe", help="tpe (default), nsga2 or random."),
+    objectives: str = typer.Option("accuracy,macs,params", help="Comma-separated: accuracy, agreement, macs, params."),
+    steps: int = typer.Option(300, min=1, help="Proxy budget: optimiser steps per student."),
+    batch_size: int = typer.Option(64, min=1, help="Proxy batch size."),
+    lr: float = typer.Option(3e-3, min=0, help="Proxy learning rate (Adam, cosine decay)."),
+    temperature: float = typer.Option(4.0, min=0, help="KD temperature T."),
+    alpha: float = typer.Option(0.9, min=0, help="Weight of the soft-target term alpha*T^2*KL."),
+    beta: float = typer.Option(0.1, min=0, help="Weight of the hard-label cross-entropy."),
+    macs_ratio: float = typer.Option(0.1, min=0, help="Feasible only if MACs <= this x teacher's (0 disables)."),
+    params_ratio: float = typer.Option(0.1, min=0, help="Feasible only if params <= this x teacher's (0 disables)."),
+    max_macs: Optional[int] = typer.Option(None, min=1, help="Absolute bound on MACs (on top of the ratio)."),
+    max_params: Optional[int] = typer.Option(None, min=1, help="Absolute bound on parameters."),
+    device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
+    results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),
+) -> None:
+    """Search students for a teacher; ends with the Pareto front (table, pareto.csv, trials.csv).
+
+    Running the same command again resumes the run: finished trials are kept, a trial that was
+    interrupted is marked failed, and the search goes on up to --trials.
+    """
+    from nas_student.config import RunConfig
+    from nas_student.distill import Budget
+    from nas_student.validation import config_error_from
+
+    try:
+        cfg = RunConfig(
+            run=run, task=task, space=space, results_dir=str(results_dir), device=device,
+            budget=Budget(steps=steps, batch_size=batch_size, lr=lr, temperature=temperature,
+                          alpha=alpha, beta=beta),
+            constraints={"macs_ratio": macs_ratio or None, "params_ratio": params_ratio or None,
+                         "max_macs": max_macs, "max_params": max_params},
+            search={"trials": trials, "sampler": sampler, "seed": seed,
+                    "objectives": tuple(o.strip() for o in objectives.split(",") if o.strip())},
+        )
+    except ValidationError as e:
+        raise config_error_from(e, file="command line", lines={}) from None
+    from nas_student.cli_progress import run_with_progress
+    outcome = run_with_progress(cfg, out)
+    _print_front(outcome.front, outcome.study.user_attrs, outcome.run_dir)
+    _print_summary(outcome.trials, outcome.run_dir)
+
+
+@app.command()
+@_one_line_errors
+def spaces() -> None:
+    """List the built-in search spaces with their size (number of distinct architectures)."""
+    from nas_student.spaces import builtin_spaces, load_space
+
+    table = Table(title="Built-in search spaces")
+    for col in ("name", "family", "architectures", "description"):
+        table.add_column(col, justify="right" if col == "architectures" else "left")
+    for name, path in builtin_spaces().items():
+        s = load_space(str(path))
+        size = s.size
+        size_s = "continuous" if size == math.inf else ("too many to count" if size is None else f"{size:,}")
+        table.add_row(name, s.family, size_s, s.description)
+    out.print(table)
+
+
+@app.command()
+@_one_line_errors
+def pareto(run: str = typer.Argument(..., help="A run name (under --results-dir) or a run folder."),
+           results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders.")) -> None:
+    """Print a run's Pareto front (works while the search is still running) and rewrite its CSVs."""
+    from nas_student.search import write_tables
+    from nas_student.search.optuna_backend import load_study
+
+    run_dir = Path(run) if Path(run).is_dir() else results_dir / run
+    study = load_study(run_dir)
+    trials, front = write_tables(run_dir, study, study.user_attrs.get("objectives", ["accuracy", "macs", "params"]))
+    _print_front(front, study.user_attrs, run_dir)
+    _print_summary(trials, run_dir)
+
+
+def _print_front(front: Any, attrs: dict[str, Any], run_dir: Path) -> None:
+    from nas_student.families.base import describe
+
+    teacher = attrs.get("teacher", {})
+    table = Table(title=f"Pareto front: {len(front)} students ({run_dir})")
+    for col in ("trial", "val acc", "agree", "MACs", "params", "MACs %", "params %"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("architecture", overflow="fold")
+    if teacher:
+        table.add_row("teacher", f"{teacher.get('val_accuracy', math.nan):.4f}", "", f"{teacher['macs']:,}",
+                      f"{teacher['params']:,}", "100", "100", "", style="dim")
+    for r in front.itertuples():
+        table.add_row(str(r.trial), f"{r.accuracy:.4f}", f"{r.agreement:.4f}", f"{int(r.macs):,}",
+                      f"{int(r.params):,}", f"{100 * r.macs_ratio:.2f}", f"{100 * r.params_ratio:.2f}",
+                      describe(json.loads(r.arch)))
+    out.print(table)
+
+
+def _print_summary(trials: Any, run_dir: Path) -> None:
+    n = len(trials)
+    trained = int((trials["feasible"] & trials["duplicate_of"].isna()).sum())
+    infeasible = int(((trials["state"] == "COMPLETE") & ~trials["feasible"]).sum())
+    invalid = int((trials["state"] == "PRUNED").sum())
+    dups = int(trials["duplicate_of"].notna().sum())
+    failed = int((trials["state"] == "FAIL").sum())
+    out.print(f"{n} trials: {trained} trained, {infeasible} over the cost bounds (not trained), "
+              f"{invalid} breaking the space's rules, {dups} repeats (not retrained), {failed} failed.")
+    out.print(f"Files: {run_dir / 'pareto.csv'}, {run_dir / 'trials.csv'}, {run_dir / 'study.db'}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Progress display for a search: a spinner while the teacher is prepared, then a bar
+with trial n/N, the best accuracy so far, the front's size and the time left."""
+
+from __future__ import annotations
+
+import logging
+
+import optuna
+from optuna.trial import FrozenTrial
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from nas_student.config import RunConfig
+from nas_student.search import SearchOutcome, run_search
+from nas_student.search.objective import SearchContext
+from nas_student.search.optuna_backend import FINISHED
+
+
+def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("nas_student").setLevel(logging.WARNING)
+    progress = Progress(
+        TextColumn("[bold]trial"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[best]}"),
+        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=console, transient=False)
+    state: dict = {}
+    status = console.status(f"Preparing task {cfg.task!r} and its teacher (trained once, then cached)...")
+    status.start()
+
+    def on_ready(ctx: SearchContext, done: int) -> None:
+        status.stop()
+        t = ctx.task.teacher_info
+        console.print(f"Teacher: test accuracy {t.get('test_accuracy', float('nan')):.4f}, "
+                      f"{ctx.teacher_cost.macs:,} MACs, {ctx.teacher_cost.params:,} params "
+                      f"(cache: {t.get('cache', '?')}). Bounds: "
+                      + ", ".join(f"{k} <= {v:,.0f}" for k, v in ctx.bounds.items()))
+        console.print(f"Space {ctx.space.name!r} ({ctx.space.family}), {cfg.search.sampler} sampler, "
+                      f"seed {cfg.search.seed}, {cfg.budget.steps} KD steps per student, device {ctx.device}.")
+        if done:
+            console.print(f"Resuming: {done} trials already finished.")
+        state["task"] = progress.add_task("search", total=cfg.search.trials, completed=done, best="")
+        progress.start()
+
+    def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        finished = study.get_trials(deepcopy=False, states=FINISHED)
+        accs = [t.user_attrs["record"]["accuracy"] for t in finished
+                if t.user_attrs.get("feasible") and "record" in t.user_attrs]
+        best = f"best acc {max(accs):.4f}" if accs else "no feasible student yet"
+        progress.update(state["task"], completed=min(len(finished), cfg.search.trials), best=best)
+
+    try:
+        return run_search(cfg, on_ready=on_ready, callbacks=[on_trial])
+    finally:
+        status.stop()
+        progress.stop()
