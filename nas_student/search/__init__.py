@@ -48,7 +48,7 @@ def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None]
         if on_ready is not None:
             on_ready(ctx, optuna_backend.n_finished(study))
         try:
-            optuna_backend.optimize(study, ctx, list(callbacks))
+            optuna_backend.optimize(study, ctx, run_dir, list(callbacks))
         finally:
             trials, front = write_tables(run_dir, study, cfg.search.objectives)
     return SearchOutcome(run_dir, study, trials, front, ctx)

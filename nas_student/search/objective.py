@@ -8,8 +8,10 @@ copied, marked ``duplicate_of``).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -69,8 +71,11 @@ def _seed(h: str, base: int) -> int:
 
 
 class Objective:
-    def __init__(self, ctx: SearchContext) -> None:
-        self.ctx = ctx
+    """Called once per trial. With ``weights_dir``, each trained student's proxy weights are
+    kept there as ``<arch_hash>.pt`` (a state_dict, for export)."""
+
+    def __init__(self, ctx: SearchContext, weights_dir: Path | None = None) -> None:
+        self.ctx, self.weights_dir = ctx, weights_dir
 
     def _values(self, record: dict[str, float]) -> tuple[float, ...]:
         return tuple(float(record[o]) for o in self.ctx.cfg.search.objectives)
@@ -112,6 +117,7 @@ class Objective:
             record.update(evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
                                    temperature=ctx.cfg.budget.temperature))
             timing.update(train_s=res.wall_s, eval_s=time.perf_counter() - t_train)
+            self._save_weights(model, h)
         else:
             record.update(accuracy=0.0, agreement=0.0)
         trial.set_user_attr("record", record)
@@ -120,6 +126,14 @@ class Objective:
         timing["total_s"] = time.perf_counter() - t0
         trial.set_user_attr("timing", timing)
         return self._values(record)
+
+    def _save_weights(self, model: torch.nn.Module, h: str) -> None:
+        if self.weights_dir is None:
+            return
+        self.weights_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.weights_dir / f".{h}.{os.getpid()}.tmp"
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
+        os.replace(tmp, self.weights_dir / f"{h}.pt")
 
     def _copy(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> tuple[float, ...]:
         for k, v in earlier.constraints.items():

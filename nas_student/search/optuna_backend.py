@@ -20,8 +20,9 @@ from nas_student.config import RunConfig
 from nas_student.errors import NasStudentError
 from nas_student.search.objective import Objective, SearchContext, directions
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+FINISHED = (TrialState.COMPLETE,)  # what counts towards --trials (pruned = broke the space's rules)
 MAX_FAILURES_IN_A_ROW = 10
+MAX_ATTEMPTS_PER_TRIAL = 20
 
 
 def make_sampler(cfg: RunConfig) -> optuna.samplers.BaseSampler:
@@ -122,19 +123,20 @@ def n_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def optimize(study: optuna.Study, ctx: SearchContext,
+def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
              callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> None:
-    """Run trials until ``cfg.search.trials`` have finished (complete or pruned)."""
+    """Run trials until ``cfg.search.trials`` students have been evaluated (complete trials;
+    samples that break the space's rules are pruned at once and do not count)."""
     target = ctx.cfg.search.trials
-    objective = Objective(ctx)
-    failures = 0
+    objective = Objective(ctx, weights_dir=run_dir / "weights")
+    failures = attempts = 0
+    max_attempts = MAX_ATTEMPTS_PER_TRIAL * max(1, target - n_finished(study))
 
     def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
-        nonlocal failures
+        nonlocal failures, attempts
         failures = failures + 1 if trial.state == TrialState.FAIL else 0
-        if failures >= MAX_FAILURES_IN_A_ROW:
-            study.stop()
-        elif n_finished(study) >= target:
+        attempts += 1
+        if failures >= MAX_FAILURES_IN_A_ROW or attempts >= max_attempts or n_finished(study) >= target:
             study.stop()
 
     if n_finished(study) >= target:
@@ -145,6 +147,9 @@ def optimize(study: optuna.Study, ctx: SearchContext,
         last = study.get_trials(deepcopy=False)[-1]
         reason = str(last.system_attrs.get("fail_reason", "unknown")).strip().splitlines()[-1]
         raise NasStudentError(f"{failures} trials failed in a row; stopping. Last reason: {reason}")
+    if attempts >= max_attempts and n_finished(study) < target:
+        raise NasStudentError(f"{attempts} samples gave only {n_finished(study)} of {target} students: "
+                              "the space's rules reject almost every sample; loosen them")
 
 
 def write_run_info(run_dir: Path, cfg: RunConfig) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from nas_student.spaces.rules import Rule
-from nas_student.spaces.schema import ChoiceParam, FloatParam, IntParam, Leaf
+from nas_student.spaces.schema import FloatParam, IntParam, Leaf
 
 Arch = dict[str, Any]
 MAX_ENUMERATION = 200_000
