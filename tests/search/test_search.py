@@ -1,0 +1,122 @@
+"""End-to-end searches on the built-in digits task (the teacher is trained once per session)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pandas as pd
+import pytest
+
+from nas_student.config import Constraints, RunConfig, SearchSettings
+from nas_student.distill import Budget
+from nas_student.search import run_search
+
+pytestmark = pytest.mark.slow
+
+
+def small(tmp_path, **kw):
+    search = kw.pop("search", SearchSettings(trials=6, seed=0))
+    return RunConfig(results_dir=str(tmp_path), budget=Budget(steps=40), search=search, **kw)
+
+
+def test_search_writes_front_and_trials_with_the_promised_columns(tmp_path, digits_task):
+    out = run_search(small(tmp_path))
+    trials = pd.read_csv(out.run_dir / "trials.csv")
+    front = pd.read_csv(out.run_dir / "pareto.csv")
+    for col in ["trial", "state", "feasible", "accuracy", "macs", "params", "macs_ratio", "params_ratio", "arch_hash"]:
+        assert col in trials.columns and col in front.columns
+    assert (trials["state"] == "COMPLETE").sum() == 6
+    assert len(front) >= 1 and front["feasible"].all()
+    assert (front["macs_ratio"] <= 0.1).all() and (front["params_ratio"] <= 0.1).all()
+    teacher = out.study.user_attrs["teacher"]
+    assert (front["macs"] / teacher["macs"]).round(12).equals(front["macs_ratio"].round(12))
+    for r in front.itertuples():  # each front student's weights were kept
+        assert (out.run_dir / "weights" / f"{r.arch_hash}.pt").exists()
+
+
+def test_oversized_students_are_recorded_infeasible_and_never_trained(tmp_path, digits_task):
+    cfg = small(tmp_path, constraints=Constraints(max_params=50))  # nothing fits in 50 params
+    out = run_search(cfg)
+    done = out.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 6
+    for t in done:
+        assert t.user_attrs["feasible"] is False
+        assert "train_s" not in t.user_attrs["timing"]
+        assert t.constraints["params"] > 0 and t.user_attrs["record"]["params"] > 50
+    assert out.front.empty
+    assert not (out.run_dir / "weights").exists()
+
+
+def test_an_architecture_is_never_trained_twice(tmp_path, digits_task):
+    space = tmp_path / "two.yaml"
+    space.write_text("name: two\nfamily: mlp\nparams:\n  layers: {type: repeat, count: 1, params: "
+                     "{width: {type: choice, values: [8, 16]}}}\n")
+    out = run_search(small(tmp_path, space=str(space)))
+    df = out.trials[out.trials["state"] == "COMPLETE"]
+    trained = df[df["duplicate_of"].isna()]
+    assert trained["arch_hash"].is_unique and len(trained) == 2
+    repeats = df[df["duplicate_of"].notna()]
+    assert len(repeats) == 4
+    for r in repeats.itertuples():
+        src = df[df["trial"] == r.duplicate_of].iloc[0]
+        assert src.arch_hash == r.arch_hash and src.accuracy == r.accuracy
+
+
+def test_resume_with_different_settings_is_refused(tmp_path, digits_task):
+    run_search(small(tmp_path, search=SearchSettings(trials=1)))
+    from nas_student.errors import NasStudentError
+    with pytest.raises(NasStudentError, match="different settings.*budget"):
+        run_search(small(tmp_path, search=SearchSettings(trials=2)).model_copy(update={"budget": Budget(steps=41)}))
+
+
+def _states(db):
+    study = optuna.load_study(study_name="k", storage=f"sqlite:///{db}")
+    return study.get_trials()
+
+
+def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
+    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--trials", "8", "--steps", "400",
+           "--run", "k", "--results-dir", str(tmp_path)]
+    db = tmp_path / "k" / "study.db"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    deadline = time.time() + 180
+    before = []
+    while time.time() < deadline:
+        time.sleep(0.3)
+        if db.exists():
+            try:
+                trials = _states(db)
+            except Exception:  # noqa: BLE001 - the study may not exist yet
+                continue
+            done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+            if len(done) >= 2 and trials[-1].state == optuna.trial.TrialState.RUNNING:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                before = {t.number: t.values for t in done}
+                break
+    assert before, "the search did not reach 2 trials in time"
+    assert proc.returncode == -signal.SIGKILL
+    interrupted = [t.number for t in _states(db) if t.state == optuna.trial.TrialState.RUNNING]
+    assert interrupted
+    result = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    assert result.returncode == 0, result.stderr
+    trials = _states(db)
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == 8
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in trials)
+    for n in interrupted:
+        assert trials[n].state == optuna.trial.TrialState.FAIL
+        assert "interrupted" in trials[n].system_attrs["fail_reason"]
+    for n, values in before.items():
+        assert trials[n].values == values
+    trained = [t.user_attrs["arch_hash"] for t in complete
+               if t.user_attrs.get("feasible") and "duplicate_of" not in t.user_attrs]
+    assert len(trained) == len(set(trained))
+    assert "Resuming: " in result.stdout
+    front = pd.read_csv(tmp_path / "k" / "pareto.csv")
+    assert len(front) >= 1
+    assert json.loads((tmp_path / "k" / "run.json").read_text())["search"]["trials"] == 8
