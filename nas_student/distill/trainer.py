@@ -73,6 +73,12 @@ def train(
     alpha = budget.alpha if teacher_logits is not None else 0.0
     beta = budget.beta if teacher_logits is not None else 1.0
     n, bs = len(x), min(budget.batch_size, len(x))
+    # Data and the teacher's soft targets go to the device once; the soft targets are computed
+    # once at this temperature, so a KD step costs one log_softmax more than a CE step.
+    x = x.to(device)
+    y = y.to(device) if y is not None else None
+    soft = (torch.log_softmax(teacher_logits.to(device).float() / budget.temperature, dim=-1)
+            if teacher_logits is not None else None)
     model.train()
     t0 = time.perf_counter()
     order, pos, loss_v = torch.randperm(n, generator=gen), 0, math.nan
@@ -81,11 +87,10 @@ def train(
             order, pos = torch.randperm(n, generator=gen), 0
         idx = order[pos:pos + bs]
         pos += bs
-        xb = x[idx].to(device, non_blocking=True)
-        out = model(xb)
-        loss = kd_loss(out,
-                       teacher_logits[idx].to(device) if teacher_logits is not None else None,
-                       y[idx].to(device) if y is not None else None,
+        idx = idx.to(device)
+        out = model(x[idx])
+        loss = kd_loss(out, None, y[idx] if y is not None else None,
+                       teacher_log_probs=soft[idx] if soft is not None else None,
                        temperature=budget.temperature, alpha=alpha, beta=beta).total
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -66,3 +66,10 @@ def test_without_teacher_it_is_plain_cross_entropy():
     got = kd_loss(s, None, y, alpha=0.7, beta=1.0)
     assert float(got.total) == pytest.approx(float(torch.nn.functional.cross_entropy(s, y)))
     assert float(got.kd) == 0.0
+
+
+def test_precomputed_soft_targets_give_the_same_loss():
+    s, t, y = torch.randn(6, 5), torch.randn(6, 5), torch.randint(0, 5, (6,))
+    a = kd_loss(s, t, y, temperature=3.0)
+    b = kd_loss(s, None, y, temperature=3.0, teacher_log_probs=torch.log_softmax(t / 3.0, -1))
+    assert torch.allclose(a.total, b.total) and torch.allclose(a.kd, b.kd)
