@@ -44,7 +44,7 @@ def search(
     run: Optional[str] = typer.Option(None, help="Run name: results go to RESULTS_DIR/RUN. Default: TASK-SPACE-sSEED."),
     seed: int = typer.Option(0, help="Seed of the sampler, the data split and the teacher."),
     sampler: str = typer.Option("tpe", help="tpe (default), nsga2 or random."),
-    objectives: str = typer.Option("accuracy,macs,params", help="Comma-separated: accuracy, agreement, macs, params."),
+    objectives: str = typer.Option("accuracy,macs,params", help="Comma-separated: accuracy, agreement, macs, params, latency_ms, size_mb."),
     steps: int = typer.Option(300, min=1, help="Proxy budget: optimiser steps per student."),
     batch_size: int = typer.Option(64, min=1, help="Proxy batch size."),
     lr: float = typer.Option(3e-3, min=0, help="Proxy learning rate (Adam, cosine decay)."),
@@ -55,6 +55,12 @@ def search(
     params_ratio: float = typer.Option(0.1, min=0, help="Feasible only if params <= this x teacher's (0 disables)."),
     max_macs: Optional[int] = typer.Option(None, min=1, help="Absolute bound on MACs (on top of the ratio)."),
     max_params: Optional[int] = typer.Option(None, min=1, help="Absolute bound on parameters."),
+    latency_ratio: Optional[float] = typer.Option(None, min=0, help="Feasible only if measured latency <= this x teacher's."),
+    max_latency_ms: Optional[float] = typer.Option(None, min=0, help="Absolute bound on latency (ms per forward, --latency-batch)."),
+    size_ratio: Optional[float] = typer.Option(None, min=0, help="Feasible only if fp32 size <= this x teacher's."),
+    max_size_mb: Optional[float] = typer.Option(None, min=0, help="Absolute bound on fp32 size in MB."),
+    latency_batch: int = typer.Option(1, min=1, help="Batch size at which latency is measured."),
+    latency_threads: int = typer.Option(1, min=1, help="CPU threads while measuring latency."),
     device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
     results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),
 ) -> None:
@@ -73,7 +79,10 @@ def search(
             budget=Budget(steps=steps, batch_size=batch_size, lr=lr, temperature=temperature,
                           alpha=alpha, beta=beta),
             constraints={"macs_ratio": macs_ratio or None, "params_ratio": params_ratio or None,
-                         "max_macs": max_macs, "max_params": max_params},
+                         "latency_ratio": latency_ratio or None, "size_ratio": size_ratio or None,
+                         "max_macs": max_macs, "max_params": max_params,
+                         "max_latency_ms": max_latency_ms, "max_size_mb": max_size_mb},
+            latency={"batch_size": latency_batch, "threads": latency_threads},
             search={"trials": trials, "sampler": sampler, "seed": seed,
                     "objectives": tuple(o.strip() for o in objectives.split(",") if o.strip())},
         )
@@ -104,7 +113,7 @@ def spaces() -> None:
     out.print(table)
 
 
-from nas_student import cli_results  # noqa: E402,F401  (registers pareto, show, export, ...)
+from nas_student import cli_cost, cli_results  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:

@@ -30,9 +30,10 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         status.stop()
         t = ctx.task.teacher_info
         console.print(f"Teacher: test accuracy {t.get('test_accuracy', float('nan')):.4f}, "
-                      f"{ctx.teacher_cost.macs:,} MACs, {ctx.teacher_cost.params:,} params "
+                      f"{ctx.teacher_cost['macs']:,} MACs, {ctx.teacher_cost['params']:,} params, "
+                      f"{ctx.teacher_cost['latency_ms']:.2f} ms "
                       f"(cache: {t.get('cache', '?')}). Bounds: "
-                      + ", ".join(f"{k} <= {v:,.0f}" for k, v in ctx.bounds.items()))
+                      + ", ".join(f"{k} <= {v:,.4g}" for k, v in ctx.bounds.items()))
         console.print(f"Space {ctx.space.name!r} ({ctx.space.family}), {cfg.search.sampler} sampler, "
                       f"seed {cfg.search.seed}, {cfg.budget.steps} KD steps per student, device {ctx.device}.")
         if done:

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from nas_student.distill.trainer import Budget
 
 OBJECTIVES = {"accuracy": "maximize", "agreement": "maximize", "macs": "minimize",
-              "params": "minimize"}
+              "params": "minimize", "latency_ms": "minimize", "size_mb": "minimize"}
+COSTS = ("macs", "params", "latency_ms", "size_mb")
 
 
 class _Model(BaseModel):
@@ -18,13 +19,31 @@ class _Model(BaseModel):
 
 
 class Constraints(_Model):
-    """A student is feasible when it stays within these bounds (relative to the teacher and
-    optionally absolute). The default is the project's rule: <= 1/10 of the teacher on both."""
+    """A student is feasible when it stays within these bounds, relative to the teacher
+    (``*_ratio``) and/or absolute (``max_*``). The default is the project's rule: <= 1/10 of
+    the teacher on params and MACs. Latency is measured only when bounded or an objective."""
 
     macs_ratio: Annotated[float, Field(gt=0)] | None = 0.1
     params_ratio: Annotated[float, Field(gt=0)] | None = 0.1
+    latency_ratio: Annotated[float, Field(gt=0)] | None = None
+    size_ratio: Annotated[float, Field(gt=0)] | None = None
     max_macs: Annotated[int, Field(gt=0)] | None = None
     max_params: Annotated[int, Field(gt=0)] | None = None
+    max_latency_ms: Annotated[float, Field(gt=0)] | None = None
+    max_size_mb: Annotated[float, Field(gt=0)] | None = None
+
+    def bound(self, cost: str) -> tuple[float | None, float | None]:
+        """(ratio to the teacher, absolute bound) for ``cost`` in :data:`COSTS`."""
+        return getattr(self, f"{cost.split('_')[0]}_ratio"), getattr(self, f"max_{cost}")
+
+
+class LatencySettings(_Model):
+    """How latency is measured (on the search device): batch, threads, warm-up, repeats."""
+
+    batch_size: Annotated[int, Field(ge=1)] = 1
+    threads: Annotated[int, Field(ge=1)] = 1
+    warmup: Annotated[int, Field(ge=0)] = 3
+    repeats: Annotated[int, Field(ge=1)] = 10
 
 
 class SearchSettings(_Model):
@@ -50,7 +69,13 @@ class RunConfig(_Model):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     budget: Budget = Budget()
     constraints: Constraints = Constraints()
+    latency: LatencySettings = LatencySettings()
     search: SearchSettings = SearchSettings()
+
+    def needs_latency(self) -> bool:
+        c = self.constraints
+        return ("latency_ms" in self.search.objectives or c.latency_ratio is not None
+                or c.max_latency_ms is not None)
 
     def run_name(self) -> str:
         """The run folder's name: given, or derived from task, space and seed."""

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import math
 
-from nas_student.config import Constraints
+from nas_student.config import COSTS, Constraints
 
 
-def limits(c: Constraints, teacher_macs: int, teacher_params: int) -> dict[str, float]:
-    """The effective bound on each cost (the tightest of relative and absolute)."""
+def limits(c: Constraints, teacher: dict[str, float]) -> dict[str, float]:
+    """The effective bound on each bounded cost (the tightest of relative and absolute)."""
     out: dict[str, float] = {}
-    for name, ratio, absolute, teacher in (("macs", c.macs_ratio, c.max_macs, teacher_macs),
-                                           ("params", c.params_ratio, c.max_params, teacher_params)):
-        bounds = [b for b in (ratio * teacher if ratio else None, absolute) if b is not None]
+    for name in COSTS:
+        ratio, absolute = c.bound(name)
+        bounds = [b for b in (ratio * teacher[name] if ratio else None, absolute) if b is not None]
         if bounds:
             out[name] = float(min(bounds))
     return out

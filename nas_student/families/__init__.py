@@ -36,8 +36,9 @@ def build(arch: dict[str, Any], io: ModelIO) -> TappedModel:
     problem = family.check_arch(arch)
     if problem is not None:
         path, rule = problem
+        where = ".".join(map(str, path))
         raise NasStudentError(f"architecture for family {arch['family']!r}: "
-                              f"{'.'.join(map(str, path))}: {rule}")
+                              + (f"{where}: " if where else "") + rule)
     return family.build(arch, io)
 
 

@@ -9,7 +9,7 @@ import optuna
 import pandas as pd
 
 COLUMNS = ["trial", "state", "feasible", "accuracy", "agreement", "kd_loss", "macs", "params",
-           "macs_ratio", "params_ratio", "arch_hash", "duplicate_of", "status", "duration_s",
+           "macs_ratio", "params_ratio", "size_mb", "size_ratio", "latency_ms", "latency_ratio", "arch_hash", "duplicate_of", "status", "duration_s",
            "train_s", "overhead_s", "arch"]
 
 
@@ -38,6 +38,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "params": rec.get("params", math.nan),
             "macs_ratio": rec.get("macs_ratio", math.nan),
             "params_ratio": rec.get("params_ratio", math.nan),
+            **{k: rec.get(k, math.nan) for k in ("size_mb", "size_ratio", "latency_ms", "latency_ratio")},
             "arch_hash": t.user_attrs.get("arch_hash", ""),
             "duplicate_of": t.user_attrs.get("duplicate_of", pd.NA),
             "status": status,

@@ -19,8 +19,8 @@ import torch
 from optuna.trial import TrialState
 
 from nas_student.config import OBJECTIVES, RunConfig
-from nas_student.cost import Cost, profile
 from nas_student.cost.constraints import constraint_values, is_feasible, limits
+from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
 from nas_student.families import build
 from nas_student.spaces import Space, arch_hash, load_space
@@ -45,7 +45,7 @@ class SearchContext:
     space: Space
     task: Task
     device: torch.device
-    teacher_cost: Cost
+    teacher_cost: dict[str, float]  # macs, params, size_mb, latency_ms
     bounds: dict[str, float]
     teacher_train_logits: torch.Tensor
     teacher_val_logits: torch.Tensor
@@ -57,12 +57,12 @@ def prepare(cfg: RunConfig) -> SearchContext:
     space = load_space(cfg.space)
     device = resolve_device(cfg.device)
     task = load_task(cfg.task, seed=cfg.search.seed, device=str(device))
-    t_cost = profile(task.teacher, task.io.example_input().to(device))
+    _, t_cost = price(task.teacher, task.io, device, cfg.latency)
     train_logits = predict(task.teacher, task.train.x)
     val_logits = predict(task.teacher, task.val.x)
     val_acc = float((val_logits.argmax(-1) == task.val.y).float().mean())
     return SearchContext(cfg, space, task, device, t_cost,
-                         limits(cfg.constraints, t_cost.macs, t_cost.params),
+                         limits(cfg.constraints, t_cost),
                          train_logits, val_logits, val_acc)
 
 
@@ -98,13 +98,12 @@ class Objective:
         torch.manual_seed(_seed(h, ctx.cfg.search.seed))
         model = build(arch, ctx.task.io).to(ctx.device)
         t_build = time.perf_counter()
-        cost = profile(model, ctx.task.io.example_input().to(ctx.device))
+        _, costs = price(model, ctx.task.io, ctx.device,
+                         ctx.cfg.latency if ctx.cfg.needs_latency() else None)
         t_cost = time.perf_counter()
-        record: dict[str, Any] = {
-            "macs": cost.macs, "params": cost.params,
-            "macs_ratio": cost.macs / ctx.teacher_cost.macs,
-            "params_ratio": cost.params / ctx.teacher_cost.params,
-        }
+        record: dict[str, Any] = dict(costs)
+        for k, v in costs.items():
+            record[f"{k.split('_')[0]}_ratio"] = v / ctx.teacher_cost[k]
         constraints = constraint_values(record, ctx.bounds)
         for k, v in constraints.items():
             trial.set_constraint(k, v)

@@ -101,8 +101,7 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         study.set_user_attr("config", cfg.model_dump(mode="json"))
         study.set_user_attr("objectives", list(cfg.search.objectives))
         study.set_user_attr("teacher", {
-            "macs": ctx.teacher_cost.macs, "params": ctx.teacher_cost.params,
-            "val_accuracy": ctx.teacher_val_accuracy,
+            **ctx.teacher_cost, "val_accuracy": ctx.teacher_val_accuracy,
             "test_accuracy": ctx.task.teacher_info.get("test_accuracy"),
         })
         study.set_user_attr("bounds", ctx.bounds)

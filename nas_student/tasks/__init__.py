@@ -5,14 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from nas_student.errors import UnknownNameError
+from nas_student.families.base import ModelIO
 from nas_student.tasks import digits
 from nas_student.tasks.base import Split, Task
 
 _TASKS: dict[str, Callable[..., Task]] = {"digits": digits.load}
+_IO: dict[str, ModelIO] = {"digits": digits.IO}
 
 
 def task_names() -> list[str]:
     return sorted(_TASKS)
+
+
+def task_io(name: str) -> ModelIO:
+    """The model interface of a built-in task, without loading its data or teacher."""
+    if name not in _IO:
+        raise UnknownNameError("task", name, list(_IO))
+    return _IO[name]
 
 
 def load_task(name: str, *, seed: int = 0, device: str = "cpu") -> Task:
@@ -22,4 +31,4 @@ def load_task(name: str, *, seed: int = 0, device: str = "cpu") -> Task:
     return _TASKS[name](seed=seed, device=device)
 
 
-__all__ = ["Split", "Task", "load_task", "task_names"]
+__all__ = ["Split", "Task", "load_task", "task_io", "task_names"]

@@ -17,6 +17,7 @@ from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, fingerprint, freeze
 from nas_student.tasks.teacher_cache import cached_teacher
 
+IO = ModelIO((1, 8, 8), 10)
 TEACHER_ARCH = {
     "family": "cnn", "stem_width": 32, "norm": "batch", "activation": "relu", "residual": True,
     "stages": [
@@ -44,7 +45,7 @@ def digits_splits(seed: int = 0) -> tuple[Split, Split, Split]:
 
 def load(seed: int = 0, device: str = "cpu") -> Task:
     train_s, val_s, test_s = digits_splits(seed)
-    io = ModelIO((1, 8, 8), 10)
+    io = IO
     definition = {
         "task": "digits", "data": fingerprint(train_s.x, train_s.y, test_s.x), "arch": TEACHER_ARCH,
         "budget": TEACHER_BUDGET.model_dump(), "seed": seed,
