@@ -34,4 +34,4 @@ def test_bad_option_values_give_one_line_and_exit_2(tmp_path):
 
 def test_pareto_on_a_missing_run_is_one_line(tmp_path):
     result = runner.invoke(app, ["pareto", "nope", "--results-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "no study here" in result.output
+    assert result.exit_code == 2 and "no run 'nope'" in result.output and "study.db" in result.output
