@@ -1,49 +1,87 @@
-"""Commands that read a finished (or running) search: pareto, and helpers to print results."""
+"""Commands that read a finished (or running) search: pareto, show, export, compare; and the
+helpers that print results. Nothing here writes to the study (a search may be running)."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
 from nas_student.cli import _one_line_errors, app, out
 
+RUN_ARG = typer.Argument(..., help="A run name (under --results-dir) or a run folder.")
+RESULTS_DIR = typer.Option(Path("results"), help="Folder that holds the run folders.")
+KNEE_RULE = ("closest to the ideal point once each objective is scaled to [0, 1] over the front "
+             "(costs on a log scale)")
+
 
 @app.command()
 @_one_line_errors
-def pareto(run: str = typer.Argument(..., help="A run name (under --results-dir) or a run folder."),
-           results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders.")) -> None:
-    """Print a run's Pareto front (works while the search is still running) and rewrite its CSVs."""
-    from nas_student.search import write_tables
-    from nas_student.search.optuna_backend import load_study
+def pareto(run: str = RUN_ARG,
+           objectives: Optional[str] = typer.Option(
+               None, help="Comma-separated objectives of the front, e.g. accuracy,macs "
+                          "(default: the search's)."),
+           results_dir: Path = RESULTS_DIR) -> None:
+    """Print a run's Pareto front and its recommended knee point; write pareto.csv,
+    pareto.parquet, pareto.png and pareto.html (an interactive plot, opens offline) and
+    trials.csv. Works while the search is still running."""
+    from nas_student.results import pareto_front
+    from nas_student.results.export import open_run, parse_objectives, resolve_run
+    from nas_student.results.hypervolume import front_hypervolume, scales
+    from nas_student.results.plots import draw_html, draw_png, knee_point, plot_data
 
-    run_dir = Path(run) if Path(run).is_dir() else results_dir / run
-    study = load_study(run_dir)
-    trials, front = write_tables(run_dir, study, study.user_attrs.get("objectives", ["accuracy", "macs", "params"]))
-    print_front(front, study.user_attrs, run_dir)
+    run_dir = resolve_run(run, results_dir)
+    view = open_run(run_dir)
+    objs = parse_objectives(objectives, view.objectives)
+    trials = view.trials
+    front = pareto_front(trials, objs)
+    knee = knee_point(front, objs)
+    saved = front.assign(knee=front["trial"] == knee)
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    saved.to_csv(run_dir / "pareto.csv", index=False)
+    saved.to_parquet(run_dir / "pareto.parquet", index=False)
+    attrs = {**view.attrs, "objectives": objs, "title": f"{run_dir.name}: Pareto front"}
+    data = plot_data(trials, front, objs, attrs, knee)
+    draw_png(data, run_dir / "pareto.png")
+    draw_html(data, run_dir / "pareto.html")
+    print_front(front, attrs, run_dir, knee=knee)
+    if not front.empty:
+        hv = front_hypervolume(front, objs, scales(objs, view.attrs))
+        out.print(f"Hypervolume ({', '.join(objs)}; normalised, reference = accuracy 0 and costs "
+                  f"at the bound): {hv:.4f}")
     print_summary(trials, run_dir)
+    out.print(f"Plots: {run_dir / 'pareto.png'}, {run_dir / 'pareto.html'}; "
+              f"table: {run_dir / 'pareto.parquet'}", soft_wrap=True)
 
 
-def print_front(front: Any, attrs: dict[str, Any], run_dir: Path) -> None:
+def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int | None = None) -> None:
+    """The front as a table (teacher first); the knee is marked with * and named below."""
     from nas_student.families.base import describe
+    from nas_student.results.plots import knee_point
 
+    objs = list(attrs.get("objectives") or ["accuracy", "macs", "params"])
+    if knee is None and len(front):
+        knee = knee_point(front, objs)
     teacher = attrs.get("teacher", {})
-    table = Table(title=f"Pareto front: {len(front)} students ({run_dir})")
+    table = Table(title=f"Pareto front ({', '.join(objs)}): {len(front)} students ({run_dir})")
     for col in ("trial", "val acc", "agree", "MACs", "params", "MACs %", "params %"):
         table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("architecture", overflow="fold")
+    table.add_column("architecture", overflow="fold", min_width=24)
     if teacher:
         table.add_row("teacher", f"{teacher.get('val_accuracy', math.nan):.4f}", "", f"{teacher['macs']:,}",
                       f"{teacher['params']:,}", "100", "100", "", style="dim")
     for r in front.itertuples():
-        table.add_row(str(r.trial), f"{r.accuracy:.4f}", f"{r.agreement:.4f}", f"{int(r.macs):,}",
+        mark = " *" if r.trial == knee else ""
+        table.add_row(f"{r.trial}{mark}", f"{r.accuracy:.4f}", f"{r.agreement:.4f}", f"{int(r.macs):,}",
                       f"{int(r.params):,}", f"{100 * r.macs_ratio:.2f}", f"{100 * r.params_ratio:.2f}",
-                      describe(json.loads(r.arch)))
+                      describe(json.loads(r.arch)), style="bold" if mark else None)
     out.print(table)
+    if knee is not None:
+        out.print(f"Recommended (knee, *): trial {knee}, {KNEE_RULE}.", soft_wrap=True)
 
 
 def print_summary(trials: Any, run_dir: Path) -> None:
@@ -53,6 +91,139 @@ def print_summary(trials: Any, run_dir: Path) -> None:
     invalid = int((trials["state"] == "PRUNED").sum())
     dups = int(trials["duplicate_of"].notna().sum())
     failed = int((trials["state"] == "FAIL").sum())
+    running = int((trials["state"] == "RUNNING").sum())
     out.print(f"{n} trials: {trained} trained, {infeasible} over the cost bounds (not trained), "
-              f"{invalid} breaking the space's rules, {dups} repeats (not retrained), {failed} failed.")
+              f"{invalid} breaking the space's rules, {dups} repeats (not retrained), {failed} failed"
+              + (f", {running} running." if running else "."))
     out.print(f"Files: {run_dir / 'pareto.csv'}, {run_dir / 'trials.csv'}, {run_dir / 'study.db'}")
+
+
+@app.command()
+@_one_line_errors
+def show(run: str = RUN_ARG,
+         trial: int = typer.Option(..., "--trial", help="Trial number (see `nas-student pareto`)."),
+         results_dir: Path = RESULTS_DIR) -> None:
+    """Show one student: its layers (output shape, params, MACs), costs, metrics and status."""
+    from nas_student.results.export import (front_position, get_trial, layer_table, open_run,
+                                            resolve_run, task_io, trial_model)
+
+    view = open_run(resolve_run(run, results_dir))
+    t = get_trial(view, trial)
+    arch = t.user_attrs.get("arch")
+    status = t.user_attrs.get("status") or t.state.name.lower()
+    if t.state.name == "FAIL":
+        status = "failed: " + str(t.system_attrs.get("fail_reason", "")).strip()[-200:]
+    out.print(f"[bold]Trial {t.number}[/] of {view.run_dir}: {status}", soft_wrap=True)
+    if arch is None:
+        out.print("No architecture was sampled.")
+        return
+    from nas_student.families.base import describe
+
+    out.print(f"Architecture: {describe(arch)}", soft_wrap=True)
+    out.print(f"  {json.dumps(arch, sort_keys=True)}", soft_wrap=True, highlight=False)
+    if "record" not in t.user_attrs:  # broke the space's rules: cannot be built as asked
+        return
+    io = task_io(view.config.get("task", "digits"))
+    model = trial_model(view, t, weights=False)
+    layers, total = layer_table(model, io)
+    table = Table(title=f"Layers (input {'x'.join(map(str, io.input_shape))}, batch 1)")
+    for col, just in (("module", "left"), ("type", "left"), ("output", "right"), ("params", "right"),
+                      ("MACs", "right"), ("MACs %", "right")):
+        table.add_column(col, justify=just, no_wrap=col != "module", overflow="fold")
+    for r in layers.itertuples():
+        table.add_row(r.module, r.type, r.output, f"{r.params:,}", f"{r.macs:,}",
+                      f"{100 * r.macs / total:.1f}" if total else "")
+    table.add_row("total", "", "", f"{int(layers['params'].sum()):,}", f"{total:,}", "100.0", style="bold")
+    out.print(table)
+    rec = t.user_attrs["record"]
+    teacher = view.attrs.get("teacher", {}) or {}
+    out.print(f"Costs: {rec['macs']:,} MACs ({100 * rec['macs_ratio']:.2f}% of the teacher's "
+              f"{teacher.get('macs', 0):,}), {rec['params']:,} params ({100 * rec['params_ratio']:.2f}% "
+              f"of {teacher.get('params', 0):,}); feasible: {'yes' if t.user_attrs.get('feasible') else 'no'}",
+              soft_wrap=True)
+    if t.user_attrs.get("feasible"):
+        out.print(f"Metrics (val): accuracy {rec.get('accuracy', math.nan):.4f}, agreement "
+                  f"{rec.get('agreement', math.nan):.4f}, KD loss {rec.get('kd_loss', math.nan):.4f} "
+                  f"(teacher accuracy {teacher.get('val_accuracy', math.nan):.4f})", soft_wrap=True)
+        pos = front_position(view, trial)
+        where = (f"on the front, point {pos['rank']} of {pos['front_size']}"
+                 + (" (the knee)" if pos["is_knee"] else "") if pos["on_front"]
+                 else f"not on the front ({pos['front_size']} points)")
+        out.print(f"Pareto ({', '.join(pos['objectives'])}): {where}", soft_wrap=True)
+    timing = t.user_attrs.get("timing")
+    if timing:
+        out.print("Timing: " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
+
+
+@app.command()
+@_one_line_errors
+def export(run: str = RUN_ARG,
+           trial: int = typer.Option(..., "--trial", help="Trial number of a trained student."),
+           out_dir: Path = typer.Option(..., "--out", help="Folder to write the bundle into."),
+           results_dir: Path = RESULTS_DIR) -> None:
+    """Export a trained student: arch.json, weights.pt, model.ts (TorchScript), model.onnx
+    (checked with onnxruntime), recipe.json and MODEL_CARD.md."""
+    from nas_student.results.export import export_trial, open_run, resolve_run
+
+    view = open_run(resolve_run(run, results_dir))
+    b = export_trial(view, trial, out_dir)
+    out.print(f"Exported trial {trial} to {b.out}: {', '.join(p.name for p in b.files)}", soft_wrap=True)
+    out.print(f"Checked on a fixed input: ONNX (onnxruntime) max abs diff {b.onnx_max_abs_diff:.2e}, "
+              f"TorchScript {b.torchscript_max_abs_diff:.2e}", soft_wrap=True)
+    out.print(f"Rebuild: nas_student.build('{b.out / 'arch.json'}', weights='{b.out / 'weights.pt'}')",
+              soft_wrap=True, highlight=False)
+
+
+@app.command()
+@_one_line_errors
+def compare(run_a: str = typer.Argument(..., help="First run (name or folder)."),
+            run_b: str = typer.Argument(..., help="Second run (name or folder)."),
+            objectives: Optional[str] = typer.Option(
+                None, help="Objectives to compare on (default: those both runs searched)."),
+            results_dir: Path = RESULTS_DIR) -> None:
+    """Two runs' fronts side by side, with their hypervolumes on one normalisation: quality as
+    1 - value, costs divided by the larger of the two runs' bounds; reference point (1, ..., 1)
+    (accuracy 0, cost at the bound). Larger is better; 1.0 would be a free, perfect student."""
+    from rich.columns import Columns
+
+    from nas_student.errors import NasStudentError
+    from nas_student.results import pareto_front
+    from nas_student.results.export import open_run, parse_objectives, resolve_run
+    from nas_student.results.hypervolume import front_hypervolume, scales
+    from nas_student.results.plots import knee_point
+
+    views = [open_run(resolve_run(r, results_dir)) for r in (run_a, run_b)]
+    common = [o for o in views[0].objectives if o in views[1].objectives]
+    objs = parse_objectives(objectives, common)
+    if not objs:
+        raise NasStudentError("the two runs share no objective; pass --objectives")
+    per_run = [scales(objs, v.attrs) for v in views]
+    scale = {o: max(s[o] for s in per_run) for o in per_run[0]}
+    tables, hvs = [], []
+    for v in views:
+        front = pareto_front(v.trials, objs)
+        knee = knee_point(front, objs)
+        hv = front_hypervolume(front, objs, scale)
+        hvs.append(hv)
+        t = Table(title=f"{v.run_dir.name}\n{len(front)} on the front, hypervolume {hv:.4f}")
+        for col in ("trial", "acc", "MACs", "params"):
+            t.add_column(col, justify="right", no_wrap=True)
+        for r in front.itertuples():
+            t.add_row(f"{r.trial}{' *' if r.trial == knee else ''}", f"{r.accuracy:.4f}",
+                      f"{int(r.macs):,}", f"{int(r.params):,}")
+        tables.append(t)
+    out.print(Columns(tables, padding=(0, 4)))
+    teachers = [v.attrs.get("teacher", {}).get("macs") for v in views]
+    if teachers[0] != teachers[1]:
+        out.print("warning: the runs have different teachers; the comparison uses one scale "
+                  "but the fronts answer different questions", style="yellow")
+    sc = ", ".join(f"{o} / {s:,.0f}" for o, s in scale.items())
+    out.print(f"Objectives: {', '.join(objs)}. Normalised: quality as 1 - value; {sc}; "
+              f"reference point (1, ..., 1). * = knee.", soft_wrap=True)
+    names = [v.run_dir.name for v in views]
+    if math.isclose(hvs[0], hvs[1], rel_tol=1e-9, abs_tol=1e-12):
+        verdict = "equal hypervolumes"
+    else:
+        best = int(hvs[1] > hvs[0])
+        verdict = f"{names[best]} is better by {abs(hvs[1] - hvs[0]):.4f}"
+    out.print(f"Hypervolume: {names[0]} {hvs[0]:.4f} vs {names[1]} {hvs[1]:.4f}: {verdict}", soft_wrap=True)

@@ -1,0 +1,100 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import nas_student
+from nas_student.errors import NasStudentError
+from nas_student.results import pareto_front
+from nas_student.results.export import (export_trial, fixed_input, layer_table, open_run, task_io,
+                                        trial_model)
+
+
+def _trained(view):
+    t = view.trials
+    return int(t[t["feasible"] & t["duplicate_of"].isna()]["trial"].iloc[0])
+
+
+def test_task_io_matches_the_loaded_task(digits_task):
+    assert task_io("digits") == digits_task.io
+    with pytest.raises(NasStudentError, match="unknown"):
+        task_io("imagenet")
+
+
+def test_export_rebuilds_bit_for_bit_in_a_fresh_process(small_run, tmp_path):
+    view = open_run(small_run)
+    n = int(pareto_front(view.trials, view.objectives)["trial"].iloc[0])
+    out = tmp_path / "bundle"
+    b = export_trial(view, n, out)
+    names = {p.name for p in out.iterdir()}
+    assert names == {"arch.json", "weights.pt", "model.ts", "model.onnx", "recipe.json", "MODEL_CARD.md"}
+    assert b.onnx_max_abs_diff <= 1e-5
+
+    spec = json.loads((out / "arch.json").read_text())
+    assert spec["io"] == {"input_shape": [1, 8, 8], "num_outputs": 10}
+    assert spec["arch"] == view.study.trials[n].user_attrs["arch"]
+    state = torch.load(out / "weights.pt", weights_only=True)
+    assert isinstance(state, dict) and state
+
+    x = fixed_input(task_io("digits"))
+    torch.save(x, tmp_path / "x.pt")
+    with torch.no_grad():
+        expected = trial_model(view, view.study.trials[n])(x)
+    code = (
+        "import sys, torch, nas_student\n"
+        "d = sys.argv[1]\n"
+        "m = nas_student.build(d + '/bundle/arch.json', weights=d + '/bundle/weights.pt')\n"
+        "x = torch.load(d + '/x.pt', weights_only=True)\n"
+        "with torch.no_grad():\n"
+        "    torch.save(m(x), d + '/y.pt')\n"
+        "    torch.save(torch.jit.load(d + '/bundle/model.ts')(x), d + '/y_ts.pt')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120)
+    assert torch.equal(torch.load(tmp_path / "y.pt", weights_only=True), expected)
+    assert torch.equal(torch.load(tmp_path / "y_ts.pt", weights_only=True), expected)
+
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = torch.from_numpy(sess.run(None, {"input": x.numpy()})[0])
+    assert (got - expected).abs().max().item() <= 1e-5
+
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["budget"]["steps"] == 30 and recipe["budget"] == view.config["budget"]
+    card = (out / "MODEL_CARD.md").read_text()
+    assert f"trial {n}" in card and "Pareto front" in card and "torch:" in card
+
+
+def test_build_from_dict_spec_fits_the_io():
+    spec = {"arch": {"family": "mlp", "layers": [{"width": 16}]},
+            "io": {"input_shape": [1, 8, 8], "num_outputs": 10}}
+    model = nas_student.build(spec)
+    assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    with pytest.raises(NasStudentError):
+        nas_student.build({"arch": {"family": "mlp"}})
+
+
+def test_untrained_trial_cannot_be_exported(small_run, tmp_path):
+    view = open_run(small_run)
+    t = view.trials
+    untrained = t[~t["feasible"]]
+    if untrained.empty:
+        pytest.skip("every trial of the small run was trained")
+    with pytest.raises(NasStudentError, match="not trained"):
+        export_trial(view, int(untrained["trial"].iloc[0]), tmp_path / "x")
+    with pytest.raises(NasStudentError, match="no trial 999"):
+        export_trial(view, 999, tmp_path / "x")
+
+
+def test_layer_table_sums_to_profile(small_run):
+    view = open_run(small_run)
+    n = _trained(view)
+    t = view.study.trials[n]
+    model = trial_model(view, t, weights=False)
+    layers, total = layer_table(model, task_io("digits"))
+    rec = t.user_attrs["record"]
+    assert total == rec["macs"] and int(layers["macs"].sum()) == total
+    assert int(layers["params"].sum()) == rec["params"]
+    assert "(elsewhere)" not in set(layers["module"])

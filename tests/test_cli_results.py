@@ -1,0 +1,117 @@
+import json
+import shutil
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nas_student.cli import app
+
+runner = CliRunner()
+
+
+def _make_run(name, trials, sampler="tpe"):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "results_conftest", Path(__file__).parent / "results" / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.make_run
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory, _teacher_cache):
+    """The same run as tests/results/conftest.py's (made once per session, whichever asks first)."""
+    return _make_run("small", 6)(tmp_path_factory.getbasetemp() / "runs", "small", 6)
+
+
+@pytest.fixture(scope="session")
+def small_run_b(tmp_path_factory, _teacher_cache):
+    return _make_run("other", 4)(tmp_path_factory.getbasetemp() / "runs", "other", 4, "random")
+
+
+def invoke(*args):
+    return runner.invoke(app, [*map(str, args)], env={"COLUMNS": "160"})
+
+
+@pytest.fixture()
+def run_copy(small_run, tmp_path):
+    dst = tmp_path / small_run.name
+    shutil.copytree(small_run, dst)
+    return dst
+
+
+def test_pareto_prints_knee_and_writes_files(run_copy):
+    r = invoke("pareto", run_copy)
+    assert r.exit_code == 0, r.output
+    assert "Pareto front" in r.output and "Recommended (knee, *): trial" in r.output
+    assert "Hypervolume" in r.output
+    for name in ("pareto.csv", "pareto.parquet", "pareto.png", "pareto.html", "trials.csv"):
+        assert (run_copy / name).stat().st_size > 0
+    front = pd.read_parquet(run_copy / "pareto.parquet")
+    assert front["knee"].sum() == 1
+    assert pd.read_csv(run_copy / "pareto.csv")["trial"].tolist() == front["trial"].tolist()
+
+
+def test_pareto_by_run_name_and_objectives(run_copy):
+    r = invoke("pareto", run_copy.name, "--results-dir", run_copy.parent, "--objectives", "accuracy,macs")
+    assert r.exit_code == 0, r.output
+    assert "(accuracy, macs)" in r.output
+    r = invoke("pareto", run_copy, "--objectives", "accuracy,speed")
+    assert r.exit_code == 2 and len(r.output.strip().splitlines()) == 1
+
+
+def test_pareto_on_a_running_study(run_copy):
+    from nas_student.search.optuna_backend import load_study
+
+    load_study(run_copy).ask()  # a trial left RUNNING, as while a search is going on
+    r = invoke("pareto", run_copy)
+    assert r.exit_code == 0, r.output
+    assert "1 running" in r.output
+
+
+def test_show_prints_layers_costs_metrics(small_run):
+    trials = pd.read_csv(small_run / "trials.csv")
+    n = int(trials[trials["feasible"]]["trial"].iloc[0])
+    r = invoke("show", small_run, "--trial", n)
+    assert r.exit_code == 0, r.output
+    for text in (f"Trial {n}", "Layers", "Conv2d", "Linear", "total", "Costs:", "Metrics (val)", "Pareto"):
+        assert text in r.output
+
+
+@pytest.mark.parametrize("cmd", ["show", "export"])
+def test_bad_trial_number_is_one_line_exit_2(small_run, tmp_path, cmd):
+    args = [cmd, small_run, "--trial", 999] + (["--out", tmp_path / "b"] if cmd == "export" else [])
+    r = invoke(*args)
+    assert r.exit_code == 2
+    assert r.output.strip().splitlines() == [r.output.strip()] and "no trial 999" in r.output
+
+
+def test_export_command(small_run, tmp_path):
+    front = pd.read_csv(small_run / "pareto.csv")
+    n = int(front["trial"].iloc[0])
+    r = invoke("export", small_run, "--trial", n, "--out", tmp_path / "b")
+    assert r.exit_code == 0, r.output
+    assert "Exported trial" in r.output and "ONNX" in r.output
+    assert json.loads((tmp_path / "b" / "arch.json").read_text())["io"]["num_outputs"] == 10
+
+
+def test_export_of_untrained_trial_is_one_line_exit_2(small_run, tmp_path):
+    trials = pd.read_csv(small_run / "trials.csv")
+    bad = trials[~trials["feasible"]]
+    if bad.empty:
+        pytest.skip("every trial was trained")
+    r = invoke("export", small_run, "--trial", int(bad["trial"].iloc[0]), "--out", tmp_path / "b")
+    assert r.exit_code == 2 and "not trained" in r.output
+    assert len(r.output.strip().splitlines()) == 1
+
+
+def test_compare(small_run, small_run_b):
+    r = invoke("compare", small_run, small_run_b)
+    assert r.exit_code == 0, r.output
+    assert "hypervolume" in r.output and "Hypervolume:" in r.output
+    assert small_run.name in r.output and small_run_b.name in r.output
+    r = invoke("compare", small_run, small_run)
+    assert "equal hypervolumes" in r.output
