@@ -199,13 +199,16 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
         raise NasStudentError("the two runs share no objective; pass --objectives")
     per_run = [scales(objs, v.attrs) for v in views]
     scale = {o: max(s[o] for s in per_run) for o in per_run[0]}
+    names = [v.run_dir.name for v in views]
+    if names[0] == names[1]:  # same run name in two results folders: show the paths
+        names = [str(v.run_dir) for v in views]
     tables, hvs = [], []
-    for v in views:
+    for v, name in zip(views, names):
         front = pareto_front(v.trials, objs)
         knee = knee_point(front, objs)
         hv = front_hypervolume(front, objs, scale)
         hvs.append(hv)
-        t = Table(title=f"{v.run_dir.name}\n{len(front)} on the front, hypervolume {hv:.4f}")
+        t = Table(title=f"{name}\n{len(front)} on the front, hypervolume {hv:.4f}")
         for col in ("trial", "acc", "MACs", "params"):
             t.add_column(col, justify="right", no_wrap=True)
         for r in front.itertuples():
@@ -220,7 +223,6 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
     sc = ", ".join(f"{o} / {s:,.0f}" for o, s in scale.items())
     out.print(f"Objectives: {', '.join(objs)}. Normalised: quality as 1 - value; {sc}; "
               f"reference point (1, ..., 1). * = knee.", soft_wrap=True)
-    names = [v.run_dir.name for v in views]
     if math.isclose(hvs[0], hvs[1], rel_tol=1e-9, abs_tol=1e-12):
         verdict = "equal hypervolumes"
     else:
