@@ -138,6 +138,10 @@ def profile(
     """
     if mode not in ("eval", "train"):
         raise CostError(f"mode must be 'eval' or 'train', got {mode!r}")
+    if any(isinstance(m, torch.jit.ScriptModule) for m in model.modules()):
+        from nas_student.cost.opaque import profile_opaque  # fvcore cannot trace into TorchScript
+
+        return profile_opaque(model, example_input)
     inputs = _as_inputs(example_input)
     flags = {m: m.training for m in model.modules()}
     saved = {k: b.detach().clone() for k, b in model.named_buffers()} if mode == "train" else {}

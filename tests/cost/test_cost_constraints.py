@@ -50,3 +50,26 @@ def test_cost_command_prices_an_architecture_file(tmp_path):
     bad.write_text('{"family": "mlp", "layers": [{"widht": 32}]}')
     result = CliRunner().invoke(app, ["cost", str(bad)])
     assert result.exit_code == 2 and "layers.0.width: required parameter is missing" in result.output
+
+
+def test_torchscript_models_are_priced_at_the_dispatcher_exactly():
+    from nas_student.cost import CostError, profile
+
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                            torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(8 * 16, 3)).eval()
+    x = torch.zeros(1, 3, 8, 8)
+    scripted = torch.jit.trace(m, x)
+    eager, opaque = profile(m, x), profile(scripted, x)
+    assert opaque.macs == eager.macs == 3 * 8 * 9 * 64 + 8 * 16 * 3
+    assert opaque.params == eager.params
+
+    class RNN(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rnn = torch.nn.LSTM(4, 8, batch_first=True)
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    with pytest.raises(CostError, match="aten::"):  # refused by name, never counted as 0
+        profile(torch.jit.trace(RNN(), torch.zeros(1, 5, 4)), torch.zeros(1, 5, 4))
