@@ -7,6 +7,13 @@ with ``p^T = softmax(z / T)``. The T^2 factor keeps the soft-target gradients on
 scale as the hard-target ones when T changes (section 2 of the paper). Both distributions are
 kept in log space (``log_softmax`` and ``kl_div(log_target=True)``), so a high temperature or a
 very confident teacher never produces ``0 * log 0`` NaNs.
+
+Generative (token-level) distillation: for per-position outputs ``(B, L, V)`` (language
+modelling) the same loss is applied at every position, i.e. positions are flattened to rows of
+``(B*L, V)``; positions whose target is ``ignore_index`` (padding), or that ``mask`` marks False,
+are dropped first, so both terms are means over real tokens only (Kim & Rush, 2016,
+"Sequence-Level Knowledge Distillation", word-level KD, arXiv:1606.07947). Classification
+outputs ``(B, C)`` take exactly the original path.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+IGNORE_INDEX = -100  # target value of padding positions (PyTorch's cross_entropy default)
 
 
 class KDLoss(NamedTuple):
@@ -32,13 +41,23 @@ def kd_loss(
     alpha: float = 0.9,
     beta: float = 0.1,
     teacher_log_probs: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+    mask: torch.Tensor | None = None,
 ) -> KDLoss:
     """KD loss averaged over the batch. ``teacher_logits=None`` or ``alpha=0`` gives plain CE;
     ``targets=None`` or ``beta=0`` gives pure distillation (no labels needed).
 
     ``teacher_log_probs`` (``log_softmax(teacher_logits / T)``, precomputed once for a whole
     data set) may be given instead of ``teacher_logits``: the trainer does so, so a KD step
-    costs about what a CE step costs."""
+    costs about what a CE step costs.
+
+    Per-token outputs ``(B, L, V)`` (teacher ``(B, L, V)``, targets ``(B, L)``): averaged over
+    the positions that are real tokens: targets != ``ignore_index``, and ``mask`` (``(B, L)``
+    bool, True = real) when given (needed to mask padding when ``targets`` is None)."""
+    if student_logits.dim() > 2:
+        return _token_kd_loss(student_logits, teacher_logits, targets, temperature=temperature,
+                              alpha=alpha, beta=beta, teacher_log_probs=teacher_log_probs,
+                              ignore_index=ignore_index, mask=mask)
     zero = student_logits.new_zeros(())
     kd = ce = zero
     if (teacher_logits is not None or teacher_log_probs is not None) and alpha != 0:
@@ -50,3 +69,36 @@ def kd_loss(
     if targets is not None and beta != 0:
         ce = F.cross_entropy(student_logits, targets)
     return KDLoss(alpha * kd + beta * ce, kd, ce)
+
+
+def _token_kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor | None,
+    targets: torch.Tensor | None,
+    *,
+    temperature: float,
+    alpha: float,
+    beta: float,
+    teacher_log_probs: torch.Tensor | None,
+    ignore_index: int,
+    mask: torch.Tensor | None,
+) -> KDLoss:
+    """Flatten positions to rows, keep the real tokens, then the classification loss on them."""
+    v = student_logits.shape[-1]
+    keep = torch.ones(student_logits.shape[:-1], dtype=torch.bool, device=student_logits.device)
+    if targets is not None:
+        keep &= targets != ignore_index
+    if mask is not None:
+        keep &= mask.to(torch.bool)
+    keep = keep.reshape(-1)
+    if not bool(keep.any()):  # nothing to learn from: a zero that still has a graph
+        zero = student_logits.sum() * 0.0
+        return KDLoss(zero, zero.detach(), zero.detach())
+
+    def rows(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.reshape(-1, v)[keep]
+
+    return kd_loss(rows(student_logits), rows(teacher_logits),  # type: ignore[arg-type]
+                   targets.reshape(-1)[keep] if targets is not None else None,
+                   temperature=temperature, alpha=alpha, beta=beta,
+                   teacher_log_probs=rows(teacher_log_probs))

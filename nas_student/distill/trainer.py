@@ -2,6 +2,11 @@
 
 The search proxy is this trainer with a short budget; full training the same with a long one;
 the built-in teachers are trained by it too (no teacher, plain CE).
+
+Two kinds of output, told apart by the model's output rank (so callers such as the search
+objective need not know the task): classification ``(N, C)`` with labels ``(N,)``, and
+per-token outputs ``(N, L, V)`` (language modelling) with targets ``(N, L)`` where padding
+positions hold ``IGNORE_INDEX``; those are masked out of the losses and of every metric.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from nas_student.distill.losses import kd_loss
+from nas_student.distill.losses import IGNORE_INDEX, kd_loss
 from nas_student.errors import NasStudentError
 
 
@@ -64,7 +69,8 @@ def train(
     seed: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place on ``(x, y)``; with ``teacher_logits`` (same rows as ``x``,
-    precomputed once) the loss is the KD loss, without it plain cross-entropy."""
+    precomputed once) the loss is the KD loss, without it plain cross-entropy. For per-token
+    outputs ``teacher_logits`` is ``(N, L, V)`` and the loss is token-level KD over real tokens."""
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     opt = _optimizer(model, budget)
@@ -75,6 +81,10 @@ def train(
     n, bs = len(x), min(budget.batch_size, len(x))
     # Data and the teacher's soft targets go to the device once; the soft targets are computed
     # once at this temperature, so a KD step costs one log_softmax more than a CE step.
+    # For language modelling they are (N, L, V) floats for the whole training set, held in
+    # memory: 4*N*L*V bytes, ~28 MB for the built-in text task (N~540, L=64, V~200 at most).
+    # That stops scaling at real vocabularies (V=32k, L=512: 64 MB per training sequence):
+    # there the teacher must run per batch or keep only its top-k log-probs per position.
     x = x.to(device)
     y = y.to(device) if y is not None else None
     soft = (torch.log_softmax(teacher_logits.to(device).float() / budget.temperature, dim=-1)
@@ -117,12 +127,33 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
              teacher_logits: torch.Tensor | None = None, temperature: float = 4.0) -> dict[str, float]:
-    """Accuracy; with the teacher's logits also top-1 agreement and the KD loss (T^2 * KL)."""
+    """Accuracy; with the teacher's logits also top-1 agreement and the KD loss (T^2 * KL).
+
+    Per-token outputs (language modelling): ``accuracy`` is next-token accuracy over real
+    (non-padding) target positions, plus ``perplexity`` = exp(mean cross-entropy in nats)
+    over the same positions; agreement and the KD loss are per real position too."""
     logits = predict(model, x)
+    if logits.dim() > 2:
+        return _evaluate_tokens(logits, y, teacher_logits, temperature)
     pred = logits.argmax(-1)
     out = {"accuracy": float((pred == y).float().mean())}
     if teacher_logits is not None:
         out["agreement"] = float((pred == teacher_logits.argmax(-1)).float().mean())
         out["kd_loss"] = float(kd_loss(logits, teacher_logits, None, temperature=temperature,
                                        alpha=1.0, beta=0.0).kd)
+    return out
+
+
+def _evaluate_tokens(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None,
+                     temperature: float) -> dict[str, float]:
+    v = logits.shape[-1]
+    keep = (y != IGNORE_INDEX).reshape(-1)
+    flat, target = logits.reshape(-1, v)[keep], y.reshape(-1)[keep]
+    pred = flat.argmax(-1)
+    nll = float(torch.nn.functional.cross_entropy(flat.double(), target))
+    out = {"accuracy": float((pred == target).float().mean()), "perplexity": math.exp(nll)}
+    if teacher_logits is not None:
+        t = teacher_logits.reshape(-1, v)[keep]
+        out["agreement"] = float((pred == t.argmax(-1)).float().mean())
+        out["kd_loss"] = float(kd_loss(flat, t, None, temperature=temperature, alpha=1.0, beta=0.0).kd)
     return out

@@ -42,6 +42,6 @@ def build(arch: dict[str, Any], io: ModelIO) -> TappedModel:
     return family.build(arch, io)
 
 
-from nas_student.families import cnn, mlp  # noqa: E402,F401  (registers the built-in families)
+from nas_student.families import cnn, mlp, transformer, rnn, hybrid  # noqa: E402,F401  (registers the built-in families)
 
 __all__ = ["Family", "ModelIO", "TappedModel", "build", "family_names", "get_family", "register"]

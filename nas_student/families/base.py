@@ -16,8 +16,34 @@ class ModelIO:
 
     input_shape: tuple[int, ...]
     num_outputs: int
+    #: "float32" for real-valued inputs; "int64" for token ids (then ``vocab_size`` is needed).
+    input_dtype: str = "float32"
+    #: token inputs: ids are in ``range(vocab_size)``.
+    vocab_size: int | None = None
+    #: outputs per position, ``(B, L, num_outputs)``, instead of one per example ``(B, num_outputs)``.
+    per_token: bool = False
+    #: the output at position t may depend only on inputs at positions <= t (language modelling).
+    causal: bool = False
+
+    def __post_init__(self) -> None:
+        if self.input_dtype not in ("float32", "int64"):
+            raise ValueError(f"input_dtype must be 'float32' or 'int64', got {self.input_dtype!r}")
+        if self.tokens and (self.vocab_size is None or self.vocab_size < 1):
+            raise ValueError("token inputs (input_dtype='int64') need vocab_size >= 1")
+
+    @property
+    def tokens(self) -> bool:
+        """True when the input is a LongTensor of token ids, shape ``(B, *input_shape)``."""
+        return self.input_dtype == "int64"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelIO":
+        """Inverse of ``dataclasses.asdict`` (as stored in a study's ``io`` attribute)."""
+        return cls(**{**d, "input_shape": tuple(d["input_shape"])})
 
     def example_input(self, batch: int = 1) -> torch.Tensor:
+        if self.tokens:
+            return torch.zeros(batch, *self.input_shape, dtype=torch.long)
         return torch.zeros(batch, *self.input_shape)
 
 
@@ -92,5 +118,15 @@ def describe(arch: dict[str, Any]) -> str:
     if fam == "mlp":
         widths = "-".join(str(layer["width"]) for layer in arch.get("layers", [])) or "linear"
         return f"mlp [{widths}] {arch.get('norm', 'none')} {arch.get('activation', 'relu')}"
+    if fam in ("transformer", "rnn", "hybrid"):
+        cell = arch.get("cell", "transformer" if fam == "transformer" else "lstm")
+        width = arch.get("d_model", arch.get("hidden", arch.get("width")))
+        text = f"{fam} {cell} {arch.get('layers')}x{width}"
+        if cell == "transformer":
+            text += (f" h{arch.get('heads')} ffn{arch.get('ffn_ratio')} {arch.get('pos_encoding', 'learned')}"
+                     f" {arch.get('norm_placement', 'pre')}-norm")
+        elif arch.get("bidirectional"):
+            text += " bidir"
+        return text
     body = {k: v for k, v in arch.items() if k != "family"}
     return f"{fam} {body}"

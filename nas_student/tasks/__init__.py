@@ -6,11 +6,11 @@ from collections.abc import Callable
 
 from nas_student.errors import UnknownNameError
 from nas_student.families.base import ModelIO
-from nas_student.tasks import digits
+from nas_student.tasks import digits, text
 from nas_student.tasks.base import Split, Task
 
-_TASKS: dict[str, Callable[..., Task]] = {"digits": digits.load}
-_IO: dict[str, ModelIO] = {"digits": digits.IO}
+_TASKS: dict[str, Callable[..., Task]] = {"digits": digits.load, "text": text.load}
+_IO: dict[str, ModelIO] = {"digits": digits.IO, "text": text.IO}
 
 
 def task_names() -> list[str]:

@@ -32,10 +32,11 @@ class Task:
     test: Split
     teacher: nn.Module
     teacher_info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def kind(self) -> str:
-        return "classification"
+    #: "classification": ``y`` is (N,) labels, outputs (N, C). "lm": ``x`` is (N, L) token ids,
+    #: ``y`` (N, L) next-token targets with padding = ``IGNORE_INDEX`` (-100), outputs (N, L, V);
+    #: the trainer and ``evaluate`` then do token-level KD and report next-token ``accuracy``
+    #: and ``perplexity`` (they recognise it by the output rank, so the search needs no switch).
+    kind: str = "classification"
 
 
 def fingerprint(*tensors: torch.Tensor) -> str:

@@ -23,6 +23,8 @@ def test_builtin_spaces_exist():
 @pytest.mark.parametrize("name", SPACES)
 def test_every_space_samples_architectures_that_build_and_run(name):
     space = load_space(name)
+    if space.family in ("transformer", "rnn", "hybrid"):
+        pytest.skip("a sequence space (token inputs): see tests/families/test_sequence_families.py")
     rng = RandomSuggester(123)
     io = ModelIO((1, 8, 8), 10)
     built = 0

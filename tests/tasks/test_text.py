@@ -1,0 +1,71 @@
+"""The built-in text task: verified corpus, deterministic windows and split, teacher > unigram."""
+
+import hashlib
+
+import pytest
+import torch
+
+from nas_student.distill.losses import IGNORE_INDEX
+from nas_student.families import build
+from nas_student.tasks import load_task, task_io, task_names
+from nas_student.tasks import text
+
+
+@pytest.fixture(scope="session")
+def text_task(_teacher_cache):
+    return load_task("text", seed=0)
+
+
+def test_corpus_is_verified_and_a_changed_file_is_refused(tmp_path, monkeypatch):
+    texts = text.corpus()
+    assert len(texts) == len(text.SOURCES) and sum(map(len, texts)) == 43054
+    fake = tmp_path / "descr"
+    fake.mkdir()
+    for name in text.SOURCES:
+        (fake / name).write_text("changed" if name == "iris.rst" else "")
+    monkeypatch.setattr(text.importlib.resources, "files", lambda pkg: tmp_path)
+    with pytest.raises(text.CorpusError, match=r"descr/breast_cancer.rst has sha256 e3b0c44298fc1c14\.\.\., expected 3c58"):
+        text.corpus()
+    (fake / "breast_cancer.rst").unlink()
+    with pytest.raises(text.CorpusError, match="breast_cancer.rst is missing"):
+        text.corpus()
+
+
+def test_windows_encode_pad_and_shift_by_one():
+    x, y = text.windows(["abc", "x" * 70])
+    assert x.shape == y.shape == (3, text.LENGTH) and x.dtype == torch.long
+    assert text.decode(x[0]) == "ab" and text.decode(y[0][:2]) == "bc"
+    assert (y[0, 2:] == IGNORE_INDEX).all() and (x[0, 2:] == text.PAD).all()
+    assert torch.equal(x[1, 1:], y[1, :-1])  # targets are the inputs shifted by one
+    assert text.encode("A\u00d7") == [text.VOCAB.index("a"), text.UNK]
+
+
+def test_split_is_deterministic_by_seed_and_disjoint():
+    a, b, c = text.text_splits(0), text.text_splits(0), text.text_splits(1)
+    for s, t in zip(a, b):
+        assert torch.equal(s.x, t.x) and torch.equal(s.y, t.y)
+    assert not torch.equal(a[0].x, c[0].x)
+    assert [len(s) for s in a] == [542, 67, 69]
+    rows = {tuple(r.tolist()) for s in a for r in s.x}
+    assert len(rows) == sum(len(s) for s in a)  # no window in two splits
+    digest = hashlib.sha256(torch.cat([s.x for s in a]).numpy().tobytes()).hexdigest()
+    assert digest == hashlib.sha256(torch.cat([s.x for s in b]).numpy().tobytes()).hexdigest()
+
+
+def test_task_is_registered_with_its_interface():
+    assert "text" in task_names()
+    io = task_io("text")
+    assert io.tokens and io.causal and io.per_token and io.num_outputs == io.vocab_size == 62
+    assert io.example_input().shape == (1, 64)
+
+
+def test_teacher_beats_a_unigram_model_clearly(text_task):
+    info = text_task.teacher_info
+    uni = info["unigram"]
+    assert text_task.kind == "lm"
+    assert info["test_accuracy"] > uni["accuracy"] + 0.1
+    assert info["test_perplexity"] < uni["perplexity"] / 2
+    assert not any(p.requires_grad for p in text_task.teacher.parameters())
+    # the teacher is a causal Transformer of the transformer family
+    ref = build(text.TEACHER_ARCH, text.IO)
+    assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in text_task.teacher.parameters())
