@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -35,65 +34,91 @@ def _one_line_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+# option name -> key path in the run file (RunConfig)
+OPTION_KEYS: dict[str, tuple[str, ...]] = {
+    "space": ("space",), "task": ("task",), "run": ("run",), "results_dir": ("results_dir",),
+    "device": ("device",), "trust_code": ("trust_code",),
+    "trials": ("search", "trials"), "seed": ("search", "seed"), "sampler": ("search", "sampler"),
+    "objectives": ("search", "objectives"),
+    "steps": ("budget", "steps"), "batch_size": ("budget", "batch_size"), "lr": ("budget", "lr"),
+    "temperature": ("budget", "temperature"), "alpha": ("budget", "alpha"), "beta": ("budget", "beta"),
+    "macs_ratio": ("constraints", "macs_ratio"), "params_ratio": ("constraints", "params_ratio"),
+    "latency_ratio": ("constraints", "latency_ratio"), "size_ratio": ("constraints", "size_ratio"),
+    "max_macs": ("constraints", "max_macs"), "max_params": ("constraints", "max_params"),
+    "max_latency_ms": ("constraints", "max_latency_ms"), "max_size_mb": ("constraints", "max_size_mb"),
+    "latency_batch": ("latency", "batch_size"), "latency_threads": ("latency", "threads"),
+}
+RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
+
+
 @app.command()
 @_one_line_errors
 def search(
-    space: str = typer.Option("digits-cnn", help="Search space: a built-in name (see `nas-student spaces`) or a YAML path."),
-    task: str = typer.Option("digits", help="Built-in task (data + teacher)."),
-    trials: int = typer.Option(40, min=1, help="Trials to finish (complete or pruned); a resumed run goes on up to this count."),
-    run: Optional[str] = typer.Option(None, help="Run name: results go to RESULTS_DIR/RUN. Default: TASK-SPACE-sSEED."),
-    seed: int = typer.Option(0, help="Seed of the sampler, the data split and the teacher."),
-    sampler: str = typer.Option("tpe", help="tpe (default), nsga2 or random."),
-    objectives: str = typer.Option("accuracy,macs,params", help="Comma-separated: accuracy, agreement, macs, params, latency_ms, size_mb."),
-    steps: int = typer.Option(300, min=1, help="Proxy budget: optimiser steps per student."),
-    batch_size: int = typer.Option(64, min=1, help="Proxy batch size."),
-    lr: float = typer.Option(3e-3, min=0, help="Proxy learning rate (Adam, cosine decay)."),
-    temperature: float = typer.Option(4.0, min=0, help="KD temperature T."),
-    alpha: float = typer.Option(0.9, min=0, help="Weight of the soft-target term alpha*T^2*KL."),
-    beta: float = typer.Option(0.1, min=0, help="Weight of the hard-label cross-entropy."),
-    macs_ratio: float = typer.Option(0.1, min=0, help="Feasible only if MACs <= this x teacher's (0 disables)."),
-    params_ratio: float = typer.Option(0.1, min=0, help="Feasible only if params <= this x teacher's (0 disables)."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="A run file (YAML; `nas-student init` writes a template). Options given here override it."),
+    space: Optional[str] = typer.Option(None, help="Search space: a built-in name (see `nas-student spaces`) or a YAML path. [default: digits-cnn]"),
+    task: Optional[str] = typer.Option(None, help="Built-in task (data + teacher), or the name of your own task from the run file. [default: digits]"),
+    trials: Optional[int] = typer.Option(None, min=1, help="Students to evaluate; a resumed run goes on up to this count. [default: 40]"),
+    run: Optional[str] = typer.Option(None, help="Run name: results go to RESULTS_DIR/RUN. [default: TASK-SPACE-sSEED]"),
+    seed: Optional[int] = typer.Option(None, help="Seed of the sampler, the data split and the teacher. [default: 0]"),
+    sampler: Optional[str] = typer.Option(None, help="tpe, nsga2 or random. [default: tpe]"),
+    objectives: Optional[str] = typer.Option(None, help="Comma-separated: accuracy, agreement, macs, params, latency_ms, size_mb. [default: accuracy,macs,params]"),
+    steps: Optional[int] = typer.Option(None, min=1, help="Proxy budget: optimiser steps per student. [default: 300]"),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Proxy batch size. [default: 64]"),
+    lr: Optional[float] = typer.Option(None, min=0, help="Proxy learning rate (Adam, cosine decay). [default: 0.003]"),
+    temperature: Optional[float] = typer.Option(None, min=0, help="KD temperature T. [default: 4]"),
+    alpha: Optional[float] = typer.Option(None, min=0, help="Weight of the soft-target term alpha*T^2*KL. [default: 0.9]"),
+    beta: Optional[float] = typer.Option(None, min=0, help="Weight of the hard-label cross-entropy. [default: 0.1]"),
+    macs_ratio: Optional[float] = typer.Option(None, min=0, help="Feasible only if MACs <= this x teacher's; 0 disables. [default: 0.1]"),
+    params_ratio: Optional[float] = typer.Option(None, min=0, help="Feasible only if params <= this x teacher's; 0 disables. [default: 0.1]"),
     max_macs: Optional[int] = typer.Option(None, min=1, help="Absolute bound on MACs (on top of the ratio)."),
     max_params: Optional[int] = typer.Option(None, min=1, help="Absolute bound on parameters."),
     latency_ratio: Optional[float] = typer.Option(None, min=0, help="Feasible only if measured latency <= this x teacher's."),
-    max_latency_ms: Optional[float] = typer.Option(None, min=0, help="Absolute bound on latency (ms per forward, --latency-batch)."),
+    max_latency_ms: Optional[float] = typer.Option(None, min=0, help="Absolute bound on latency (ms per forward at --latency-batch)."),
     size_ratio: Optional[float] = typer.Option(None, min=0, help="Feasible only if fp32 size <= this x teacher's."),
     max_size_mb: Optional[float] = typer.Option(None, min=0, help="Absolute bound on fp32 size in MB."),
-    latency_batch: int = typer.Option(1, min=1, help="Batch size at which latency is measured."),
-    latency_threads: int = typer.Option(1, min=1, help="CPU threads while measuring latency."),
-    device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
-    results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),
+    latency_batch: Optional[int] = typer.Option(None, min=1, help="Batch size at which latency is measured. [default: 1]"),
+    latency_threads: Optional[int] = typer.Option(None, min=1, help="CPU threads while measuring latency. [default: 1]"),
+    device: Optional[str] = typer.Option(None, help="auto (GPU when present), cpu, cuda or mps. [default: auto]"),
+    results_dir: Optional[Path] = typer.Option(None, help="Folder that holds the run folders. [default: results]"),
+    trust_code: bool = typer.Option(False, "--trust-code", help="Allow the run file's factories and TorchScript files to run their code."),
 ) -> None:
     """Search students for a teacher; ends with the Pareto front (table, pareto.csv, trials.csv).
 
     Running the same command again resumes the run: finished trials are kept, a trial that was
     interrupted is marked failed, and the search goes on up to --trials.
     """
-    from nas_student.config import RunConfig
-    from nas_student.distill import Budget
-    from nas_student.validation import config_error_from
+    from nas_student.runfile import build_config
 
-    try:
-        cfg = RunConfig(
-            run=run, task=task, space=space, results_dir=str(results_dir), device=device,
-            budget=Budget(steps=steps, batch_size=batch_size, lr=lr, temperature=temperature,
-                          alpha=alpha, beta=beta),
-            constraints={"macs_ratio": macs_ratio or None, "params_ratio": params_ratio or None,
-                         "latency_ratio": latency_ratio or None, "size_ratio": size_ratio or None,
-                         "max_macs": max_macs, "max_params": max_params,
-                         "max_latency_ms": max_latency_ms, "max_size_mb": max_size_mb},
-            latency={"batch_size": latency_batch, "threads": latency_threads},
-            search={"trials": trials, "sampler": sampler, "seed": seed,
-                    "objectives": tuple(o.strip() for o in objectives.split(",") if o.strip())},
-        )
-    except ValidationError as e:
-        raise config_error_from(e, file="command line", lines={}) from None
+    given = {k: v for k, v in locals().items() if k in OPTION_KEYS and v not in (None, False)}
+    overrides: dict[tuple[str, ...], Any] = {}
+    for name, value in given.items():
+        if name in RATIOS and value == 0:
+            value = None
+        elif name == "objectives":
+            value = [o.strip() for o in value.split(",") if o.strip()]
+        elif name == "results_dir":
+            value = str(value)
+        overrides[OPTION_KEYS[name]] = value
+    cfg = build_config(config, overrides)
     from nas_student.cli_progress import run_with_progress
     from nas_student.cli_results import print_front, print_summary
 
     outcome = run_with_progress(cfg, out)
     print_front(outcome.front, outcome.study.user_attrs, outcome.run_dir)
     print_summary(outcome.trials, outcome.run_dir)
+
+
+@app.command()
+@_one_line_errors
+def init(path: Path = typer.Argument(Path("run.yaml"), help="Where to write the template."),
+         force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
+    """Write a commented run-file template: your teacher, your data, the space, the budget."""
+    from nas_student.runfile import TEMPLATE
+
+    if path.exists() and not force:
+        raise NasStudentError(f"{path} exists; pass --force to overwrite it")
+    path.write_text(TEMPLATE)
+    out.print(f"Wrote {path}. Edit it, then: nas-student search --config {path}")
 
 
 @app.command()

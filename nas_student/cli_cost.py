@@ -42,7 +42,8 @@ def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) ->
     trials = study.get_trials(deepcopy=False)
     if not 0 <= trial < len(trials) or "arch" not in trials[trial].user_attrs:
         raise NasStudentError(f"{run_dir}: no trial {trial} with an architecture (trials 0..{len(trials) - 1})")
-    io = task_io(study.user_attrs["config"]["task"])
+    attrs = study.user_attrs
+    io = ModelIO.from_dict(attrs["io"]) if attrs.get("io") else task_io(attrs["config"]["task"])
     return f"{run_dir} trial {trial}", build(trials[trial].user_attrs["arch"], io), io
 
 

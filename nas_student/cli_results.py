@@ -105,7 +105,7 @@ def show(run: str = RUN_ARG,
          results_dir: Path = RESULTS_DIR) -> None:
     """Show one student: its layers (output shape, params, MACs), costs, metrics and status."""
     from nas_student.results.export import (front_position, get_trial, layer_table, open_run,
-                                            resolve_run, task_io, trial_model)
+                                            resolve_run, run_io, trial_model)
 
     view = open_run(resolve_run(run, results_dir))
     t = get_trial(view, trial)
@@ -123,7 +123,7 @@ def show(run: str = RUN_ARG,
     out.print(f"  {json.dumps(arch, sort_keys=True)}", soft_wrap=True, highlight=False)
     if "record" not in t.user_attrs:  # broke the space's rules: cannot be built as asked
         return
-    io = task_io(view.config.get("task", "digits"))
+    io = run_io(view)
     model = trial_model(view, t, weights=False)
     layers, total = layer_table(model, io)
     table = Table(title=f"Layers (input {'x'.join(map(str, io.input_shape))}, batch 1)")

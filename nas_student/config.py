@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nas_student.distill.trainer import Budget
 
@@ -61,9 +61,59 @@ class SearchSettings(_Model):
         return v
 
 
+class TeacherSpec(_Model):
+    """The user's trained teacher: exactly one of ``factory`` (+ optional ``weights``),
+    ``torchscript`` or ``hf_dir``. Factories and TorchScript run code: they need trust_code."""
+
+    factory: str | None = None  # "package.module:function" or "path/to/file.py:function"
+    kwargs: dict[str, bool | int | float | str | list[int] | None] = {}
+    weights: str | None = None  # state_dict: .pt/.pth (weights_only) or .safetensors
+    torchscript: str | None = None
+    hf_dir: str | None = None  # a local Hugging Face transformers model folder (no download)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "TeacherSpec":
+        given = [k for k in ("factory", "torchscript", "hf_dir") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of factory, torchscript, hf_dir "
+                             f"(got {', '.join(given) or 'none'})")
+        if self.weights and not self.factory:
+            raise ValueError("weights go with a factory (TorchScript and HF models carry their own)")
+        return self
+
+
+class DataSpec(_Model):
+    """The user's data. ``train`` (and optionally ``val``, ``test``) are files or folders:
+    .npz (arrays ``x``, ``y``), .pt (a dict of tensors ``x``, ``y``), .csv (a label column and
+    numeric feature columns) or a folder of images in class sub-folders. Or ``factory``
+    (code: needs trust_code) returning the splits. Missing splits are cut from train by seed."""
+
+    train: str | None = None
+    val: str | None = None
+    test: str | None = None
+    factory: str | None = None
+    unlabelled: str | None = None  # extra inputs without labels (semi-supervised distillation)
+    label: str = "y"  # the .npz/.pt key or the .csv column holding labels
+    features: str = "x"  # the .npz/.pt key holding inputs (.csv: every other column)
+    image_size: tuple[int, int] | None = None  # (height, width); default: the first image's
+    grayscale: bool = False
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+
+    @model_validator(mode="after")
+    def _source(self) -> "DataSpec":
+        if bool(self.train) == bool(self.factory):
+            raise ValueError("give exactly one of train (a file or folder) or factory")
+        if abs(sum(self.split) - 1.0) > 1e-6 or min(self.split) < 0 or self.split[0] <= 0:
+            raise ValueError(f"split must be three non-negative fractions summing to 1, got {list(self.split)}")
+        return self
+
+
 class RunConfig(_Model):
     run: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
-    task: str = "digits"
+    task: str = "digits"  # a built-in task, or a name for your own teacher + data
+    teacher: TeacherSpec | None = None
+    data: DataSpec | None = None
+    trust_code: bool = False
     space: str = "digits-cnn"
     results_dir: str = "results"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -71,6 +121,16 @@ class RunConfig(_Model):
     constraints: Constraints = Constraints()
     latency: LatencySettings = LatencySettings()
     search: SearchSettings = SearchSettings()
+
+    @model_validator(mode="after")
+    def _teacher_with_data(self) -> "RunConfig":
+        if (self.teacher is None) != (self.data is None):
+            raise ValueError("your own task needs both `teacher` and `data`")
+        return self
+
+    @property
+    def custom_task(self) -> bool:
+        return self.data is not None
 
     def needs_latency(self) -> bool:
         c = self.constraints

@@ -121,7 +121,7 @@ def describe(arch: dict[str, Any]) -> str:
     if fam in ("transformer", "rnn", "hybrid"):
         cell = arch.get("cell", "transformer" if fam == "transformer" else "lstm")
         width = arch.get("d_model", arch.get("hidden", arch.get("width")))
-        text = f"{fam} {cell} {arch.get('layers')}x{width}"
+        text = f"{fam if fam == cell else f'{fam} {cell}'} {arch.get('layers')}x{width}"
         if cell == "transformer":
             text += (f" h{arch.get('heads')} ffn{arch.get('ffn_ratio')} {arch.get('pos_encoding', 'learned')}"
                      f" {arch.get('norm_placement', 'pre')}-norm")

@@ -87,11 +87,13 @@ def get_trial(view: RunView, number: int) -> FrozenTrial:
     return match[0]
 
 
-def task_io(task: str) -> ModelIO:
-    """The interface of a built-in task's models, without loading its data or teacher."""
-    from nas_student.tasks import task_io as builtin_io
+def run_io(view: RunView) -> ModelIO:
+    """The interface of a run's models, without loading its data or teacher: stored in the
+    study (``io``); older runs of a built-in task fall back to the task's constant."""
+    if view.attrs.get("io"):
+        return ModelIO.from_dict(view.attrs["io"])
 
-    return builtin_io(task)
+    return run_io(view)
 
 
 def trial_model(view: RunView, t: FrozenTrial, *, weights: bool = True) -> Any:
@@ -102,7 +104,7 @@ def trial_model(view: RunView, t: FrozenTrial, *, weights: bool = True) -> Any:
 
     if "arch" not in t.user_attrs:
         raise NasStudentError(f"trial {t.number} has no architecture ({t.state.name.lower()})")
-    model = build(t.user_attrs["arch"], task_io(view.config.get("task", "digits")))
+    model = build(t.user_attrs["arch"], run_io(view))
     if weights:
         path = weights_path(view, t)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -285,7 +287,7 @@ def export_trial(view: RunView, number: int, out: Path) -> Bundle:
     import torch
 
     t = trained_trial(view, number)
-    io = task_io(view.config.get("task", "digits"))
+    io = run_io(view)
     model = trial_model(view, t)
     out.mkdir(parents=True, exist_ok=True)
     files = []

@@ -56,7 +56,12 @@ def prepare(cfg: RunConfig) -> SearchContext:
     """Validate the space first (cheap, clear errors), then load the task and its teacher."""
     space = load_space(cfg.space)
     device = resolve_device(cfg.device)
-    task = load_task(cfg.task, seed=cfg.search.seed, device=str(device))
+    if cfg.custom_task:
+        from nas_student.tasks.user import load_user_task
+
+        task = load_user_task(cfg, device)
+    else:
+        task = load_task(cfg.task, seed=cfg.search.seed, device=str(device))
     _, t_cost = price(task.teacher, task.io, device, cfg.latency)
     train_logits = predict(task.teacher, task.train.x)
     val_logits = predict(task.teacher, task.val.x)

@@ -6,6 +6,7 @@ marked FAIL, and the search goes on until the asked number of trials has finishe
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -105,6 +106,7 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
             "test_accuracy": ctx.task.teacher_info.get("test_accuracy"),
         })
         study.set_user_attr("bounds", ctx.bounds)
+        study.set_user_attr("io", dataclasses.asdict(ctx.task.io))
     elif stored != key:
         changed = sorted(k for k in key if key[k] != stored.get(k))
         raise NasStudentError(

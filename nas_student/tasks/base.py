@@ -32,6 +32,7 @@ class Task:
     test: Split
     teacher: nn.Module
     teacher_info: dict[str, Any] = field(default_factory=dict)
+    unlabelled: torch.Tensor | None = None  # inputs without labels (semi-supervised mode)
     #: "classification": ``y`` is (N,) labels, outputs (N, C). "lm": ``x`` is (N, L) token ids,
     #: ``y`` (N, L) next-token targets with padding = ``IGNORE_INDEX`` (-100), outputs (N, L, V);
     #: the trainer and ``evaluate`` then do token-level KD and report next-token ``accuracy``

@@ -8,8 +8,9 @@ import torch
 import nas_student
 from nas_student.errors import NasStudentError
 from nas_student.results import pareto_front
-from nas_student.results.export import (export_trial, fixed_input, layer_table, open_run, task_io,
+from nas_student.results.export import (export_trial, fixed_input, layer_table, open_run, run_io,
                                         trial_model)
+from nas_student.tasks import task_io
 
 
 def _trained(view):
@@ -17,8 +18,9 @@ def _trained(view):
     return int(t[t["feasible"] & t["duplicate_of"].isna()]["trial"].iloc[0])
 
 
-def test_task_io_matches_the_loaded_task(digits_task):
+def test_task_io_matches_the_loaded_task(digits_task, small_run):
     assert task_io("digits") == digits_task.io
+    assert run_io(open_run(small_run)) == digits_task.io  # stored in the study
     with pytest.raises(NasStudentError, match="unknown"):
         task_io("imagenet")
 

@@ -1,0 +1,122 @@
+"""The run file: a YAML file holding a whole RunConfig, validated once with file:line errors.
+
+Paths inside it (teacher, data, space files) are relative to the run file's folder. Options
+given on the command line override the file's values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from nas_student.config import RunConfig
+from nas_student.errors import ConfigError
+from nas_student.validation import config_error_from
+from nas_student.yamlio import Path_, load_yaml
+
+PATH_KEYS = [("teacher", "factory"), ("teacher", "weights"), ("teacher", "torchscript"),
+             ("teacher", "hf_dir"), ("data", "train"), ("data", "val"), ("data", "test"),
+             ("data", "factory"), ("data", "unlabelled"), ("space",), ("results_dir",)]
+
+
+def _resolve(value: str, base: Path, key: tuple[str, ...]) -> str:
+    """Make a relative path absolute against ``base``; leave module names and names alone."""
+    if key[-1] == "factory":
+        target, sep, fn = value.rpartition(":")
+        if sep and target.endswith(".py") and not Path(target).is_absolute():
+            return f"{base / target}:{fn}"
+        return value
+    if key == ("space",) and not (value.endswith((".yaml", ".yml")) or "/" in value):
+        return value  # a built-in space name
+    return value if Path(value).is_absolute() else str(base / value)
+
+
+def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for k in path[:-1]:
+        d = d.setdefault(k, {})
+    d[path[-1]] = value
+
+
+def build_config(file: str | Path | None, overrides: dict[tuple[str, ...], Any]) -> RunConfig:
+    """RunConfig from an optional run file plus command-line overrides (key path -> value)."""
+    data: dict[str, Any] = {}
+    lines: dict[Path_, int] = {}
+    name = "command line"
+    if file is not None:
+        name = str(file)
+        raw, lines = load_yaml(file)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError("a run file must be a mapping of settings", file=name, line=1)
+        data = raw
+        base = Path(file).resolve().parent
+        for key in PATH_KEYS:
+            node: Any = data
+            for k in key[:-1]:
+                node = node.get(k) if isinstance(node, dict) else None
+            if isinstance(node, dict) and isinstance(node.get(key[-1]), str):
+                node[key[-1]] = _resolve(node[key[-1]], base, key)
+    for path, value in overrides.items():
+        _set(data, path, value)
+        lines.pop(path, None)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        loc = tuple(str(p) for p in err.errors()[0]["loc"])
+        from_cli = any(loc[:len(p)] == p for p in overrides)
+        raise config_error_from(err, file="command line" if from_cli else name, lines=lines) from None
+
+
+TEMPLATE = """\
+# nas-student run file: `nas-student search --config run.yaml`.
+# Every key is optional except where said; command-line options override these values.
+# Paths are relative to this file's folder.
+
+task: my-task                 # a name for your task (or a built-in one: digits)
+trust_code: false             # factories and TorchScript run code: set true (or --trust-code) to allow
+
+teacher:                      # exactly one of factory / torchscript / hf_dir
+  factory: models.py:make_teacher   # module:function or file.py:function returning an nn.Module
+  kwargs: {}                  # keyword arguments for the factory
+  weights: teacher.pt         # its state_dict (.pt loaded with weights_only=True, or .safetensors)
+  # torchscript: teacher.ts   # a TorchScript file
+  # hf_dir: ./my-hf-model     # a local Hugging Face transformers folder (pip install transformers)
+
+data:                         # train (file or folder) or factory
+  train: train.npz            # .npz / .pt with arrays x, y; .csv with a label column; an image folder
+  # val: val.npz              # given splits; missing ones are cut from train by seed
+  # test: test.npz
+  label: y                    # label key (.npz/.pt) or column (.csv)
+  features: x                 # input key (.npz/.pt)
+  split: [0.6, 0.2, 0.2]      # train/val/test fractions when val/test are not given
+  # unlabelled: pool.npz      # inputs without labels (semi-supervised distillation)
+  # image_size: [32, 32]      # image folders: resize to (height, width)
+
+space: digits-mlp             # a built-in space name or a YAML path
+run: my-first-search          # results go to results_dir/run
+results_dir: results
+device: auto                  # auto, cpu, cuda, mps
+
+budget:                       # the KD proxy: L = alpha*T^2*KL + beta*CE
+  steps: 300
+  batch_size: 64
+  lr: 0.003
+  temperature: 4.0
+  alpha: 0.9
+  beta: 0.1
+
+constraints:                  # feasible students: ratios to the teacher and/or absolute bounds
+  macs_ratio: 0.1
+  params_ratio: 0.1
+  # latency_ratio: 0.5        # measured on the search device
+  # max_size_mb: 1.0
+
+search:
+  trials: 40
+  sampler: tpe                # tpe, nsga2, random
+  seed: 0
+  objectives: [accuracy, macs, params]
+"""

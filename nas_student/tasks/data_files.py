@@ -1,0 +1,155 @@
+"""The user's data as tensors: .npz, .pt, .csv, image folders, or a factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from nas_student.config import DataSpec
+from nas_student.errors import NasStudentError
+from nas_student.tasks.base import Split
+from nas_student.tasks.code import call_user, load_callable
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+class DataError(NasStudentError):
+    """The data cannot be read or does not have the expected form."""
+
+
+def _tensor(a: Any, what: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a
+    if t.dtype == torch.float64:
+        t = t.float()
+    return t
+
+
+def _xy(x: Any, y: Any, where: str, labelled: bool = True) -> Split:
+    x = _tensor(x, where)
+    if not x.is_floating_point() and x.dtype not in (torch.int64, torch.int32):
+        x = x.float()
+    if x.is_floating_point():
+        x = x.float()
+    if y is None:
+        if labelled:
+            raise DataError(f"{where}: no labels found")
+        return Split(x, torch.full((len(x),), -1, dtype=torch.long))
+    y = _tensor(y, where)
+    if y.is_floating_point():
+        if not torch.equal(y, y.round()):
+            raise DataError(f"{where}: labels must be integers (class indices), got fractional values")
+    y = y.long().reshape(-1)
+    if len(x) != len(y):
+        raise DataError(f"{where}: {len(x)} inputs but {len(y)} labels")
+    if len(x) == 0:
+        raise DataError(f"{where}: no examples")
+    return Split(x, y)
+
+
+def _arrays(path: Path, spec: DataSpec, labelled: bool) -> Split:
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.keys())
+            if spec.features not in keys:
+                raise DataError(f"{path}: no array {spec.features!r} (arrays: {', '.join(keys)})")
+            if labelled and spec.label not in keys:
+                raise DataError(f"{path}: no array {spec.label!r} (arrays: {', '.join(keys)}); set data.label")
+            return _xy(z[spec.features], z[spec.label] if spec.label in keys else None, str(path), labelled)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{path}: not a tensor file loadable with weights_only=True ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:200]})") from None
+    if not isinstance(obj, dict) or spec.features not in obj:
+        raise DataError(f"{path}: expected a dict with tensors {spec.features!r} and {spec.label!r}")
+    return _xy(obj[spec.features], obj.get(spec.label), str(path), labelled)
+
+
+def _csv(path: Path, spec: DataSpec, labelled: bool) -> Split:
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path)
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{path}: cannot read CSV ({type(e).__name__}: {e})") from None
+    if labelled and spec.label not in df.columns:
+        raise DataError(f"{path}: no label column {spec.label!r} (columns: {', '.join(map(str, df.columns))})")
+    feats = df.drop(columns=[spec.label], errors="ignore")
+    bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
+    if bad:
+        raise DataError(f"{path}: feature columns must be numeric; not numeric: {', '.join(map(str, bad))}")
+    if feats.isna().any().any():
+        raise DataError(f"{path}: missing values in feature columns")
+    y = df[spec.label].to_numpy() if spec.label in df.columns else None
+    return _xy(feats.to_numpy(dtype=np.float32), y, str(path), labelled)
+
+
+def _images(folder: Path, spec: DataSpec, classes: list[str] | None) -> tuple[Split, list[str]]:
+    from PIL import Image
+
+    found = classes or sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not found:
+        raise DataError(f"{folder}: expected one sub-folder per class, found none")
+    xs, ys, size = [], [], spec.image_size
+    for label, name in enumerate(found):
+        files = sorted(p for p in (folder / name).glob("*") if p.suffix.lower() in IMAGE_EXTS) \
+            if (folder / name).is_dir() else []
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L" if spec.grayscale else "RGB")
+                    if size is None:
+                        size = (im.height, im.width)
+                    if (im.height, im.width) != tuple(size):
+                        im = im.resize((size[1], size[0]))
+                    a = np.asarray(im, dtype=np.float32) / 255.0
+            except Exception as e:  # noqa: BLE001
+                raise DataError(f"{f}: not a readable image ({type(e).__name__}: {e})") from None
+            xs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+            ys.append(label)
+    if not xs:
+        raise DataError(f"{folder}: no images found in its class sub-folders")
+    return _xy(np.stack(xs), np.array(ys), str(folder)), found
+
+
+def read_split(path_s: str, spec: DataSpec, *, labelled: bool = True,
+               classes: list[str] | None = None) -> tuple[Split, list[str] | None]:
+    """One split from a file or an image folder; image folders also return class names."""
+    path = Path(path_s)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        return _images(path, spec, classes)
+    if path.suffix in (".npz", ".pt", ".pth"):
+        return _arrays(path, spec, labelled), None
+    if path.suffix == ".csv":
+        return _csv(path, spec, labelled), None
+    raise DataError(f"{path}: unsupported data file (use .npz, .pt, .csv or an image folder)")
+
+
+def from_factory(spec: DataSpec, trust: bool) -> dict[str, Split]:
+    """A factory returns a dict with ``train`` (and optionally ``val``, ``test``) or a tuple
+    (train[, val[, test]]); each a (x, y) pair or a torch Dataset of (x, y) items."""
+    fn = load_callable(spec.factory or "", trust=trust, what="data.factory")
+    out = call_user(fn, "data.factory", spec.factory or "")
+    if isinstance(out, (tuple, list)):
+        out = dict(zip(("train", "val", "test"), out))
+    if not isinstance(out, dict) or "train" not in out:
+        raise DataError(f"data.factory {spec.factory!r} must return a dict with 'train' or a tuple "
+                        f"(train, val, test), got {type(out).__name__}")
+    splits = {}
+    for name, part in out.items():
+        if part is None:
+            continue
+        if isinstance(part, (tuple, list)) and len(part) == 2 and not isinstance(part[0], tuple):
+            splits[name] = _xy(part[0], part[1], f"data.factory[{name}]")
+        elif isinstance(part, torch.utils.data.Dataset):
+            items = [part[i] for i in range(len(part))]  # type: ignore[arg-type]
+            splits[name] = _xy(torch.stack([torch.as_tensor(i[0]) for i in items]),
+                               torch.as_tensor([int(i[1]) for i in items]), f"data.factory[{name}]")
+        else:
+            raise DataError(f"data.factory[{name}]: expected (x, y) or a Dataset, got {type(part).__name__}")
+    return splits
