@@ -69,3 +69,19 @@ def test_teacher_beats_a_unigram_model_clearly(text_task):
     # the teacher is a causal Transformer of the transformer family
     ref = build(text.TEACHER_ARCH, text.IO)
     assert sum(p.numel() for p in ref.parameters()) == sum(p.numel() for p in text_task.teacher.parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", ["text-transformer", "text-rnn"])
+def test_search_on_the_text_task_gives_a_front_of_feasible_students(tmp_path, text_task, space):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from nas_student.cli import app
+
+    result = CliRunner().invoke(app, ["search", "--task", "text", "--space", space, "--trials", "4",
+                                      "--steps", "20", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    front = pd.read_csv(tmp_path / f"text-{space}-s0" / "pareto.csv")
+    assert len(front) >= 1 and front["feasible"].all()
+    assert (front["macs_ratio"] <= 0.1).all() and (front["params_ratio"] <= 0.1).all()
