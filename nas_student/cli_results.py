@@ -112,7 +112,7 @@ def show(run: str = RUN_ARG,
     arch = t.user_attrs.get("arch")
     status = t.user_attrs.get("status") or t.state.name.lower()
     if t.state.name == "FAIL":
-        status = "failed: " + str(t.system_attrs.get("fail_reason", "")).strip()[-200:]
+        status = f"failed: {t.user_attrs.get('fail_reason', 'unknown reason')}"
     out.print(f"[bold]Trial {t.number}[/] of {view.run_dir}: {status}", soft_wrap=True)
     if arch is None:
         out.print("No architecture was sampled.")

@@ -25,8 +25,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         duration = t.duration.total_seconds() if t.duration is not None else math.nan
         status = t.user_attrs.get("status", "")
         if t.state == optuna.trial.TrialState.FAIL:
-            status = "failed: " + str(t.system_attrs.get("fail_reason", "")).strip().splitlines()[-1:][0] \
-                if t.system_attrs.get("fail_reason") else "failed"
+            status = f"failed: {t.user_attrs.get('fail_reason', 'unknown reason')}"
         rows.append({
             "trial": t.number,
             "state": t.state.name,

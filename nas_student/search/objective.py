@@ -23,6 +23,7 @@ from nas_student.cost.constraints import constraint_values, is_feasible, limits
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
 from nas_student.families import build
+from nas_student.search import memory
 from nas_student.spaces import Space, arch_hash, load_space
 from nas_student.tasks import Task, load_task
 
@@ -86,6 +87,18 @@ class Objective:
         return tuple(float(record[o]) for o in self.ctx.cfg.search.objectives)
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
+        """Evaluate one student; an exception fails the trial with its reason recorded."""
+        try:
+            return self._evaluate(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:
+            reason = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr("status", f"failed: {reason}")
+            raise
+
+    def _evaluate(self, trial: optuna.Trial) -> tuple[float, ...]:
         ctx, t0 = self.ctx, time.perf_counter()
         arch = ctx.space.sample(trial)
         h = arch_hash(arch)
@@ -100,10 +113,11 @@ class Objective:
         if earlier is not None:
             return self._copy(trial, earlier)
         t_sample = time.perf_counter()
+        self._check_memory(trial, memory.training_bytes(memory.meta_params(lambda: build(arch, ctx.task.io))))
         torch.manual_seed(_seed(h, ctx.cfg.search.seed))
         model = build(arch, ctx.task.io).to(ctx.device)
         t_build = time.perf_counter()
-        _, costs = price(model, ctx.task.io, ctx.device,
+        cost, costs = price(model, ctx.task.io, ctx.device,
                          ctx.cfg.latency if ctx.cfg.needs_latency() else None)
         t_cost = time.perf_counter()
         record: dict[str, Any] = dict(costs)
@@ -115,6 +129,8 @@ class Objective:
         feasible = is_feasible(constraints)
         timing = {"sample_s": t_sample - t0, "build_s": t_build - t_sample, "cost_s": t_cost - t_build}
         if feasible:
+            self._check_memory(trial, memory.training_bytes(  # activations known now
+                cost.params, sum(cost.other_ops.values()), ctx.cfg.budget.batch_size))
             res = train(model, ctx.task.train.x, ctx.task.train.y, ctx.cfg.budget,
                         teacher_logits=ctx.teacher_train_logits, seed=_seed(h, ctx.cfg.search.seed))
             t_train = time.perf_counter()
@@ -130,6 +146,16 @@ class Objective:
         timing["total_s"] = time.perf_counter() - t0
         trial.set_user_attr("timing", timing)
         return self._values(record)
+
+    def _check_memory(self, trial: optuna.Trial, need: int) -> None:
+        """Prune the student (constraint ``memory`` > 0) if training it would not fit."""
+        ok, free = memory.fits(need, self.ctx.device)
+        if ok:
+            return
+        trial.set_constraint("memory", need / (memory.SAFETY * free) - 1.0)
+        status = f"too large for memory: training needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free"
+        trial.set_user_attr("status", status)
+        raise optuna.TrialPruned(status)
 
     def _save_weights(self, model: torch.nn.Module, h: str) -> None:
         if self.weights_dir is None:

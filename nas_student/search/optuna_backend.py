@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas_student.config import RunConfig
 from nas_student.errors import NasStudentError
+from nas_student.search import samplers
 from nas_student.search.objective import Objective, SearchContext, directions
 
 FINISHED = (TrialState.COMPLETE,)  # what counts towards --trials (pruned = broke the space's rules)
@@ -27,13 +28,7 @@ MAX_ATTEMPTS_PER_TRIAL = 20
 
 
 def make_sampler(cfg: RunConfig) -> optuna.samplers.BaseSampler:
-    seed = cfg.search.seed
-    if cfg.search.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=10)
-    if cfg.search.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=10, multivariate=True,
-                                      constant_liar=True)
+    return samplers.make(cfg.search.sampler, cfg.search.seed)
 
 
 def storage_url(run_dir: Path) -> str:
@@ -115,7 +110,8 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         trial_id = storage.get_trial_id_from_study_id_trial_number(
             storage.get_study_id_from_name(study.study_name), t.number)
-        storage.set_trial_system_attr(trial_id, "fail_reason", "interrupted (process killed)")
+        storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted (process killed)")
+        storage.set_trial_user_attr(trial_id, "status", "failed: interrupted (process killed)")
         storage.set_trial_state_values(trial_id, TrialState.FAIL)
     return study
 
@@ -146,7 +142,7 @@ def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
                    callbacks=[*callbacks, stop_when_done], gc_after_trial=False)
     if failures >= MAX_FAILURES_IN_A_ROW:
         last = study.get_trials(deepcopy=False)[-1]
-        reason = str(last.system_attrs.get("fail_reason", "unknown")).strip().splitlines()[-1]
+        reason = last.user_attrs.get("fail_reason", "unknown")
         raise NasStudentError(f"{failures} trials failed in a row; stopping. Last reason: {reason}")
     if attempts >= max_attempts and n_finished(study) < target:
         raise NasStudentError(f"{attempts} samples gave only {n_finished(study)} of {target} students: "

@@ -73,13 +73,13 @@ def test_resume_with_different_settings_is_refused(tmp_path, digits_task):
         run_search(small(tmp_path, search=SearchSettings(trials=2)).model_copy(update={"budget": Budget(steps=41)}))
 
 
-def _states(db):
-    study = optuna.load_study(study_name="k", storage=f"sqlite:///{db}")
+def _states(db, name="k"):
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
     return study.get_trials()
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
-    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--trials", "8", "--steps", "400",
+    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--trials", "8", "--steps", "300",
            "--run", "k", "--results-dir", str(tmp_path)]
     db = tmp_path / "k" / "study.db"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
@@ -110,7 +110,7 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
     assert all(t.state != optuna.trial.TrialState.RUNNING for t in trials)
     for n in interrupted:
         assert trials[n].state == optuna.trial.TrialState.FAIL
-        assert "interrupted" in trials[n].system_attrs["fail_reason"]
+        assert "interrupted" in trials[n].user_attrs["fail_reason"]
     for n, values in before.items():
         assert trials[n].values == values
     trained = [t.user_attrs["arch_hash"] for t in complete
@@ -120,3 +120,10 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
     front = pd.read_csv(tmp_path / "k" / "pareto.csv")
     assert len(front) >= 1
     assert json.loads((tmp_path / "k" / "run.json").read_text())["search"]["trials"] == 8
+    # the sampler's state is restored: an uninterrupted run proposes the same students, same results
+    whole = cmd[:cmd.index("--run") + 1] + ["u"] + cmd[cmd.index("--run") + 2:]
+    assert subprocess.run(whole, capture_output=True, env=os.environ.copy(), timeout=300).returncode == 0
+    ref = [t for t in _states(tmp_path / "u" / "study.db", "u") if t.state == optuna.trial.TrialState.COMPLETE]
+    assert [t.params for t in complete] == [t.params for t in ref]
+    assert [t.values for t in complete] == [t.values for t in ref]
+    assert pd.read_csv(tmp_path / "u" / "pareto.csv")["arch_hash"].tolist() == front["arch_hash"].tolist()
