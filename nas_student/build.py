@@ -35,7 +35,8 @@ def build(spec: Mapping[str, Any] | str | Path, weights: str | Path | None = Non
         raise NasStudentError("a spec is a mapping with 'arch' and 'io' keys")
     io = spec["io"]
     try:
-        model_io = ModelIO(tuple(int(d) for d in io["input_shape"]), int(io["num_outputs"]))
+        model_io = ModelIO.from_dict({**io, "input_shape": [int(d) for d in io["input_shape"]],
+                                      "num_outputs": int(io["num_outputs"])})
     except (KeyError, TypeError, ValueError):
         raise NasStudentError("spec io must be {'input_shape': [ints], 'num_outputs': int}") from None
     model = build_arch(dict(spec["arch"]), model_io)

@@ -29,8 +29,7 @@ def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) ->
             raise NasStudentError(f"{path}: cannot read architecture JSON ({e})") from None
         if isinstance(data, dict) and "arch" in data:
             io = data.get("io") or {}
-            model_io = (ModelIO(tuple(io["input_shape"]), int(io["num_outputs"])) if io
-                        else task_io(task))
+            model_io = ModelIO.from_dict(io) if io else task_io(task)
             return str(path), build(data["arch"], model_io), model_io
         return str(path), build(data, task_io(task)), task_io(task)
     from nas_student.search.optuna_backend import load_study

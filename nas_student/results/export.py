@@ -7,6 +7,8 @@ PyTorch with onnxruntime), ``recipe.json`` (the KD budget and settings) and ``MO
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import platform
@@ -292,7 +294,7 @@ def export_trial(view: RunView, number: int, out: Path) -> Bundle:
     out.mkdir(parents=True, exist_ok=True)
     files = []
     spec = {"arch": t.user_attrs["arch"],
-            "io": {"input_shape": list(io.input_shape), "num_outputs": io.num_outputs}}
+            "io": {**dataclasses.asdict(io), "input_shape": list(io.input_shape)}}
     (out / "arch.json").write_text(json.dumps(spec, indent=2) + "\n")
     files.append(out / "arch.json")
     shutil.copyfile(weights_path(view, t), out / "weights.pt")

@@ -66,7 +66,7 @@ def prepare(cfg: RunConfig) -> SearchContext:
     _, t_cost = price(task.teacher, task.io, device, cfg.latency)
     train_logits = predict(task.teacher, task.train.x)
     val_logits = predict(task.teacher, task.val.x)
-    val_acc = float((val_logits.argmax(-1) == task.val.y).float().mean())
+    val_acc = evaluate(task.teacher, task.val.x, task.val.y)["accuracy"]  # padding-aware for LM
     return SearchContext(cfg, space, task, device, t_cost,
                          limits(cfg.constraints, t_cost),
                          train_logits, val_logits, val_acc)
