@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from nas_student.families import ModelIO, build
+from nas_student.families import build
 from nas_student.spaces import RandomSuggester, arch_hash, builtin_spaces, load_space
 from nas_student.spaces.loader import parse_space
 from nas_student.tasks import task_io
