@@ -95,6 +95,8 @@ class DataSpec(_Model):
     unlabelled: str | None = None  # extra inputs without labels (semi-supervised distillation)
     label: str = "y"  # the .npz/.pt key or the .csv column holding labels
     features: str = "x"  # the .npz/.pt key holding inputs (.csv: every other column)
+    kind: Literal["classification", "lm"] = "classification"  # lm: token sequences, next-token targets
+    vocab_size: Annotated[int, Field(ge=1)] | None = None  # token inputs; default: largest id + 1
     image_size: tuple[int, int] | None = None  # (height, width); default: the first image's
     grayscale: bool = False
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)

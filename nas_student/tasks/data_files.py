@@ -41,7 +41,9 @@ def _xy(x: Any, y: Any, where: str, labelled: bool = True) -> Split:
     if y.is_floating_point():
         if not torch.equal(y, y.round()):
             raise DataError(f"{where}: labels must be integers (class indices), got fractional values")
-    y = y.long().reshape(-1)
+    y = y.long()
+    if y.dim() == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
     if len(x) != len(y):
         raise DataError(f"{where}: {len(x)} inputs but {len(y)} labels")
     if len(x) == 0:

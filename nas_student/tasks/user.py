@@ -11,6 +11,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from nas_student.config import RunConfig
+from nas_student.distill.losses import IGNORE_INDEX
 from nas_student.distill.trainer import evaluate
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task
@@ -22,7 +23,8 @@ def _cut(train: Split, frac: float, seed: int) -> tuple[Split, Split]:
     """Cut ``frac`` of ``train`` off, stratified when every class has 2+ examples."""
     idx = np.arange(len(train))
     y = train.y.numpy()
-    strat = y if len(np.unique(y)) > 1 and np.bincount(y).min(initial=2) >= 2 else None
+    counts = np.unique(y, return_counts=True)[1] if y.ndim == 1 else np.array([])
+    strat = y if len(counts) > 1 and counts.min() >= 2 else None
     try:
         keep, cut = train_test_split(idx, test_size=frac, stratify=strat, random_state=seed)
     except ValueError:
@@ -30,18 +32,34 @@ def _cut(train: Split, frac: float, seed: int) -> tuple[Split, Split]:
     return Split(train.x[keep], train.y[keep]), Split(train.x[cut], train.y[cut])
 
 
+def _next_tokens(s: Split, where: str) -> Split:
+    """Language modelling: targets are the inputs shifted by one, unless given."""
+    if s.x.is_floating_point() or s.x.dim() != 2:
+        raise DataError(f"data {where}: kind lm needs integer token ids of shape (N, L), "
+                        f"got {s.x.dtype} {list(s.x.shape)}")
+    if int(s.y.min()) == -1 and s.y.dim() == 1:  # no labels given
+        return Split(s.x[:, :-1].contiguous(), s.x[:, 1:].contiguous())
+    if s.y.shape != s.x.shape:
+        raise DataError(f"data {where}: lm targets must have the inputs' shape {list(s.x.shape)}, "
+                        f"got {list(s.y.shape)}")
+    return s
+
+
 def _splits(cfg: RunConfig) -> dict[str, Split]:
     spec = cfg.data
     assert spec is not None  # noqa: S101 - guaranteed by RunConfig's validator
+    lm = spec.kind == "lm"
     if spec.factory:
         splits = from_factory(spec, cfg.trust_code)
     else:
-        train, classes = read_split(spec.train or "", spec)
+        train, classes = read_split(spec.train or "", spec, labelled=not lm)
         splits = {"train": train}
         for name in ("val", "test"):
             path = getattr(spec, name)
             if path:
-                splits[name] = read_split(path, spec, classes=classes)[0]
+                splits[name] = read_split(path, spec, classes=classes, labelled=not lm)[0]
+    if lm:
+        splits = {n: _next_tokens(s, n) for n, s in splits.items()}
     fr_train, fr_val, fr_test = spec.split
     seed = cfg.search.seed
     if "test" not in splits:
@@ -54,15 +72,32 @@ def _splits(cfg: RunConfig) -> dict[str, Split]:
         raise DataError("splits have different input shapes: "
                         + ", ".join(f"{n} {list(v)}" for n, v in shapes.items()))
     for n, s in splits.items():
-        if int(s.y.min()) < 0:
-            raise DataError(f"data {n}: labels must be class indices >= 0 (got {int(s.y.min())})")
+        low = int(s.y.min())
+        if low < 0 and not (lm and low == IGNORE_INDEX):
+            raise DataError(f"data {n}: labels must be class indices >= 0 (got {low})"
+                            + (f"; padding is {IGNORE_INDEX}" if lm else ""))
     return splits
+
+
+def _io(cfg: RunConfig, splits: dict[str, Split]) -> ModelIO:
+    """The students' interface, from the data alone (checked against the teacher after)."""
+    spec, train = cfg.data, splits["train"]
+    shape = tuple(train.x.shape[1:])
+    if train.x.is_floating_point():
+        n_classes = 1 + max(int(s.y.max()) for s in splits.values())
+        return ModelIO(shape, n_classes)
+    vocab = spec.vocab_size or 1 + max(int(s.x.max()) for s in splits.values())  # type: ignore[union-attr]
+    if spec.kind == "lm":  # type: ignore[union-attr]
+        return ModelIO(shape, vocab, input_dtype="int64", vocab_size=vocab, per_token=True, causal=True)
+    n_classes = 1 + max(int(s.y.max()) for s in splits.values())
+    return ModelIO(shape, n_classes, input_dtype="int64", vocab_size=vocab)
 
 
 def load_user_task(cfg: RunConfig, device: torch.device) -> Task:
     splits = _splits(cfg)
     train = splits["train"]
-    n_classes = 1 + max(int(s.y.max()) for s in splits.values())
+    io = _io(cfg, splits)
+    n_classes = io.num_outputs
     teacher = load_teacher(cfg.teacher, trust=cfg.trust_code, device=device)  # type: ignore[arg-type]
     probe = train.x[:2].to(device)
     try:
@@ -74,12 +109,14 @@ def load_user_task(cfg: RunConfig, device: torch.device) -> Task:
         msg = " ".join(str(e).split())[:200]
         raise TeacherError(f"the teacher cannot run on the data's inputs of shape {list(probe.shape)}: "
                            f"{type(e).__name__}: {msg}") from None
-    if out.dim() != 2 or out.shape[0] != len(probe):
-        raise TeacherError(f"the teacher's output has shape {list(out.shape)} for a batch of {len(probe)}; "
-                           "expected (batch, classes) logits")
-    if out.shape[1] != n_classes:
-        raise TeacherError(f"the teacher has {out.shape[1]} outputs but the data's labels span "
-                           f"{n_classes} classes (0..{n_classes - 1})")
+    want = (len(probe), *io.input_shape, n_classes) if io.per_token else (len(probe), n_classes)
+    if out.dim() != len(want) or tuple(out.shape[:-1]) != want[:-1]:
+        raise TeacherError(f"the teacher's output has shape {list(out.shape)} for inputs of shape "
+                           f"{list(probe.shape)}; expected {'(batch, length, vocab)' if io.per_token else '(batch, classes)'} logits")
+    if out.shape[-1] != n_classes:
+        what = "tokens (vocabulary)" if io.per_token else f"classes (0..{n_classes - 1})"
+        raise TeacherError(f"the teacher has {out.shape[-1]} outputs but the data's labels span "
+                           f"{n_classes} {what}")
     unlabelled = None
     if cfg.data and cfg.data.unlabelled:
         unlabelled = read_split(cfg.data.unlabelled, cfg.data, labelled=False)[0].x
@@ -88,5 +125,5 @@ def load_user_task(cfg: RunConfig, device: torch.device) -> Task:
                             f"but the labelled data has {list(train.x.shape[1:])}")
     info = {"test_accuracy": evaluate(teacher, splits["test"].x, splits["test"].y)["accuracy"],
             "cache": "user teacher", "n_train": len(train), "n_classes": n_classes}
-    return Task(cfg.task, ModelIO(tuple(train.x.shape[1:]), n_classes), train, splits["val"],
-                splits["test"], teacher, info, unlabelled=unlabelled)
+    return Task(cfg.task, io, train, splits["val"], splits["test"], teacher, info,
+                unlabelled=unlabelled, kind="lm" if io.per_token else "classification")
