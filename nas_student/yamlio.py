@@ -16,6 +16,9 @@ from nas_student.errors import ConfigError
 
 Path_ = tuple[str | int, ...]
 MAX_BYTES = 1_000_000
+#: Deeper nesting is refused before composing (PyYAML's composer recurses once per level).
+MAX_DEPTH = 64
+_PYTHON_TAG = "tag:yaml.org,2002:python"
 
 
 class _Loader(yaml.SafeLoader):
@@ -51,8 +54,12 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> N
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError("a key must be a plain scalar (a name or a number), "
+                                  f"not a {'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}",
+                                  file=file, line=_line(key_node), key=_dotted(path) or None)
             key = key_node.value
-            dotted = ".".join(map(str, path + (key,)))
+            dotted = _dotted(path + (key,))
             if key in seen:
                 raise ConfigError(
                     f"duplicate key (first defined on line {seen[key]})",
@@ -63,6 +70,15 @@ def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], file: str) -> N
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, path + (i,), lines, file)
+
+
+def _dotted(path: Path_) -> str:
+    return ".".join(p if isinstance(p, str) and p.isprintable() else repr(p) if isinstance(p, str)
+                    else str(p) for p in path)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def load_yaml(path: str | Path) -> tuple[Any, dict[Path_, int]]:
@@ -76,17 +92,20 @@ def load_yaml(path: str | Path) -> tuple[Any, dict[Path_, int]]:
     except OSError as e:
         raise ConfigError(f"cannot read file: {e.strerror}", file=name) from None
     if len(raw) > MAX_BYTES:
-        raise ConfigError(f"file larger than {MAX_BYTES} bytes", file=name)
+        raise ConfigError(f"file larger than {MAX_BYTES} bytes (the limit falls on this line)",
+                          file=name, line=raw[:MAX_BYTES].count(b"\n") + 1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"not UTF-8 text (byte {e.start})", file=name) from None
+        raise ConfigError(f"not UTF-8 text (byte {e.start})", file=name,
+                          line=raw[:e.start].count(b"\n") + 1) from None
     return loads_yaml(text, name)
 
 
 def loads_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]]:
     """Like :func:`load_yaml`, for text already in memory."""
     try:
+        depth = 0
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent):
                 raise ConfigError(
@@ -94,9 +113,17 @@ def loads_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]
                     file=name, line=_line(event),
                 )
             tag = getattr(event, "tag", None)
-            if tag and not getattr(event, "implicit", True) and tag.startswith("tag:yaml.org,2002:python"):
+            if isinstance(tag, str) and tag.startswith(_PYTHON_TAG):
+                # explicit tags only (implicit ones are never python/...), on scalars too
                 raise ConfigError(f"tag {tag!r} is not allowed (files are data, not code)",
                                   file=name, line=_line(event))
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", file=name,
+                                      line=_line(event))
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
         node = yaml.compose(text, Loader=_Loader)
         lines: dict[Path_, int] = {}
         if node is not None:
@@ -104,13 +131,22 @@ def loads_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except ConfigError:
         raise
+    except yaml.reader.ReaderError as e:
+        where = text[:e.position].count("\n") + 1 if isinstance(e.position, int) else None
+        char = f"#x{e.character:04x}" if isinstance(e.character, int) else repr(e.character)
+        raise ConfigError(f"invalid character {char} ({_one_line(e.reason)})", file=name,
+                          line=where) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        problem = (e.problem or e.context or "invalid YAML").strip()
+        problem = _one_line(e.problem or e.context or "invalid YAML")
+        if e.problem and e.context:
+            problem = f"{problem} ({_one_line(e.context)})"
         raise ConfigError(f"YAML syntax error: {problem}", file=name,
                           line=_line(mark) if mark else None) from None
     except yaml.YAMLError as e:
-        raise ConfigError(f"invalid YAML: {e}", file=name) from None
+        raise ConfigError(f"invalid YAML: {_one_line(e)}", file=name) from None
+    except RecursionError:  # a safety net: MAX_DEPTH should make this unreachable
+        raise ConfigError("nested too deeply", file=name) from None
     return data, lines
 
 

@@ -10,7 +10,7 @@ from nas_student.errors import ConfigError, NasStudentError
 from nas_student.spaces.rules import Rule, RuleSyntaxError
 from nas_student.spaces.schema import LEAF_TYPES, RepeatParam, SpaceHeader
 from nas_student.spaces.space import Fixed, Param, RandomSuggester, Repeat, Space
-from nas_student.validation import dotted, validate_model
+from nas_student.validation import MAX_VALUE_CHARS, dotted, validate_model
 from nas_student.yamlio import Path_, line_of, load_yaml
 
 N_CHECK_SAMPLES = 64
@@ -46,12 +46,16 @@ class _Ctx:
         self.file, self.lines = file, lines
 
     def error(self, rule: str, path: Path_, value: Any = ...) -> ConfigError:
+        if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+            value = value[:MAX_VALUE_CHARS] + "..."
         return ConfigError(rule, file=self.file, line=line_of(self.lines, path),
                            key=dotted(path), value=value)
 
     def param(self, value: Any, path: Path_, *, top: bool) -> Param:
         if isinstance(value, dict):
             kind = value.get("type")
+            if not isinstance(kind, str):  # a list or mapping here is not a type name (and unhashable)
+                kind = None if kind is None else repr(kind)
             if kind in LEAF_TYPES:
                 return validate_model(LEAF_TYPES[kind], value, file=self.file, lines=self.lines,
                                       prefix=path)
@@ -113,12 +117,13 @@ def _check_against_family(space: Space, lines: dict[Path_, int], file: str) -> N
         problem = family.check_arch(arch)
         if problem is not None:
             path, rule = problem
+            rule = rule[:1].lower() + rule[1:]
             key_path = ("params",) + tuple(path)
             if len(path) >= 2 and isinstance(path[1], int):  # stages[1].width -> params.stages.params.width
                 key_path = ("params", path[0], "params") + tuple(path[2:])
             raise ConfigError(f"family {space.family!r}: {rule}", file=file,
                               line=line_of(lines, key_path), key=dotted(key_path))
-    if valid == 0 and space.size is None:
+    if valid == 0 and (space.size is None or space.size == math.inf):  # not counted exactly
         raise ConfigError(f"none of {N_CHECK_SAMPLES} sampled architectures satisfies the rules",
                           file=file, line=line_of(lines, ("rules",)), key="rules")
 

@@ -18,6 +18,11 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
         ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
         ast.NotIn: lambda a, b: a not in b}
 _FUNCS = {"min": min, "max": max, "abs": abs}
+MAX_RULE_CHARS = 1000
+MAX_RULE_DEPTH = 50
+#: Results larger than this (bits of an integer, items of a repeated string or list) are refused.
+MAX_INT_BITS = 4096
+MAX_SEQUENCE = 10_000
 
 
 class RuleSyntaxError(ValueError):
@@ -29,37 +34,47 @@ class Rule:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        if len(text) > MAX_RULE_CHARS:
+            raise RuleSyntaxError(f"a rule may have at most {MAX_RULE_CHARS} characters, "
+                                  f"this one has {len(text)}")
         try:
             self._tree = ast.parse(text, mode="eval").body
         except SyntaxError as e:
-            raise RuleSyntaxError(f"not a valid expression: {e.msg}") from None
+            raise RuleSyntaxError(f"not a valid expression: {' '.join(str(e.msg).split())}") from None
+        except (RecursionError, MemoryError):
+            raise RuleSyntaxError("the expression is nested too deeply") from None
         self.names: set[str] = set()
         self._check(self._tree)
 
-    def _check(self, node: ast.AST) -> None:
+    def _check(self, node: ast.AST, depth: int = 0) -> None:
+        if depth > MAX_RULE_DEPTH:
+            raise RuleSyntaxError(f"the expression is nested deeper than {MAX_RULE_DEPTH} levels")
+        depth += 1
         if isinstance(node, ast.Name):
-            if node.id not in _FUNCS and node.id not in ("True", "False"):
+            if node.id in _FUNCS:
+                raise RuleSyntaxError(f"{node.id!r} is a function: call it, e.g. {node.id}(a, b)")
+            if node.id not in ("True", "False"):
                 self.names.add(node.id)
         elif isinstance(node, ast.Call):
             if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS) or node.keywords:
                 raise RuleSyntaxError(f"only the functions {sorted(_FUNCS)} may be called")
             for arg in node.args:
-                self._check(arg)
+                self._check(arg, depth)
         elif isinstance(node, ast.BinOp) and type(node.op) in _BIN:
-            self._check(node.left)
-            self._check(node.right)
+            self._check(node.left, depth)
+            self._check(node.right, depth)
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub, ast.UAdd)):
-            self._check(node.operand)
+            self._check(node.operand, depth)
         elif isinstance(node, ast.BoolOp):
             for v in node.values:
-                self._check(v)
+                self._check(v, depth)
         elif isinstance(node, ast.Compare) and all(type(o) in _CMP for o in node.ops):
-            self._check(node.left)
+            self._check(node.left, depth)
             for c in node.comparators:
-                self._check(c)
+                self._check(c, depth)
         elif isinstance(node, (ast.List, ast.Tuple)):
             for e in node.elts:
-                self._check(e)
+                self._check(e, depth)
         elif isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
             pass
         else:
@@ -75,6 +90,23 @@ class Rule:
         return f"Rule({self.text!r})"
 
 
+def _bits(x: Any) -> int:
+    return x.bit_length() if isinstance(x, int) else 0
+
+
+def _check_size(op: ast.operator, left: Any, right: Any) -> None:
+    """Refuse results that would take much time or memory (``9**9**9``, ``'a' * 10**12``)."""
+    if isinstance(op, ast.Pow):
+        if abs(right) > 64 or _bits(left) * max(int(abs(right)), 1) > MAX_INT_BITS:
+            raise OverflowError("result too large")
+    elif isinstance(op, ast.Mult):
+        for seq, n in ((left, right), (right, left)):
+            if isinstance(seq, (str, list)) and isinstance(n, int) and len(seq) * n > MAX_SEQUENCE:
+                raise OverflowError("result too large")
+        if _bits(left) + _bits(right) > MAX_INT_BITS:
+            raise OverflowError("result too large")
+
+
 def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
@@ -84,8 +116,7 @@ def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
         return scope[node.id]
     if isinstance(node, ast.BinOp):
         left, right = _eval(node.left, scope), _eval(node.right, scope)
-        if isinstance(node.op, ast.Pow) and abs(right) > 64:
-            raise OverflowError("exponent too large")
+        _check_size(node.op, left, right)
         return _BIN[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp):
         v = _eval(node.operand, scope)

@@ -22,9 +22,16 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 Scalar = Union[bool, int, float, str]
+#: Integers beyond 2**53 lose precision in samplers that work in floats (Optuna's TPE).
+MAX_INT = 2**53
+#: A discrete float range may hold at most this many values.
+MAX_FLOAT_STEPS = 2**53
+#: The most layers a repeat may have.
+MAX_REPEAT = 256
+BoundedInt = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
 
 
 class _Strict(BaseModel):
@@ -33,9 +40,9 @@ class _Strict(BaseModel):
 
 class IntParam(_Strict):
     type: Literal["int"]
-    low: int
-    high: int
-    step: Annotated[int, Field(gt=0)] = 1
+    low: BoundedInt
+    high: BoundedInt
+    step: Annotated[int, Field(gt=0, le=2 * MAX_INT)] = 1
     log: bool = False
 
     @model_validator(mode="after")
@@ -48,6 +55,9 @@ class IntParam(_Strict):
         if self.log and (self.step != 1 or self.low < 1):
             raise ValueError("`log: true` needs `step: 1` and `low >= 1`")
         return self
+
+    def n_values(self) -> int:
+        return (self.high - self.low) // self.step + 1
 
     def grid(self) -> list[int]:
         return list(range(self.low, self.high + 1, self.step))
@@ -68,16 +78,32 @@ class FloatParam(_Strict):
             raise ValueError(f"`low <= high` must hold, but got low={self.low}, high={self.high}")
         if self.log and self.low <= 0:
             raise ValueError(f"`log: true` needs `low > 0`, but got low={self.low}")
+        if not math.isfinite(self.high - self.low):
+            raise ValueError(f"`high - low` must be a finite number, but got low={self.low}, "
+                             f"high={self.high}")
         if self.log and self.step is not None:
             raise ValueError("`log: true` and `step` cannot be used together")
+        if self.step is not None:
+            n = (self.high - self.low) / self.step
+            if not n <= MAX_FLOAT_STEPS:
+                raise ValueError(f"`step` gives more than 2**53 values, but got low={self.low}, "
+                                 f"high={self.high}, step={self.step}")
         return self
+
+    def n_values(self) -> int | None:
+        """How many values, or None for a continuous range."""
+        if self.step is None:
+            return 1 if self.low == self.high else None
+        return int(round((self.high - self.low) / self.step)) + 1
 
     def grid(self) -> list[float] | None:
         """The finite set of values, or None for a continuous range."""
+        n = self.n_values()
+        if n is None:
+            return None
         if self.step is None:
-            return [self.low] if self.low == self.high else None
-        n = int(round((self.high - self.low) / self.step))
-        return [self.low + i * self.step for i in range(n + 1)]
+            return [self.low]
+        return [self.low + i * self.step for i in range(n)]
 
 
 class ChoiceParam(_Strict):
@@ -91,6 +117,9 @@ class ChoiceParam(_Strict):
             raise ValueError("`values` must be distinct")
         return self
 
+    def n_values(self) -> int:
+        return len(self.values)
+
     def grid(self) -> list[Scalar]:
         return list(self.values)
 
@@ -103,9 +132,20 @@ class RepeatParam(_Strict):
     """Per-layer parameters repeated ``count`` times; layer params may be leaves or fixed values."""
 
     type: Literal["repeat"]
-    count: Union[Annotated[int, Field(ge=0)], IntParam]
+    count: Annotated[
+        Union[Annotated[Annotated[int, Field(ge=0, le=MAX_REPEAT)], Tag("fixed")],
+              Annotated[IntParam, Tag("sampled")]],
+        Discriminator(lambda v: "sampled" if isinstance(v, (dict, IntParam)) else "fixed"),
+    ]
     params: dict[str, Any]
     rules: list[str] = []
+
+    @model_validator(mode="after")
+    def _check_count(self) -> "RepeatParam":
+        if isinstance(self.count, IntParam) and not 0 <= self.count.low <= self.count.high <= MAX_REPEAT:
+            raise ValueError(f"a sampled `count` must lie in 0..{MAX_REPEAT}, but got "
+                             f"low={self.count.low}, high={self.count.high}")
+        return self
 
 
 class SpaceHeader(_Strict):

@@ -20,6 +20,8 @@ from nas_student.spaces.schema import FloatParam, IntParam, Leaf
 
 Arch = dict[str, Any]
 MAX_ENUMERATION = 200_000
+#: Counting a space evaluates its rules on at most this many assignments; beyond, size is None.
+MAX_COUNT_WORK = 1_000_000
 
 
 class Suggester(Protocol):
@@ -73,6 +75,9 @@ class Repeat:
     def counts(self) -> list[int]:
         return [self.count] if isinstance(self.count, int) else self.count.grid()
 
+    def n_counts(self) -> int:
+        return 1 if isinstance(self.count, int) else self.count.n_values()
+
 
 Param = Leaf | Fixed | Repeat
 
@@ -89,6 +94,15 @@ def suggest(s: Suggester, name: str, p: Leaf | Fixed) -> Any:
 
 def _grid(p: Leaf | Fixed) -> list[Any] | None:
     return [p.value] if isinstance(p, Fixed) else p.grid()
+
+
+def _n_values(p: Leaf | Fixed) -> int | None:
+    """Size of ``_grid(p)`` without building it (None: continuous)."""
+    return 1 if isinstance(p, Fixed) else p.n_values()
+
+
+class _TooLarge(Exception):
+    """Counting would take too long: the size is reported as None."""
 
 
 def arch_hash(arch: Arch) -> str:
@@ -146,20 +160,28 @@ class Space:
         return self._size
 
     def _count(self) -> int | float | None:
-        top_names, top_grids = [], []
-        for name, p in self.params.items():
-            grid = p.counts() if isinstance(p, Repeat) else _grid(p)
-            if grid is None:
-                return math.inf
-            top_names.append(name)
-            top_grids.append(grid)
-        for p in self.params.values():
-            if isinstance(p, Repeat) and any(_grid(q) is None for q in p.params.values()):
-                return math.inf
-        if math.prod(len(g) for g in top_grids) > MAX_ENUMERATION:
+        try:
+            return self._count_exactly()
+        except _TooLarge:
             return None
+
+    def _count_exactly(self) -> int | float:
+        sizes = []
+        for p in self.params.values():
+            n = p.n_counts() if isinstance(p, Repeat) else _n_values(p)
+            if n is None:
+                return math.inf
+            sizes.append(n)
+        for p in self.params.values():
+            if isinstance(p, Repeat) and any(_n_values(q) is None for q in p.params.values()):
+                return math.inf
+        if math.prod(sizes) > MAX_ENUMERATION:  # checked before any grid is built
+            raise _TooLarge
+        top_names = list(self.params)
+        top_grids = [p.counts() if isinstance(p, Repeat) else _grid(p) for p in self.params.values()]
+        work = [math.prod(sizes)]  # rule evaluations so far, bounded by MAX_COUNT_WORK
         total = 0
-        cache: dict[tuple, list[int] | None] = {}
+        cache: dict[tuple, list[int]] = {}
         for values in itertools.product(*top_grids):
             scope = dict(zip(top_names, values))
             if not all(r.holds(scope) for r in self.rules):
@@ -167,24 +189,23 @@ class Space:
             n = 1
             for name, p in self.params.items():
                 if isinstance(p, Repeat):
-                    key = (name, scope[name], *(scope.get(k) for k in sorted(p.top_names)))
+                    key = (name, scope[name], *(_key(scope.get(k)) for k in sorted(p.top_names)))
                     if key not in cache:
-                        cache[key] = self._count_layers(p, scope, scope[name])
-                    per_layer = cache[key]
-                    if per_layer is None:
-                        return None
-                    n *= math.prod(per_layer)
+                        cache[key] = self._count_layers(p, scope, scope[name], work)
+                    n *= math.prod(cache[key])
             total += n
         return total
 
     @staticmethod
-    def _count_layers(p: Repeat, top: dict[str, Any], n: int) -> list[int] | None:
+    def _count_layers(p: Repeat, top: dict[str, Any], n: int, work: list[int]) -> list[int]:
         """Valid assignments of each of ``n`` layers given the top level."""
         names = list(p.params)
-        grids = [_grid(q) for q in p.params.values()]
-        if math.prod(len(g) for g in grids) > MAX_ENUMERATION:  # type: ignore[arg-type]
-            return None
+        per_layer = math.prod(_n_values(q) for q in p.params.values())  # type: ignore[misc]
         uses_index = any("index" in r.names for r in p.rules)
+        work[0] += per_layer * (max(n, 1) if uses_index else 1)
+        if per_layer > MAX_ENUMERATION or work[0] > MAX_COUNT_WORK:
+            raise _TooLarge
+        grids = [_grid(q) for q in p.params.values()]
         counts: list[int] = []
         for i in range(n):
             if i and not uses_index:
@@ -195,3 +216,8 @@ class Space:
                 for vals in itertools.product(*grids)  # type: ignore[arg-type]
             ))
         return counts
+
+
+def _key(value: Any) -> Any:
+    """A hashable stand-in for a value in a cache key (fixed values may be lists)."""
+    return repr(value) if isinstance(value, (list, dict)) else value
