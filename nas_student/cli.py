@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from nas_student.errors import NasStudentError
@@ -29,7 +30,7 @@ def _one_line_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except NasStudentError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
     return wrapper  # type: ignore[return-value]
 

@@ -277,8 +277,6 @@ params:
     assert time.perf_counter() - t < 20
 
 
-@pytest.mark.xfail(strict=True, reason="nas_student/cli.py prints the message as rich markup: "
-                   "'[/x]' in a value raises MarkupError, '[and 1 more error]' is swallowed")
 def test_cli_prints_messages_verbatim(tmp_path):
     runner = CliRunner()
     for text, needle in [('name: "[/x]"\nfamily: mlp\nparams: {activation: relu}\n', "(got '[/x]')"),
