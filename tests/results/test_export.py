@@ -35,7 +35,8 @@ def test_export_rebuilds_bit_for_bit_in_a_fresh_process(small_run, tmp_path):
     assert b.onnx_max_abs_diff <= 1e-5
 
     spec = json.loads((out / "arch.json").read_text())
-    assert spec["io"] == {"input_shape": [1, 8, 8], "num_outputs": 10}
+    assert spec["io"] == {"input_shape": [1, 8, 8], "num_outputs": 10, "input_dtype": "float32",
+                          "vocab_size": None, "per_token": False, "causal": False}
     assert spec["arch"] == view.study.trials[n].user_attrs["arch"]
     state = torch.load(out / "weights.pt", weights_only=True)
     assert isinstance(state, dict) and state

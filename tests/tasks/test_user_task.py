@@ -214,3 +214,36 @@ def test_command_line_overrides_the_run_file(tmp_path):
     (tmp_path / "r.yaml").write_text("search: {trials: 7, seed: 3}\nbudget: {steps: 11}\n")
     cfg = build_config(tmp_path / "r.yaml", {("search", "trials"): 9})
     assert (cfg.search.trials, cfg.search.seed, cfg.budget.steps) == (9, 3, 11)
+
+
+DATA_PY = textwrap.dedent("""
+    import numpy as np
+    import torch
+
+    def splits():
+        rng = np.random.default_rng(1)
+        centers = rng.normal(0, 3, size=(3, 4))
+        def part(n):
+            y = rng.integers(0, 3, size=n)
+            x = (centers[y] + rng.normal(0, 1, size=(n, 4))).astype("float32")
+            return x, y
+        train = torch.utils.data.TensorDataset(*map(torch.as_tensor, part(200)))
+        return {"train": train, "val": part(60), "test": part(60)}
+""")
+
+
+def test_data_factory_returning_datasets_and_arrays(project):
+    (project / "data_fn.py").write_text(DATA_PY)
+    path = run_file(project, "factory", """
+        task: blobs-factory
+        teacher: {factory: models.py:make_teacher, weights: teacher.pt}
+        data: {factory: data_fn.py:splits}
+        space: digits-mlp
+        run: factory
+    """)
+    result = search(path)
+    assert result.exit_code == 2 and "data.factory" in result.output and "--trust-code" in result.output
+    result = search(path, "--trust-code")
+    assert result.exit_code == 0, result.output
+    trials = pd.read_csv(project / "results" / "factory" / "trials.csv")
+    assert (trials["state"] == "COMPLETE").sum() == 4
