@@ -41,7 +41,6 @@ def main() -> None:
             df = out.trials
             trained = df[df["feasible"] & df["duplicate_of"].isna()]
             train_s = float(trained["train_s"].sum())
-            setup = out.ctx  # noqa: F841
             runs.append({
                 "wall": wall, "trials": len(df), "complete": int((df["state"] == "COMPLETE").sum()),
                 "front": len(out.front), "per_trial": statistics.median(df["duration_s"].dropna()),

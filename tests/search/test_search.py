@@ -79,26 +79,32 @@ def _states(db, name="k"):
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
-    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--trials", "8", "--steps", "300",
+    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--trials", "8", "--steps", "1000",
            "--run", "k", "--results-dir", str(tmp_path)]
     db = tmp_path / "k" / "study.db"
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
-    deadline = time.time() + 180
-    before = []
-    while time.time() < deadline:
-        time.sleep(0.3)
-        if db.exists():
-            try:
-                trials = _states(db)
-            except Exception:  # noqa: BLE001 - the study may not exist yet
-                continue
-            done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-            if len(done) >= 2 and trials[-1].state == optuna.trial.TrialState.RUNNING:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                before = {t.number: t.values for t in done}
-                break
-    assert before, "the search did not reach 2 trials in time"
+    log = open(tmp_path / "first.log", "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+    deadline = time.time() + 240
+    before, seen = {}, "no study yet"
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if not db.exists():
+            continue
+        try:
+            trials = _states(db)
+        except Exception as e:  # noqa: BLE001 - the study may not exist yet
+            seen = repr(e)
+            continue
+        seen = [t.state.name for t in trials]
+        done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if len(done) >= 2 and any(t.state == optuna.trial.TrialState.RUNNING for t in trials):
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            before = {t.number: t.values for t in done}
+            break
+    log.close()
+    assert before, f"not killed mid-trial (exit {proc.poll()}, states {seen}): " \
+                   f"{(tmp_path / 'first.log').read_text()[-2000:]}"
     assert proc.returncode == -signal.SIGKILL
     interrupted = [t.number for t in _states(db) if t.state == optuna.trial.TrialState.RUNNING]
     assert interrupted
