@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,9 +36,20 @@ def storage_url(run_dir: Path) -> str:
     return f"sqlite:///{(run_dir / 'study.db').resolve()}"
 
 
-def open_storage(run_dir: Path) -> optuna.storages.RDBStorage:
-    return optuna.storages.RDBStorage(storage_url(run_dir),
-                                      engine_kwargs={"connect_args": {"timeout": 60}})
+def open_storage(run_dir: Path, attempts: int = 10) -> optuna.storages.RDBStorage:
+    """The run's SQLite storage. Two processes opening a new file at once (a search starting
+    while ``pareto`` reads it) race to create the schema; the loser retries."""
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(storage_url(run_dir),
+                                              engine_kwargs={"connect_args": {"timeout": 60}})
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def load_study(run_dir: Path) -> optuna.Study:

@@ -74,8 +74,9 @@ def test_resume_with_different_settings_is_refused(tmp_path, digits_task):
 
 
 def _states(db, name="k"):
-    study = optuna.load_study(study_name=name, storage=f"sqlite:///{db}")
-    return study.get_trials()
+    from nas_student.search.optuna_backend import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(db.parent)).get_trials()
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
@@ -133,3 +134,13 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
     assert [t.params for t in complete] == [t.params for t in ref]
     assert [t.values for t in complete] == [t.values for t in ref]
     assert pd.read_csv(tmp_path / "u" / "pareto.csv")["arch_hash"].tolist() == front["arch_hash"].tolist()
+
+
+def test_storage_opened_by_many_processes_at_once_never_crashes(tmp_path):
+    """A search starting while `pareto` reads the run: both create the schema of a new file."""
+    code = ("import sys; from pathlib import Path; from nas_student.search.optuna_backend import open_storage;"
+            "open_storage(Path(sys.argv[1]))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE)
+             for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(errors)
