@@ -11,11 +11,10 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from nas_student.distill.trainer import Budget, evaluate, train
-from nas_student.families import build
+from nas_student.distill.trainer import Budget
 from nas_student.families.base import ModelIO
-from nas_student.tasks.base import Split, Task, fingerprint, freeze
-from nas_student.tasks.teacher_cache import cached_teacher
+from nas_student.tasks.base import Split, Task, freeze
+from nas_student.tasks.teacher_cache import builtin_teacher
 
 IO = ModelIO((1, 8, 8), 10)
 TEACHER_ARCH = {
@@ -45,22 +44,6 @@ def digits_splits(seed: int = 0) -> tuple[Split, Split, Split]:
 
 def load(seed: int = 0, device: str = "cpu") -> Task:
     train_s, val_s, test_s = digits_splits(seed)
-    io = IO
-    definition = {
-        "task": "digits", "data": fingerprint(train_s.x, train_s.y, test_s.x), "arch": TEACHER_ARCH,
-        "budget": TEACHER_BUDGET.model_dump(), "seed": seed,
-        "torch": ".".join(torch.__version__.split(".")[:2]),
-    }
-
-    def build_teacher() -> torch.nn.Module:
-        torch.manual_seed(seed)
-        return build(TEACHER_ARCH, io).to(device)
-
-    def fit(model: torch.nn.Module) -> None:
-        train(model, train_s.x, train_s.y, TEACHER_BUDGET, seed=seed)
-
-    def score(model: torch.nn.Module) -> float:
-        return evaluate(model, test_s.x, test_s.y)["accuracy"]
-
-    teacher, meta = cached_teacher(definition, build_teacher, fit, score)
-    return Task("digits", io, train_s, val_s, test_s, freeze(teacher), meta)
+    teacher, meta = builtin_teacher("digits", IO, train_s, test_s, TEACHER_ARCH, TEACHER_BUDGET,
+                                    seed=seed, device=device)
+    return Task("digits", IO, train_s, val_s, test_s, freeze(teacher), meta)

@@ -96,3 +96,37 @@ def _try_load(model: nn.Module, weights: Path, meta_path: Path,
     if abs(acc - meta["test_accuracy"]) > 1e-6:
         return f"re-scored accuracy {acc:.4f} differs from recorded {meta['test_accuracy']:.4f}"
     return None
+
+
+def builtin_teacher(task: str, io: Any, train_s: Any, test_s: Any, arch: dict[str, Any], budget: Any,
+                    *, seed: int, device: str, threads: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """A built-in task's teacher: ``arch`` (a registered family) trained by the project's
+    trainer with ``budget`` on ``train_s``, scored on ``test_s``, cached. ``threads`` pins
+    torch's thread count while training (the same weights on any machine)."""
+    from nas_student.distill.trainer import evaluate, train
+    from nas_student.families import build
+    from nas_student.tasks.base import fingerprint
+
+    definition = {
+        "task": task, "data": fingerprint(train_s.x, train_s.y, test_s.x), "arch": arch,
+        "budget": budget.model_dump(), "seed": seed,
+        "torch": ".".join(torch.__version__.split(".")[:2]),
+    }
+
+    def build_teacher() -> nn.Module:
+        torch.manual_seed(seed)
+        return build(arch, io).to(device)
+
+    def fit(model: nn.Module) -> None:
+        before = torch.get_num_threads()
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            train(model, train_s.x, train_s.y, budget, seed=seed)
+        finally:
+            torch.set_num_threads(before)
+
+    def score(model: nn.Module) -> float:
+        return evaluate(model, test_s.x, test_s.y)["accuracy"]
+
+    return cached_teacher(definition, build_teacher, fit, score)

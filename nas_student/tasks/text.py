@@ -26,12 +26,11 @@ import numpy as np
 import torch
 
 from nas_student.distill.losses import IGNORE_INDEX
-from nas_student.distill.trainer import Budget, evaluate, train
+from nas_student.distill.trainer import Budget, evaluate
 from nas_student.errors import NasStudentError
-from nas_student.families import build
 from nas_student.families.base import ModelIO
-from nas_student.tasks.base import Split, Task, fingerprint, freeze
-from nas_student.tasks.teacher_cache import cached_teacher
+from nas_student.tasks.base import Split, Task, freeze
+from nas_student.tasks.teacher_cache import builtin_teacher
 
 PACKAGE = "sklearn.datasets"
 FOLDER = "descr"
@@ -143,31 +142,10 @@ def unigram_baseline(train_s: Split, test_s: Split) -> dict[str, float]:
 
 def load(seed: int = 0, device: str = "cpu") -> Task:
     train_s, val_s, test_s = text_splits(seed)
-    io = IO
-    definition = {
-        "task": "text", "data": fingerprint(train_s.x, train_s.y, test_s.x), "arch": TEACHER_ARCH,
-        "budget": TEACHER_BUDGET.model_dump(), "seed": seed,
-        "torch": ".".join(torch.__version__.split(".")[:2]),
-    }
-
-    def build_teacher() -> torch.nn.Module:
-        torch.manual_seed(seed)
-        return build(TEACHER_ARCH, io).to(device)
-
-    def fit(model: torch.nn.Module) -> None:
-        # One thread: the same weights on any machine, and on a busy 2-core box 5x faster
-        # than two contending threads (0.2 s vs 1 s a step); ~60 s in all.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            train(model, train_s.x, train_s.y, TEACHER_BUDGET, seed=seed)
-        finally:
-            torch.set_num_threads(threads)
-
-    def score(model: torch.nn.Module) -> float:
-        return evaluate(model, test_s.x, test_s.y)["accuracy"]
-
-    teacher, meta = cached_teacher(definition, build_teacher, fit, score)
+    # One thread while training: the same weights on any machine, and on a busy 2-core box
+    # 5x faster than two contending threads (0.2 s vs 1 s a step); ~60 s in all.
+    teacher, meta = builtin_teacher("text", IO, train_s, test_s, TEACHER_ARCH, TEACHER_BUDGET,
+                                    seed=seed, device=device, threads=1)
     meta["test_perplexity"] = evaluate(teacher, test_s.x, test_s.y)["perplexity"]
     meta["unigram"] = unigram_baseline(train_s, test_s)
-    return Task("text", io, train_s, val_s, test_s, freeze(teacher), meta, kind="lm")
+    return Task("text", IO, train_s, val_s, test_s, freeze(teacher), meta, kind="lm")
