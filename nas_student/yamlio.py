@@ -128,7 +128,11 @@ def loads_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]
         lines: dict[Path_, int] = {}
         if node is not None:
             _walk(node, (), lines, name)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        loader = _Loader(text)  # a SafeLoader: constructs plain data only
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except ConfigError:
         raise
     except yaml.reader.ReaderError as e:
