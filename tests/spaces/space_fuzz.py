@@ -642,3 +642,16 @@ def message_kind(msg: str, path: str) -> str:
     rest = re.sub(r"(unknown name\(s\)) .*", r"\1 …; known: …", rest)
     rest = re.sub(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?", "N", rest)
     return rest
+
+
+# A small valid space that the error tests mutate (9 lines: appended text starts on line 10).
+GOOD = """name: ok
+family: mlp
+params:
+  activation: {type: choice, values: [relu, gelu]}
+  layers:
+    type: repeat
+    count: {type: int, low: 1, high: 2}
+    params:
+      width: {type: int, low: 8, high: 32, step: 8}
+"""

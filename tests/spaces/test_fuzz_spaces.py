@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from space_fuzz import generate, message_kind
+from space_fuzz import GOOD, generate, message_kind
 from typer.testing import CliRunner
 
 from nas_student.cli import app
@@ -151,16 +151,6 @@ def test_cli_refuses_invalid_files_in_one_line_and_creates_nothing(fuzz_files, t
 
 # -- regressions: each of these escaped the loader (or read badly) before ----------------------
 
-GOOD = """name: ok
-family: mlp
-params:
-  activation: {type: choice, values: [relu, gelu]}
-  layers:
-    type: repeat
-    count: {type: int, low: 1, high: 2}
-    params:
-      width: {type: int, low: 8, high: 32, step: 8}
-"""
 
 # (name, file text, expected line, substrings the message must contain); the exception that
 # escaped before the fix is in the comment.

@@ -1,22 +1,12 @@
 """Malformed space files: one clear line naming file, line and key; exit code 2 from the CLI."""
 
 import pytest
+from space_fuzz import GOOD
 from typer.testing import CliRunner
 
 from nas_student.cli import app
 from nas_student.errors import ConfigError
 from nas_student.spaces import load_space
-
-GOOD = """name: ok
-family: mlp
-params:
-  activation: {type: choice, values: [relu, gelu]}
-  layers:
-    type: repeat
-    count: {type: int, low: 1, high: 2}
-    params:
-      width: {type: int, low: 8, high: 32, step: 8}
-"""
 
 # (name, file text, expected line, substrings the message must contain)
 CASES = [
