@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,10 +67,14 @@ def train(
     *,
     teacher_logits: torch.Tensor | None = None,
     seed: int = 0,
+    on_step: Callable[[int], bool] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``(x, y)``; with ``teacher_logits`` (same rows as ``x``,
     precomputed once) the loss is the KD loss, without it plain cross-entropy. For per-token
-    outputs ``teacher_logits`` is ``(N, L, V)`` and the loss is token-level KD over real tokens."""
+    outputs ``teacher_logits`` is ``(N, L, V)`` and the loss is token-level KD over real tokens.
+
+    ``on_step(steps_done)`` is called after every optimiser step; if it returns True, training
+    stops there (early stopping; ``TrainResult.steps`` says how many steps ran)."""
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     opt = _optimizer(model, budget)
@@ -92,6 +96,7 @@ def train(
     model.train()
     t0 = time.perf_counter()
     order, pos, loss_v = torch.randperm(n, generator=gen), 0, math.nan
+    steps = 0
     for _ in range(budget.steps):
         if pos + bs > n:
             order, pos = torch.randperm(n, generator=gen), 0
@@ -107,10 +112,13 @@ def train(
         opt.step()
         if sched is not None:
             sched.step()
+        steps += 1
+        if on_step is not None and on_step(steps):
+            break
     loss_v = float(loss.detach())
     if not math.isfinite(loss_v):
         raise DivergedError(f"training diverged: final loss {loss_v}")
-    return TrainResult(budget.steps, time.perf_counter() - t0, loss_v)
+    return TrainResult(steps, time.perf_counter() - t0, loss_v)
 
 
 @torch.no_grad()
