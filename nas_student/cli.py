@@ -139,7 +139,7 @@ def spaces() -> None:
     out.print(table)
 
 
-from nas_student import cli_cost, cli_results  # noqa: E402,F401  (register their commands)
+from nas_student import cli_cost, cli_results, cli_train  # noqa: E402,F401  (register their commands)
 
 
 def main() -> None:

@@ -67,7 +67,10 @@ def kd_loss(
                    else F.log_softmax(teacher_logits.detach() / t, dim=-1))  # type: ignore[union-attr]
         kd = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * (t * t)
     if targets is not None and beta != 0:
-        ce = F.cross_entropy(student_logits, targets)
+        # a mean over labelled rows only (semi-supervised batches hold ignore_index rows);
+        # a batch without labels gives 0, not the NaN of an empty mean
+        real = (targets != ignore_index).sum().clamp_min(1)
+        ce = F.cross_entropy(student_logits, targets, ignore_index=ignore_index, reduction="sum") / real
     return KDLoss(alpha * kd + beta * ce, kd, ce)
 
 

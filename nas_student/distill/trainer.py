@@ -12,32 +12,22 @@ positions hold ``IGNORE_INDEX``; those are masked out of the losses and of every
 from __future__ import annotations
 
 import math
+import os
 import time
-from dataclasses import dataclass
-from typing import Annotated, Callable, Literal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from nas_student.distill.losses import IGNORE_INDEX, kd_loss
+from nas_student.distill.recipe import Budget, Recipe
+from nas_student.distill.schedules import is_constant, lr_factor, value_at
+from nas_student.distill.terms import LossTerms
 from nas_student.errors import NasStudentError
 
-
-class Budget(BaseModel):
-    """How a student is trained: steps, batch, optimiser and the KD loss weights."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    steps: Annotated[int, Field(ge=1)] = 300
-    batch_size: Annotated[int, Field(ge=1)] = 64
-    lr: Annotated[float, Field(gt=0)] = 3e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    schedule: Literal["constant", "cosine"] = "cosine"
-    temperature: Annotated[float, Field(gt=0)] = 4.0
-    alpha: Annotated[float, Field(ge=0)] = 0.9
-    beta: Annotated[float, Field(ge=0)] = 0.1
+__all__ = ["Budget", "DivergedError", "Recipe", "TrainResult", "evaluate", "hide_labels", "predict", "train"]
 
 
 @dataclass
@@ -45,80 +35,153 @@ class TrainResult:
     steps: int
     wall_s: float
     final_loss: float
+    resumed_from: int = 0  # the step a checkpoint resumed from (0: a fresh start)
+    parts: dict[str, float] = field(default_factory=dict)  # last step's loss terms, unweighted
 
 
 class DivergedError(NasStudentError):
     """The loss became NaN or infinite."""
 
 
-def _optimizer(model: nn.Module, b: Budget) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if b.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=b.lr, momentum=0.9, weight_decay=b.weight_decay, nesterov=True)
-    cls = torch.optim.AdamW if b.optimizer == "adamw" else torch.optim.Adam
-    return cls(params, lr=b.lr, weight_decay=b.weight_decay)
+def _optimizer(params: list[nn.Parameter], r: Recipe) -> torch.optim.Optimizer:
+    if r.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay, nesterov=True)
+    cls = torch.optim.AdamW if r.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=r.lr, weight_decay=r.weight_decay)
 
 
 def train(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor | None,
-    budget: Budget,
+    recipe: Recipe,
     *,
     teacher_logits: torch.Tensor | None = None,
-    seed: int = 0,
+    teacher: nn.Module | None = None,
+    seed: int | None = None,
     on_step: Callable[[int], bool] | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 200,
 ) -> TrainResult:
-    """Train ``model`` in place on ``(x, y)``; with ``teacher_logits`` (same rows as ``x``,
-    precomputed once) the loss is the KD loss, without it plain cross-entropy. For per-token
-    outputs ``teacher_logits`` is ``(N, L, V)`` and the loss is token-level KD over real tokens.
+    """Train ``model`` in place on ``(x, y)`` with ``recipe``.
+
+    With ``teacher_logits`` (same rows as ``x``, precomputed once) the loss is the recipe's KD
+    loss, without them plain cross-entropy. Feature or attention terms need ``teacher`` too;
+    its features for all of ``x`` are computed once here. For per-token outputs
+    ``teacher_logits`` is ``(N, L, V)`` and the loss is token-level KD over real tokens. Rows of
+    ``y`` equal to ``IGNORE_INDEX`` have no label (semi-supervised): they are distilled only;
+    ``recipe.labelled_fraction`` < 1 hides the labels of all but that fraction (per class).
 
     ``on_step(steps_done)`` is called after every optimiser step; if it returns True, training
-    stops there (early stopping; ``TrainResult.steps`` says how many steps ran)."""
+    stops there (early stopping; ``TrainResult.steps`` says how many steps ran).
+    ``checkpoint``: a file where the whole training state is saved every ``checkpoint_every``
+    steps and at the end; if it exists, training resumes from it and ends exactly where an
+    uninterrupted run would (same data order, same random state)."""
     device = next(model.parameters()).device
+    seed = recipe.seed if seed is None else seed
+    total = recipe.total_steps(len(x))
     gen = torch.Generator().manual_seed(seed)
-    opt = _optimizer(model, budget)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, budget.steps)
-             if budget.schedule == "cosine" else None)
-    alpha = budget.alpha if teacher_logits is not None else 0.0
-    beta = budget.beta if teacher_logits is not None else 1.0
-    n, bs = len(x), min(budget.batch_size, len(x))
-    # Data and the teacher's soft targets go to the device once; the soft targets are computed
-    # once at this temperature, so a KD step costs one log_softmax more than a CE step.
-    # For language modelling they are (N, L, V) floats for the whole training set, held in
-    # memory: 4*N*L*V bytes, ~28 MB for the built-in text task (N~540, L=64, V~200 at most).
-    # That stops scaling at real vocabularies (V=32k, L=512: 64 MB per training sequence):
-    # there the teacher must run per batch or keep only its top-k log-probs per position.
+    if y is not None and recipe.labelled_fraction < 1:
+        y = hide_labels(y, recipe.labelled_fraction, seed)
+    terms = LossTerms(recipe, model, teacher, x[:2].to(device), distil=teacher_logits is not None).to(device)
+    opt = _optimizer([p for p in [*model.parameters(), *terms.parameters()] if p.requires_grad], recipe)
+    n, bs = len(x), min(recipe.batch_size, len(x))
+    # Data, the teacher's soft targets and features go to the device once. With a constant
+    # temperature the soft targets are computed once too, so a KD step costs one log_softmax
+    # more than a CE step. For language modelling they are (N, L, V) floats for the whole
+    # training set, held in memory: 4*N*L*V bytes, ~28 MB for the built-in text task. That
+    # stops scaling at real vocabularies (V=32k, L=512: 64 MB per training sequence): there
+    # the teacher must run per batch or keep only its top-k log-probs per position.
     x = x.to(device)
     y = y.to(device) if y is not None else None
-    soft = (torch.log_softmax(teacher_logits.to(device).float() / budget.temperature, dim=-1)
-            if teacher_logits is not None else None)
+    t_logits = teacher_logits.to(device).float() if teacher_logits is not None else None
+    fixed_t = is_constant(recipe.temperature)
+    soft = (torch.log_softmax(t_logits / value_at(recipe.temperature, 0, total), dim=-1)
+            if t_logits is not None and fixed_t else None)
+    t_feats = terms.teacher_targets(teacher, x) if teacher is not None and terms.teacher_names else {}
+    order, pos, step = torch.randperm(n, generator=gen), 0, 0
+    if checkpoint is not None and checkpoint.exists():
+        step, order, pos = _load_state(checkpoint, recipe, model, terms, opt, gen)
+    resumed_from = step
     model.train()
     t0 = time.perf_counter()
-    order, pos, loss_v = torch.randperm(n, generator=gen), 0, math.nan
-    steps = 0
-    for _ in range(budget.steps):
+    loss, parts = torch.tensor(math.nan), {}
+    while step < total:
         if pos + bs > n:
             order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos:pos + bs]
+        idx = order[pos:pos + bs].to(device)
         pos += bs
-        idx = idx.to(device)
-        out = model(x[idx])
-        loss = kd_loss(out, None, y[idx] if y is not None else None,
-                       teacher_log_probs=soft[idx] if soft is not None else None,
-                       temperature=budget.temperature, alpha=alpha, beta=beta).total
+        for g in opt.param_groups:
+            g["lr"] = recipe.lr * lr_factor(recipe.schedule, step, total, recipe.warmup_steps)
+        if t_logits is None:
+            t_lp = None
+        elif soft is not None:
+            t_lp = soft[idx]
+        else:
+            t_lp = torch.log_softmax(t_logits[idx] / value_at(recipe.temperature, step, total), dim=-1)
+        loss, parts = terms(model, x[idx], y[idx] if y is not None else None, t_lp,
+                            {k: v[idx] for k, v in t_feats.items()}, step, total)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if sched is not None:
-            sched.step()
-        steps += 1
-        if on_step is not None and on_step(steps):
+        step += 1
+        if checkpoint is not None and (step % checkpoint_every == 0 or step == total):
+            _save_state(checkpoint, recipe, step, order, pos, model, terms, opt, gen)
+        if on_step is not None and on_step(step):
             break
     loss_v = float(loss.detach())
-    if not math.isfinite(loss_v):
+    if not math.isfinite(loss_v) and step > resumed_from:
         raise DivergedError(f"training diverged: final loss {loss_v}")
-    return TrainResult(steps, time.perf_counter() - t0, loss_v)
+    return TrainResult(step, time.perf_counter() - t0, loss_v, resumed_from,
+                       {k: float(v) for k, v in parts.items()})
+
+
+def hide_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """A copy of class labels ``y`` where all but ``fraction`` of each class (at least one) is
+    ``IGNORE_INDEX``; which rows keep their label is fixed by ``seed``."""
+    if y.dim() != 1:
+        raise NasStudentError("labelled_fraction < 1 (semi-supervised) is for classification; "
+                              "a language model's targets are its own inputs")
+    out = torch.full_like(y, IGNORE_INDEX)
+    gen = torch.Generator().manual_seed(seed + 7919)
+    for c in torch.unique(y[y != IGNORE_INDEX]):
+        rows = torch.nonzero(y == c).flatten()
+        keep = rows[torch.randperm(len(rows), generator=gen)[:max(1, round(fraction * len(rows)))]]
+        out[keep] = y[keep]
+    return out
+
+
+def _save_state(path: Path, recipe: Recipe, step: int, order: torch.Tensor, pos: int, model: nn.Module,
+                terms: nn.Module, opt: torch.optim.Optimizer, gen: torch.Generator) -> None:
+    state = {"recipe": recipe.model_dump_json(), "step": step, "order": order, "pos": pos,
+             "model": model.state_dict(), "terms": terms.state_dict(), "opt": opt.state_dict(),
+             "gen": gen.get_state(), "rng": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a kill leaves the old checkpoint or the new one, never half of one
+
+
+def _load_state(path: Path, recipe: Recipe, model: nn.Module, terms: nn.Module,
+                opt: torch.optim.Optimizer, gen: torch.Generator) -> tuple[int, torch.Tensor, int]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise NasStudentError(f"{path}: not a readable training checkpoint ({type(e).__name__}); "
+                              "delete it to start over") from None
+    if state.get("recipe") != recipe.model_dump_json():
+        raise NasStudentError(f"{path}: this checkpoint was written with another recipe; "
+                              "delete it to start over, or use the same recipe")
+    model.load_state_dict(state["model"])
+    terms.load_state_dict(state["terms"])
+    opt.load_state_dict(state["opt"])
+    gen.set_state(state["gen"])
+    torch.set_rng_state(state["rng"])
+    if "cuda_rng" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    return int(state["step"]), state["order"], int(state["pos"])
 
 
 @torch.no_grad()

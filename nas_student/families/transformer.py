@@ -12,7 +12,9 @@ then the output at position t depends only on tokens <= t. Per-token output ``(B
 MACs per block for B sequences of length L (what ``nas_student.cost.profile`` counts):
 ``B*L*(4*d^2 + 2*d*f) + 2*B*L^2*d`` (projections, FFN, QK^T and AV over the full score
 matrix); the head adds ``B*L*d*V``; embedding lookups and positions are 0 MACs.
-Feature taps: ``embed`` (embedding + positions), ``layer1`` .. ``layerN``.
+Feature taps: ``embed`` (embedding + positions), ``layer1`` .. ``layerN``; with
+:func:`keep_attention` also ``attn1`` .. ``attnN``, the attention probabilities
+``(B, heads, L, L)`` (computed explicitly instead of by the fused kernel, so slower).
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Block(nn.Module):
                  dropout: float) -> None:
         super().__init__()
         self.heads, self.pre, self.causal = heads, pre, causal
+        self.keep_attention, self.attn = False, None  # attention-map taps (distillation)
         self.qkv = nn.Linear(d, 3 * d)
         self.proj = nn.Linear(d, d)
         self.ff1 = nn.Linear(d, ffn)
@@ -84,7 +87,15 @@ class Block(nn.Module):
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         b, length, d = x.shape
         q, k, v = self.qkv(x).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        o = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        if self.keep_attention:  # the explicit path, so the probabilities can be read
+            scores = q @ k.transpose(-2, -1) / math.sqrt(d // self.heads)
+            if self.causal:
+                future = torch.ones(length, length, dtype=torch.bool, device=x.device).triu(1)
+                scores = scores.masked_fill(future, float("-inf"))
+            self.attn = torch.softmax(scores, dim=-1)
+            o = self.attn @ v
+        else:
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         return self.proj(o.transpose(1, 2).reshape(b, length, d))
 
     def ffn(self, x: torch.Tensor) -> torch.Tensor:
@@ -131,8 +142,23 @@ class SeqTransformer(TappedModel):
         feats = {"embed": h}
         for i, layer in enumerate(self.layers):
             feats[f"layer{i + 1}"] = (h := layer(h))
+            if layer.keep_attention:
+                feats[f"attn{i + 1}"] = layer.attn
         h = self.norm(h)
         return self.head(h if self.per_token else h.mean(1)), feats
+
+
+def keep_attention(model: nn.Module, on: bool = True) -> int:
+    """Make every Transformer block of ``model`` expose its attention probabilities as
+    ``attn<i>`` taps; returns the number of blocks found."""
+    blocks = [m for m in model.modules() if isinstance(m, Block)]
+    for b in blocks:
+        b.keep_attention, b.attn = on, None
+    for m in model.modules():
+        if isinstance(m, SeqTransformer):
+            base = tuple(n for n in m.tap_names if not n.startswith("attn"))
+            m.tap_names = base + (tuple(f"attn{i + 1}" for i in range(len(m.layers))) if on else ())
+    return len(blocks)
 
 
 @register

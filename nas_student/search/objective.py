@@ -25,7 +25,7 @@ from nas_student.distill import evaluate, predict, train
 from nas_student.families import build
 from nas_student.search import memory
 from nas_student.spaces import Space, arch_hash, load_space
-from nas_student.tasks import Task, load_task
+from nas_student.tasks import Task, task_for_config
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,12 +57,7 @@ def prepare(cfg: RunConfig) -> SearchContext:
     """Validate the space first (cheap, clear errors), then load the task and its teacher."""
     space = load_space(cfg.space)
     device = resolve_device(cfg.device)
-    if cfg.custom_task:
-        from nas_student.tasks.user import load_user_task
-
-        task = load_user_task(cfg, device)
-    else:
-        task = load_task(cfg.task, seed=cfg.search.seed, device=str(device))
+    task = task_for_config(cfg, str(device))
     _, t_cost = price(task.teacher, task.io, device, cfg.latency)
     train_logits = predict(task.teacher, task.train.x)
     val_logits = predict(task.teacher, task.val.x)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from nas_student.errors import UnknownNameError
 from nas_student.families.base import ModelIO
 from nas_student.tasks import digits, text
 from nas_student.tasks.base import Split, Task
+
+if TYPE_CHECKING:
+    from nas_student.config import RunConfig
 
 _TASKS: dict[str, Callable[..., Task]] = {"digits": digits.load, "text": text.load}
 _IO: dict[str, ModelIO] = {"digits": digits.IO, "text": text.IO}
@@ -31,4 +35,15 @@ def load_task(name: str, *, seed: int = 0, device: str = "cpu") -> Task:
     return _TASKS[name](seed=seed, device=device)
 
 
-__all__ = ["Split", "Task", "load_task", "task_io", "task_names"]
+def task_for_config(cfg: "RunConfig", device: str = "cpu") -> Task:
+    """The task a run configuration names: a built-in one, or the user's teacher and data."""
+    if cfg.custom_task:
+        import torch
+
+        from nas_student.tasks.user import load_user_task
+
+        return load_user_task(cfg, torch.device(device))
+    return load_task(cfg.task, seed=cfg.search.seed, device=device)
+
+
+__all__ = ["Split", "Task", "load_task", "task_for_config", "task_io", "task_names"]

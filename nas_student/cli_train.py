@@ -1,0 +1,86 @@
+"""``nas-student train``: full distillation of a chosen student, with a report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nas_student.cli import _one_line_errors, app, out
+from nas_student.errors import NasStudentError
+
+
+@app.command("train")
+@_one_line_errors
+def train_cmd(
+    source: str = typer.Argument(..., help="A run (name or folder) with --trial N, or an architecture JSON file (e.g. export's arch.json)."),
+    trial: Optional[int] = typer.Option(None, help="The trial of the run to train (see `nas-student pareto RUN`)."),
+    recipe: Optional[Path] = typer.Option(None, help="A recipe YAML (loss terms, schedules, budget). \\[default: the run's proxy recipe, 10x the steps]"),
+    steps: Optional[int] = typer.Option(None, min=1, help="Override the recipe's steps."),
+    seeds: int = typer.Option(1, min=1, help="Train with seeds 0..N-1; the report gives mean ± sd."),
+    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also train the student with CE only, same budget, for comparison."),
+    task: Optional[str] = typer.Option(None, help="For an architecture file: the built-in task. \\[default: digits]"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="For an architecture file: a run file naming your teacher and data."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder. \\[default: RUN/train/trial-N, or train-HASH next to the JSON]"),
+    device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
+    results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),
+) -> None:
+    """Distil a student fully and report it against the teacher and against CE-only training.
+
+    Writes student.pt, report.md and report.json. Checkpoints as it goes: run the same command
+    again after an interruption and it resumes where it stopped.
+    """
+    from nas_student.distill.recipe import load_recipe
+    from nas_student.search.objective import resolve_device
+    from nas_student.training import job_from_arch, job_from_run, run_job
+
+    overrides = {"steps": steps} if steps else {}
+    rec = load_recipe(recipe, overrides) if recipe else None
+    kw = {"seeds": list(range(seeds)), "baseline": baseline}
+    path = Path(source)
+    if path.suffix == ".json":
+        from nas_student.runfile import build_config
+
+        cfg = build_config(config, {("task",): task} if task else {})
+        job = job_from_arch(path, cfg, rec, out_dir, **kw)
+    else:
+        from nas_student.results.export import resolve_run
+
+        if trial is None:
+            raise NasStudentError(f"{source}: a run needs --trial N (or give an architecture .json file)")
+        job = job_from_run(resolve_run(source, results_dir), trial, rec, out_dir, **kw)
+    if rec is None and steps:
+        job.recipe = job.recipe.model_copy(update={"steps": steps})
+    out.print(f"Training {job.source}: {job.recipe.describe()}; output in {job.out}")
+    progress = Progress(TextColumn("{task.description}"), MofNCompleteColumn(), BarColumn(),
+                        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=out)
+    bars: dict[str, int] = {}
+
+    def on_progress(phase: str, done: int, total: int) -> None:
+        if phase not in bars:
+            bars[phase] = progress.add_task(phase, total=total, completed=done - 1)
+        if done % 10 == 0 or done == total:
+            progress.update(bars[phase], completed=done)
+
+    with progress:
+        report = run_job(job, resolve_device(device), on_progress)
+    _print_report(report)
+    out.print(f"Report: {job.out / 'report.md'}; weights: {job.out / 'student.pt'}")
+
+
+def _print_report(r: dict) -> None:
+    table = Table(title=f"{r['task']}: student vs teacher")
+    for col in ("model", "test accuracy", "retention"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    t_acc = r["teacher"]["accuracy"]
+    table.add_row("teacher", f"{t_acc:.4f}", "100 %")
+    for kind, label in (("kd", "student (distilled)"), ("ce", "student (CE only)")):
+        if kind in r:
+            a = r[kind]["accuracy"]
+            table.add_row(label, f"{a['mean']:.4f} ± {a['sd']:.4f}", f"{100 * a['mean'] / t_acc:.1f} %")
+    out.print(table)
+    out.print(f"MACs {r['macs_ratio']:.2%} and params {r['params_ratio']:.2%} of the teacher; "
+              f"latency speedup {r['latency_speedup']:.2f}x (measured)")

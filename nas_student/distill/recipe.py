@@ -1,0 +1,141 @@
+"""A distillation recipe: one YAML-declared object for the search proxy and for full training.
+
+```yaml
+steps: 3000            # optimiser steps (or `epochs: 40`, converted with the training-set size)
+batch_size: 64
+optimizer: adam        # adam | adamw | sgd (Nesterov, momentum 0.9)
+lr: 3e-3
+weight_decay: 0
+schedule: cosine       # learning-rate decay: constant | linear | cosine
+warmup_steps: 0
+temperature: {kind: cosine, start: 8, end: 2}   # or a number: constant T
+alpha: 0.9             # weight of T^2 * KL(teacher || student); a number or a schedule
+beta: 0.1              # weight of the hard-label cross-entropy; a number or a schedule
+features:              # FitNets-style hints (intermediate features, learned projections)
+  weight: 1.0
+  pairs: auto          # or [{teacher: stage2, student: stage1}, ...]
+attention:             # attention-map transfer (Transformer pairs), adaptive per-head weights
+  weight: 1.0
+labelled_fraction: 1.0 # semi-supervised: use labels of this fraction only; distil every input
+seed: 0
+```
+
+Every field has a default, so ``{}`` is a valid recipe (the search's default proxy).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from nas_student.distill.schedules import Schedule, Scheduled, lower_bound
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeaturePair(_Model):
+    """One teacher feature distilled into one student feature (names of feature taps, or of
+    the teacher's sub-modules when it is not one of our families)."""
+
+    teacher: Annotated[str, Field(min_length=1)]
+    student: Annotated[str, Field(min_length=1)]
+
+
+class FeatureKD(_Model):
+    """Intermediate-feature distillation (FitNets hints). ``pairs: auto`` follows the rule in
+    :mod:`nas_student.distill.feature_map`."""
+
+    weight: Annotated[float, Field(ge=0)] = 1.0
+    pairs: Annotated[Union[Annotated[Literal["auto"], Tag("auto")],
+                           Annotated[tuple[FeaturePair, ...], Tag("list")]],
+                     Discriminator(lambda v: "auto" if isinstance(v, str) else "list")] = "auto"
+
+
+class AttentionKD(_Model):
+    """Attention-map distillation between Transformer layers (mapped by relative depth), each
+    student head matched to a learned mixture of the teacher's heads."""
+
+    weight: Annotated[float, Field(ge=0)] = 1.0
+    adaptive_heads: bool = True
+
+
+class Recipe(_Model):
+    """How a student is trained: budget, optimiser, schedules and loss terms."""
+
+    steps: Annotated[int, Field(ge=1)] = 300
+    epochs: Annotated[float, Field(gt=0)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] = 64
+    lr: Annotated[float, Field(gt=0)] = 3e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    schedule: Literal["constant", "linear", "cosine"] = "cosine"
+    warmup_steps: Annotated[int, Field(ge=0)] = 0
+    temperature: Scheduled = 4.0
+    alpha: Scheduled = 0.9
+    beta: Scheduled = 0.1
+    features: FeatureKD | None = None
+    attention: AttentionKD | None = None
+    labelled_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Recipe":
+        if lower_bound(self.temperature) <= 0:
+            raise ValueError("temperature must stay > 0")
+        for name in ("alpha", "beta"):
+            if lower_bound(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must stay >= 0")
+        if self.warmup_steps >= self.steps and self.epochs is None:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
+        return self
+
+    def total_steps(self, n_train: int) -> int:
+        """Optimiser steps: ``steps``, or ``epochs`` passes over ``n_train`` rows."""
+        if self.epochs is None:
+            return self.steps
+        per_epoch = max(1, -(-n_train // self.batch_size))
+        return max(1, round(self.epochs * per_epoch))
+
+    @property
+    def uses_teacher_model(self) -> bool:
+        """True when the teacher must run on the inputs (features or attention maps), not
+        only its logits."""
+        return bool((self.features and self.features.weight) or (self.attention and self.attention.weight))
+
+    def describe(self) -> str:
+        def fmt(v: Scheduled) -> str:
+            return f"{v.start:g}->{v.end:g} {v.kind}" if isinstance(v, Schedule) and v.end is not None else (
+                f"{v.start:g}" if isinstance(v, Schedule) else f"{v:g}")
+        parts = [f"{self.steps if self.epochs is None else f'{self.epochs:g} epochs'} steps",
+                 f"T={fmt(self.temperature)}", f"alpha={fmt(self.alpha)}", f"beta={fmt(self.beta)}"]
+        if self.features:
+            parts.append(f"features x{self.features.weight:g}")
+        if self.attention:
+            parts.append(f"attention x{self.attention.weight:g}")
+        if self.labelled_fraction < 1:
+            parts.append(f"{self.labelled_fraction:.0%} labels")
+        return ", ".join(parts)
+
+
+#: The name the search settings have always used for the proxy's recipe.
+Budget = Recipe
+
+
+def load_recipe(path: str | Path, overrides: dict[str, object] | None = None) -> Recipe:
+    """A recipe from a YAML file (errors name file, line, key and rule), with ``overrides``
+    (top-level keys) applied on top."""
+    from nas_student.errors import ConfigError
+    from nas_student.validation import validate_model
+    from nas_student.yamlio import load_yaml
+
+    data, lines = load_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("a recipe must be a mapping of settings", file=str(path), line=1)
+    data = {**data, **(overrides or {})}
+    return validate_model(Recipe, data, file=str(path), lines=lines)

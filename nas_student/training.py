@@ -1,0 +1,180 @@
+"""Full training of a chosen student (``nas-student train``): distil it with a recipe, train
+the same student with cross-entropy only on the same budget, and report both against the
+teacher (accuracy retention, MACs and params ratios, measured latency speedup).
+
+Work is split in phases (``kd`` and ``ce`` for each seed). Each phase checkpoints its whole
+state every ``checkpoint_every`` steps and writes ``<phase>.json`` when done; running the same
+command again skips finished phases and resumes an interrupted one from its checkpoint, ending
+exactly where an uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from nas_student.config import RunConfig
+from nas_student.cost.price import price
+from nas_student.distill import evaluate, predict, train
+from nas_student.distill.losses import IGNORE_INDEX
+from nas_student.distill.recipe import Recipe
+from nas_student.errors import NasStudentError
+from nas_student.families import build
+from nas_student.spaces import arch_hash
+from nas_student.tasks import Task, task_for_config
+
+#: Full training, unless a recipe says otherwise: the search's proxy recipe, this many times longer.
+FULL_FACTOR = 10
+
+Progress = Callable[[str, int, int], None]  # (phase, steps done, total steps)
+
+
+@dataclass
+class TrainJob:
+    """What to train (``arch``), on what (``cfg``: the task), how (``recipe``), where (``out``)."""
+
+    arch: dict[str, Any]
+    cfg: RunConfig
+    recipe: Recipe
+    out: Path
+    seeds: list[int] = field(default_factory=lambda: [0])
+    baseline: bool = True  # also train the same student with CE only
+    source: str = ""
+
+    def phases(self) -> list[tuple[str, int]]:
+        kinds = ["kd", "ce"] if self.baseline else ["kd"]
+        return [(k, s) for s in self.seeds for k in kinds]
+
+
+def default_recipe(proxy: Recipe) -> Recipe:
+    return proxy.model_copy(update={"steps": proxy.steps * FULL_FACTOR})
+
+
+def job_from_run(run_dir: Path, number: int, recipe: Recipe | None, out: Path | None, **kw: Any) -> TrainJob:
+    """A job for trial ``number`` of a finished or running search."""
+    from nas_student.results.export import open_run, trained_trial
+
+    view = open_run(run_dir)
+    t = trained_trial(view, number)
+    cfg = RunConfig.model_validate(view.config)
+    return TrainJob(t.user_attrs["arch"], cfg, recipe or default_recipe(cfg.budget),
+                    out or run_dir / "train" / f"trial-{number}", source=f"{run_dir} trial {number}", **kw)
+
+
+def job_from_arch(path: Path, cfg: RunConfig, recipe: Recipe | None, out: Path | None, **kw: Any) -> TrainJob:
+    """A job for an architecture file: a bare architecture, or ``export``'s arch.json."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise NasStudentError(f"{path}: cannot read architecture JSON ({e})") from None
+    arch = data.get("arch", data) if isinstance(data, dict) else data
+    if not isinstance(arch, dict) or "family" not in arch:
+        raise NasStudentError(f"{path}: expected an architecture (a mapping with `family`)")
+    return TrainJob(arch, cfg, recipe or default_recipe(cfg.budget),
+                    out or path.parent / f"train-{arch_hash(arch)}", source=str(path), **kw)
+
+
+def training_set(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and labels to train on: the training split, plus the task's unlabelled pool
+    (labels ``IGNORE_INDEX``: distilled from the teacher only)."""
+    x, y = task.train.x, task.train.y
+    if task.unlabelled is not None and len(task.unlabelled):
+        pool = task.unlabelled.to(x.dtype)
+        x = torch.cat([x, pool])
+        y = torch.cat([y, torch.full((len(pool), *y.shape[1:]), IGNORE_INDEX, dtype=y.dtype)])
+    return x, y
+
+
+def _mean_sd(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "n": len(values)}
+
+
+def run_job(job: TrainJob, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
+    """Train every phase not finished yet, then write and return the report."""
+    job.out.mkdir(parents=True, exist_ok=True)
+    (job.out / "arch.json").write_text(json.dumps({"arch": job.arch}, indent=2))
+    (job.out / "recipe.json").write_text(job.recipe.model_dump_json(indent=2))
+    task = task_for_config(job.cfg, str(device))
+    x, y = training_set(task)
+    teacher_logits = predict(task.teacher, x)
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    for kind, seed in job.phases():
+        done = job.out / f"{kind}-s{seed}.json"
+        if done.exists():
+            results[(kind, seed)] = json.loads(done.read_text())
+            continue
+        torch.manual_seed(seed)
+        model = build(job.arch, task.io).to(device)
+        name = f"{kind} seed {seed}"
+        total = job.recipe.total_steps(len(x))
+        res = train(model, x, y, job.recipe, seed=seed,
+                    teacher_logits=teacher_logits if kind == "kd" else None, teacher=task.teacher,
+                    checkpoint=job.out / f"{kind}-s{seed}.ckpt",
+                    on_step=(lambda s, n=name, t=total: progress(n, s, t) or False) if progress else None)
+        metrics = evaluate(model, task.test.x, task.test.y)
+        record = {"kind": kind, "seed": seed, "steps": res.steps, "wall_s": res.wall_s,
+                  "resumed_from": res.resumed_from, **metrics}
+        if kind == "kd" and seed == job.seeds[0]:
+            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, job.out / "student.pt")
+        done.write_text(json.dumps(record, indent=2))
+        (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
+        results[(kind, seed)] = record
+    report = _report(job, task, device, results)
+    (job.out / "report.json").write_text(json.dumps(report, indent=2))
+    (job.out / "report.md").write_text(report_markdown(report))
+    return report
+
+
+def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple[str, int], dict[str, Any]]
+            ) -> dict[str, Any]:
+    student = build(job.arch, task.io).to(device)
+    _, s_cost = price(student, task.io, device, job.cfg.latency)
+    _, t_cost = price(task.teacher, task.io, device, job.cfg.latency)
+    teacher = evaluate(task.teacher, task.test.x, task.test.y)
+    metrics = [m for m in ("accuracy", "perplexity") if m in teacher]
+    report: dict[str, Any] = {
+        "source": job.source, "task": task.name, "arch": job.arch, "recipe": job.recipe.describe(),
+        "seeds": job.seeds, "teacher": {**teacher, **t_cost}, "student_cost": s_cost,
+        "macs_ratio": s_cost["macs"] / t_cost["macs"], "params_ratio": s_cost["params"] / t_cost["params"],
+        "latency_speedup": t_cost["latency_ms"] / s_cost["latency_ms"],
+    }
+    for kind in ("kd", "ce"):
+        runs = [r for (k, _), r in sorted(results.items()) if k == kind]
+        if runs:
+            report[kind] = {m: _mean_sd([r[m] for r in runs]) for m in metrics}
+            report[kind]["wall_s"] = _mean_sd([r["wall_s"] for r in runs])
+    report["retention_pct"] = 100.0 * report["kd"]["accuracy"]["mean"] / teacher["accuracy"]
+    if "ce" in report:
+        report["kd_minus_ce"] = report["kd"]["accuracy"]["mean"] - report["ce"]["accuracy"]["mean"]
+    return report
+
+
+def report_markdown(r: dict[str, Any]) -> str:
+    def ms(d: dict[str, float]) -> str:
+        return f"{d['mean']:.4f} ± {d['sd']:.4f} (n={d['n']})"
+
+    lines = [f"# Full training report: {r['source']}", "",
+             f"Task `{r['task']}`; recipe: {r['recipe']}; seeds {r['seeds']}.", "",
+             "| model | test accuracy | " + ("perplexity |" if "perplexity" in r["teacher"] else ""),
+             "|---|---|" + ("---|" if "perplexity" in r["teacher"] else "")]
+    extra = "perplexity" in r["teacher"]
+    lines.append(f"| teacher | {r['teacher']['accuracy']:.4f} | "
+                 + (f"{r['teacher']['perplexity']:.3f} |" if extra else ""))
+    for kind, label in (("kd", "student, distilled"), ("ce", "student, CE only (same budget)")):
+        if kind in r:
+            lines.append(f"| {label} | {ms(r[kind]['accuracy'])} | "
+                         + (f"{ms(r[kind]['perplexity'])} |" if extra else ""))
+    lines += ["", f"- accuracy retention: **{r['retention_pct']:.1f} %** of the teacher",
+              f"- MACs: {r['student_cost']['macs']:,.0f} ({r['macs_ratio']:.2%} of the teacher); "
+              f"params: {r['student_cost']['params']:,.0f} ({r['params_ratio']:.2%})",
+              f"- measured latency: {r['student_cost']['latency_ms']:.3f} ms vs {r['teacher']['latency_ms']:.3f} ms "
+              f"(speedup {r['latency_speedup']:.2f}x)"]
+    if "kd_minus_ce" in r:
+        lines.append(f"- distillation vs CE only: {r['kd_minus_ce']:+.4f} accuracy")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,62 @@
+import math
+
+import pytest
+
+from nas_student.distill.recipe import FeatureKD, Recipe, load_recipe
+from nas_student.distill.schedules import Schedule, lr_factor, value_at
+from nas_student.errors import ConfigError
+
+
+def test_schedule_values():
+    lin = Schedule(kind="linear", start=8, end=2)
+    cos = Schedule(kind="cosine", start=8, end=2)
+    assert [lin.at(s, 5) for s in range(5)] == [8.0, 6.5, 5.0, 3.5, 2.0]
+    assert cos.at(0, 5) == 8.0 and cos.at(4, 5) == pytest.approx(2.0)
+    assert cos.at(2, 5) == pytest.approx(5.0)  # the midpoint of a cosine is the mean
+    assert cos.at(1, 5) == pytest.approx(2 + 6 * (1 + math.cos(math.pi / 4)) / 2)
+    assert Schedule(start=3).at(7, 10) == 3.0
+    assert value_at(4.0, 3, 10) == 4.0
+    assert lin.at(0, 1) == 8.0  # one step: the start value
+
+
+def test_lr_factor_warmup_then_cosine():
+    assert [lr_factor("cosine", s, 10, warmup=2) for s in (0, 1)] == [0.5, 1.0]
+    assert lr_factor("cosine", 2, 10, warmup=2) == 1.0
+    assert lr_factor("cosine", 6, 10, warmup=2) == pytest.approx(0.5)
+    assert lr_factor("linear", 5, 10) == 0.5
+    assert lr_factor("constant", 9, 10) == 1.0
+
+
+def test_recipe_from_yaml_with_schedules(tmp_path):
+    p = tmp_path / "r.yaml"
+    p.write_text("steps: 1000\ntemperature: {kind: cosine, start: 8, end: 2}\nalpha: 0.7\n"
+                 "features: {weight: 0.5, pairs: [{teacher: stage3, student: stage2}]}\n"
+                 "labelled_fraction: 0.1\nlr: 1e-3\n")
+    r = load_recipe(p)
+    assert r.steps == 1000 and r.lr == 1e-3 and r.alpha == 0.7 and r.labelled_fraction == 0.1
+    assert isinstance(r.temperature, Schedule) and r.temperature.at(999, 1000) == pytest.approx(2.0)
+    assert r.features.pairs[0].teacher == "stage3" and r.uses_teacher_model
+    assert load_recipe(p, {"steps": 50}).steps == 50
+    assert not Recipe().uses_teacher_model and Recipe(features=FeatureKD()).uses_teacher_model
+
+
+@pytest.mark.parametrize("text, key, rule", [
+    ("steps: 10\ntemperature: {kind: cosine, start: 8, end: 0}\n", "temperature", "temperature must stay > 0"),
+    ("steps: 10\nalpha: {kind: linear, start: 1}\n", "alpha", "needs `end`"),
+    ("steps: 10\nlabelled_fraction: 0\n", "labelled_fraction", "greater than 0"),
+    ("steps: 10\nfeatures: {weight: 1, pairs: [{teacher: a}]}\n", "features.pairs", "required"),
+    ("steps: 10\nsteeps: 4\n", "steeps", "unknown key"),
+])
+def test_bad_recipes_name_file_line_key_and_rule(tmp_path, text, key, rule):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_recipe(p)
+    msg = str(e.value)
+    assert msg.startswith(f"{p}:") and rule in msg and "\n" not in msg
+    assert key.split(".")[0] in msg
+
+
+def test_epochs_convert_to_steps():
+    assert Recipe(epochs=2, batch_size=64).total_steps(1000) == 32  # 16 batches per epoch
+    assert Recipe(steps=7).total_steps(1000) == 7
