@@ -146,5 +146,7 @@ def main() -> None:
     app()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m nas_student.cli`: run the imported module's app, which
+    from nas_student.cli import main as _main  # has every command registered
+
+    sys.exit(_main())

@@ -25,6 +25,7 @@ def train_cmd(
     task: Optional[str] = typer.Option(None, help="For an architecture file: the built-in task. \\[default: digits]"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="For an architecture file: a run file naming your teacher and data."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder. \\[default: RUN/train/trial-N, or train-HASH next to the JSON]"),
+    checkpoint_every: int = typer.Option(200, min=1, help="Save the training state every N steps (resume point)."),
     device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
     results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),
 ) -> None:
@@ -39,7 +40,7 @@ def train_cmd(
 
     overrides = {"steps": steps} if steps else {}
     rec = load_recipe(recipe, overrides) if recipe else None
-    kw = {"seeds": list(range(seeds)), "baseline": baseline}
+    kw = {"seeds": list(range(seeds)), "baseline": baseline, "checkpoint_every": checkpoint_every}
     path = Path(source)
     if path.suffix == ".json":
         from nas_student.runfile import build_config

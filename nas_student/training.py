@@ -21,7 +21,6 @@ import torch
 from nas_student.config import RunConfig
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
-from nas_student.distill.losses import IGNORE_INDEX
 from nas_student.distill.recipe import Recipe
 from nas_student.errors import NasStudentError
 from nas_student.families import build
@@ -45,6 +44,7 @@ class TrainJob:
     seeds: list[int] = field(default_factory=lambda: [0])
     baseline: bool = True  # also train the same student with CE only
     source: str = ""
+    checkpoint_every: int = 200
 
     def phases(self) -> list[tuple[str, int]]:
         kinds = ["kd", "ce"] if self.baseline else ["kd"]
@@ -79,17 +79,6 @@ def job_from_arch(path: Path, cfg: RunConfig, recipe: Recipe | None, out: Path |
                     out or path.parent / f"train-{arch_hash(arch)}", source=str(path), **kw)
 
 
-def training_set(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs and labels to train on: the training split, plus the task's unlabelled pool
-    (labels ``IGNORE_INDEX``: distilled from the teacher only)."""
-    x, y = task.train.x, task.train.y
-    if task.unlabelled is not None and len(task.unlabelled):
-        pool = task.unlabelled.to(x.dtype)
-        x = torch.cat([x, pool])
-        y = torch.cat([y, torch.full((len(pool), *y.shape[1:]), IGNORE_INDEX, dtype=y.dtype)])
-    return x, y
-
-
 def _mean_sd(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
             "n": len(values)}
@@ -101,7 +90,7 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
     (job.out / "arch.json").write_text(json.dumps({"arch": job.arch}, indent=2))
     (job.out / "recipe.json").write_text(job.recipe.model_dump_json(indent=2))
     task = task_for_config(job.cfg, str(device))
-    x, y = training_set(task)
+    x, y = task.distillation_set()
     teacher_logits = predict(task.teacher, x)
     results: dict[tuple[str, int], dict[str, Any]] = {}
     for kind, seed in job.phases():
@@ -115,7 +104,7 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
         total = job.recipe.total_steps(len(x))
         res = train(model, x, y, job.recipe, seed=seed,
                     teacher_logits=teacher_logits if kind == "kd" else None, teacher=task.teacher,
-                    checkpoint=job.out / f"{kind}-s{seed}.ckpt",
+                    checkpoint=job.out / f"{kind}-s{seed}.ckpt", checkpoint_every=job.checkpoint_every,
                     on_step=(lambda s, n=name, t=total: progress(n, s, t) or False) if progress else None)
         metrics = evaluate(model, task.test.x, task.test.y)
         record = {"kind": kind, "seed": seed, "steps": res.steps, "wall_s": res.wall_s,

@@ -30,7 +30,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from nas_student.distill.schedules import Schedule, Scheduled, lower_bound
+from nas_student.distill.schedules import Schedule, Scheduled, lower_bound, value_at
 
 
 class _Model(BaseModel):
@@ -99,6 +99,11 @@ class Recipe(_Model):
             return self.steps
         per_epoch = max(1, -(-n_train // self.batch_size))
         return max(1, round(self.epochs * per_epoch))
+
+    @property
+    def final_temperature(self) -> float:
+        """T at the end of training (what the KD loss of a trained student is reported at)."""
+        return value_at(self.temperature, self.steps - 1, self.steps)
 
     @property
     def uses_teacher_model(self) -> bool:

@@ -59,7 +59,7 @@ def prepare(cfg: RunConfig) -> SearchContext:
     device = resolve_device(cfg.device)
     task = task_for_config(cfg, str(device))
     _, t_cost = price(task.teacher, task.io, device, cfg.latency)
-    train_logits = predict(task.teacher, task.train.x)
+    train_logits = predict(task.teacher, task.distillation_set()[0])  # + the unlabelled pool
     val_logits = predict(task.teacher, task.val.x)
     val_acc = evaluate(task.teacher, task.val.x, task.val.y)["accuracy"]  # padding-aware for LM
     return SearchContext(cfg, space, task, device, t_cost,
@@ -126,11 +126,11 @@ class Objective:
         if feasible:
             self._check_memory(trial, memory.training_bytes(  # activations known now
                 cost.params, sum(cost.other_ops.values()), ctx.cfg.budget.batch_size))
-            res = train(model, ctx.task.train.x, ctx.task.train.y, ctx.cfg.budget,
+            res = train(model, *ctx.task.distillation_set(), ctx.cfg.budget, teacher=ctx.task.teacher,
                         teacher_logits=ctx.teacher_train_logits, seed=_seed(h, ctx.cfg.search.seed))
             t_train = time.perf_counter()
             record.update(evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
-                                   temperature=ctx.cfg.budget.temperature))
+                                   temperature=ctx.cfg.budget.final_temperature))
             timing.update(train_s=res.wall_s, eval_s=time.perf_counter() - t_train)
             self._save_weights(model, h)
         else:

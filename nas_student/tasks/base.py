@@ -39,6 +39,16 @@ class Task:
     #: and ``perplexity`` (they recognise it by the output rank, so the search needs no switch).
     kind: str = "classification"
 
+    def distillation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs and labels a student trains on: the training split, plus the unlabelled pool
+        (labels ``IGNORE_INDEX`` = -100: distilled from the teacher only)."""
+        x, y = self.train.x, self.train.y
+        if self.unlabelled is None or not len(self.unlabelled):
+            return x, y
+        pool = self.unlabelled.to(x.dtype)
+        return (torch.cat([x, pool]),
+                torch.cat([y, torch.full((len(pool), *y.shape[1:]), -100, dtype=y.dtype)]))
+
 
 def fingerprint(*tensors: torch.Tensor) -> str:
     """A short hash of tensors' contents (to key caches on the exact data)."""

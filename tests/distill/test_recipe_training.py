@@ -149,3 +149,14 @@ def test_resume_from_checkpoint_ends_where_an_uninterrupted_run_ends(tmp_path):
         torch.manual_seed(0)
         train(build(MLP, IO), x, y, recipe.model_copy(update={"steps": 91}), teacher_logits=t_logits,
               teacher=teacher, checkpoint=ckpt)
+
+
+def test_the_unlabelled_pool_joins_the_distillation_set():
+    from nas_student.tasks.base import Split, Task
+
+    x, y = _data()
+    task = Task("t", IO, Split(x[:100], y[:100]), Split(x[100:150], y[100:150]), Split(x[150:], y[150:]),
+                _teacher(), unlabelled=x[150:190])
+    xs, ys = task.distillation_set()
+    assert xs.shape == (140, 6) and torch.equal(xs[100:], x[150:190])
+    assert torch.equal(ys[:100], y[:100]) and bool((ys[100:] == IGNORE_INDEX).all())

@@ -1,0 +1,59 @@
+"""`nas-student train`: a report against the teacher and CE only; resume after SIGKILL."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import torch
+
+ARCH = {"family": "cnn", "stem_width": 8, "norm": "batch", "activation": "relu",
+        "stages": [{"depth": 1, "width": 12, "kernel": 3, "downsample": "stride"}]}
+
+
+def _train(tmp_path, out, *extra):
+    cmd = [sys.executable, "-m", "nas_student.cli", "train", str(tmp_path / "arch.json"), "--task", "digits",
+           "--steps", "240", "--checkpoint-every", "20", "--device", "cpu", "--out", str(out), *extra]
+    return cmd
+
+
+def test_train_reports_and_resumes_after_kill(tmp_path, digits_task):
+    (tmp_path / "arch.json").write_text(json.dumps({"arch": ARCH}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    whole = tmp_path / "whole"
+    r = subprocess.run(_train(tmp_path, whole, "--no-baseline"), capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((whole / "report.json").read_text())
+    assert 0.5 < report["kd"]["accuracy"]["mean"] <= 1.0
+    assert report["retention_pct"] == 100 * report["kd"]["accuracy"]["mean"] / report["teacher"]["accuracy"]
+    assert 0 < report["macs_ratio"] < 0.1 and report["latency_speedup"] > 0
+    assert "retention" in (whole / "report.md").read_text()
+
+    killed = tmp_path / "killed"
+    p = subprocess.Popen(_train(tmp_path, killed, "--no-baseline"), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env)
+    ckpt = killed / "kd-s0.ckpt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert ckpt.exists() and not (killed / "kd-s0.json").exists(), "killed before the first checkpoint or after the end"
+    r = subprocess.run(_train(tmp_path, killed, "--no-baseline"), capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    phase = json.loads((killed / "kd-s0.json").read_text())
+    assert phase["resumed_from"] > 0
+    a = torch.load(whole / "student.pt", weights_only=True)
+    b = torch.load(killed / "student.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json.loads((killed / "report.json").read_text())["kd"] == report["kd"] | {"wall_s": json.loads(
+        (killed / "report.json").read_text())["kd"]["wall_s"]}
+
+
+def test_train_needs_a_trial_for_a_run(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "nas_student.cli", "train", "somerun", "--results-dir", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "somerun" in r.stderr and "\n" not in r.stderr.strip()
