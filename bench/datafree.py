@@ -1,13 +1,13 @@
 """Data-free distillation: test accuracy reached without the training data vs with it.
 
-Digits: per seed, 2,000 inputs are synthesised from the teacher alone (DeepInversion,
+Digits: per seed, 1,000 inputs are synthesised from the teacher alone (DeepInversion,
 ``nas_student.distill.datafree``); fixed students are trained the same budget three ways:
 KD on the synthetic inputs only (no training data), KD on the real training split, CE on the
 real training split; all scored on the real test split. Text (``--text``): a GRU student
 trained by token-level KD on sequences sampled from the teacher vs on the real windows.
 One CPU thread. Writes results/records/datafree.md.
 
-    python bench/datafree.py [--seeds 3] [--steps 1500] [--samples 2000] [--text]
+    python bench/datafree.py [--seeds 3] [--steps 1500] [--samples 1000] [--text]
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ CNN = {"family": "cnn", "groups": 1, "norm": "batch"}
 STUDENTS = [
     {**CNN, "stem_width": 16, "activation": "relu", "residual": False,
      "stages": [{"depth": 1, "width": 32, "kernel": 3, "downsample": "maxpool"}]},
-    {**CNN, "stem_width": 16, "activation": "gelu", "residual": True,
-     "stages": [{"depth": 2, "width": 24, "kernel": 3, "downsample": "none"},
-                {"depth": 1, "width": 48, "kernel": 3, "downsample": "stride"}]},
     {"family": "mlp", "layers": [{"width": 128}, {"width": 64}], "activation": "relu", "norm": "none"},
 ]
 TEXT_STUDENT = {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 56, "embed_dim": 24}
@@ -72,7 +69,7 @@ def digits(args: argparse.Namespace) -> list[str]:
     lines = [
         "## Digits (DeepInversion inputs)",
         "",
-        f"Teacher: {describe(task.teacher_info['definition']['arch'])}, {t_macs:,} MACs, test accuracy "
+        (f"Teacher: {describe(task.teacher_info['definition']['arch'])}, {t_macs:,} MACs, test accuracy "
         f"{evaluate(task.teacher, task.test.x, task.test.y)['accuracy']:.3f}. Per seed, {s.samples} inputs "
         f"synthesised ({s.steps} Adam steps per batch of {s.batch_size}, lr {s.lr}; weights bn "
         f"{s.bn_weight} (first layer x{s.first_bn_multiplier}), ce {s.ce_weight}, tv {s.tv_weight}, "
@@ -83,10 +80,10 @@ def digits(args: argparse.Namespace) -> list[str]:
         f"hard label is the teacher's top-1); CE = real labels only. Test accuracy on the real test "
         f"split ({len(task.test)} images), mean ± sd over seeds 0..{args.seeds - 1} (the seed sets the "
         f"synthetic inputs, the student's initialisation and the batch order). Real training split: "
-        f"{len(task.train)} images.",
+        f"{len(task.train)} images."),
         "",
-        "| student | MACs vs teacher | KD, synthetic only (no training data) | KD, real data | CE, real data "
-        "| synthetic − real KD |",
+        ("| student | MACs vs teacher | KD, synthetic only (no training data) | KD, real data | CE, real data "
+        "| synthetic − real KD |"),
         "|---|---:|---:|---:|---:|---:|",
     ]
     for i, arch in enumerate(STUDENTS):
@@ -118,12 +115,12 @@ def text(args: argparse.Namespace) -> list[str]:
     return [
         "## Text (sequences sampled from the teacher)",
         "",
-        f"Teacher: {describe(task.teacher_info['definition']['arch'])}, test perplexity {t_ppl:.2f} "
+        (f"Teacher: {describe(task.teacher_info['definition']['arch'])}, test perplexity {t_ppl:.2f} "
         f"(unigram {task.teacher_info['unigram']['perplexity']:.2f}). Per seed, {settings.samples} "
         f"sequences of {task.io.input_shape[0]} tokens sampled from the teacher (temperature "
         f"{settings.temperature}): {ms(secs)} s. Student {describe(TEXT_STUDENT)}: 400 steps, batch 32, "
         f"token-level KD T=1, alpha 0.9, beta 0.1; test perplexity on the real test windows, mean ± sd over "
-        f"seeds 0..{args.seeds - 1}.",
+        f"seeds 0..{args.seeds - 1}."),
         "",
         "| student | KD on teacher samples (no training data) | KD on the real windows |",
         "|---|---:|---:|",
@@ -135,7 +132,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--samples", type=int, default=2000)
+    ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--text", action="store_true", help="also the text task (teacher samples)")
     ap.add_argument("--out", default="results/records/datafree.md")
     args = ap.parse_args()
@@ -147,9 +144,9 @@ def main() -> None:
     lines = [
         "# Data-free distillation: accuracy without the training data vs with it",
         "",
-        f"Command: `NAS_STUDENT_CACHE=... {cmd}` ({time.perf_counter() - t0:.0f} s, one CPU thread, "
+        (f"Command: `NAS_STUDENT_CACHE=... {cmd}` ({time.perf_counter() - t0:.0f} s, one CPU thread, "
         f"torch {torch.__version__}; teachers cached; the machine was shared with other jobs, so the "
-        "synthesis times are upper bounds).",
+        "synthesis times are upper bounds)."),
         "",
         *body,
     ]

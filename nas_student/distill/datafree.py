@@ -32,14 +32,13 @@ that is not causal has no such sampler and is refused.
 
 from __future__ import annotations
 
-import math
-import time
 import warnings
-from typing import Annotated, Callable, Literal
+from collections.abc import Callable
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from nas_student.errors import NasStudentError
@@ -78,6 +77,12 @@ class DataFreeSettings(BaseModel):
     input_range: tuple[float, float] | None = None
     #: sampling temperature for token inputs (language models).
     temperature: Annotated[float, Field(gt=0)] = 1.0
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> DataFreeSettings:
+        if self.input_range is not None and not self.input_range[0] < self.input_range[1]:
+            raise ValueError(f"input_range must be [low, high] with low < high (got {list(self.input_range)})")
+        return self
 
 
 # ---------------------------------------------------------------- loss terms (pure functions)
@@ -176,10 +181,12 @@ def _invert(teacher: nn.Module, io: ModelIO, n: int, s: DataFreeSettings, gen: t
         warnings.warn("data-free synthesis: the teacher has no BatchNorm layers, so there are no "
                       "data statistics to match; using the class, prior and diversity terms only "
                       "(expect less natural inputs)", stacklevel=3)
-    out = []
+    # near-equal batches (no tiny last batch: the BN statistics of a few inputs mean little)
+    chunks = -(-n // s.batch_size)
+    sizes = [n // chunks + (i < n % chunks) for i in range(chunks)]
+    out, start = [], 0
     try:
-        for start in range(0, n, s.batch_size):
-            b = min(s.batch_size, n - start)
+        for b in sizes:
             classes = (torch.arange(start, start + b) % io.num_outputs).to(device)
             x = _init(b, io, s, gen).to(device).requires_grad_(True)
             opt = torch.optim.Adam([x], lr=s.lr)
@@ -194,8 +201,9 @@ def _invert(teacher: nn.Module, io: ModelIO, n: int, s: DataFreeSettings, gen: t
                     with torch.no_grad():
                         x.clamp_(*s.input_range)
             out.append(x.detach().cpu())
+            start += b
             if progress is not None:
-                progress(start + b, n)
+                progress(start, n)
     finally:
         bn.close()
     return torch.cat(out)
@@ -251,5 +259,5 @@ def synthesize(teacher: nn.Module, io: ModelIO, n: int, settings: DataFreeSettin
         return _invert(teacher, io, n, s, gen, device, progress)
     finally:
         teacher.train(was)
-        for p, g in zip(teacher.parameters(), grads):
+        for p, g in zip(teacher.parameters(), grads, strict=True):
             p.requires_grad_(g)

@@ -93,6 +93,17 @@ def test_settings_forbid_unknown_keys() -> None:
         DataFreeSettings(sample=10)  # type: ignore[call-arg]
     with pytest.raises(ValidationError):
         DataFreeSettings(validation="test")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="low < high"):
+        DataFreeSettings(input_range=(1.0, 0.0))
+    assert DataFreeSettings.model_validate({"input_range": [0, 1]}).input_range == (0.0, 1.0)  # YAML list
+
+
+def test_batches_near_equal_and_progress_reported(digits_task) -> None:
+    seen: list[tuple[int, int]] = []
+    s = DIGITS.model_copy(update={"steps": 1, "batch_size": 4})
+    x = synthesize(digits_task.teacher, digits_task.io, 9, s, progress=lambda d, t: seen.append((d, t)))
+    assert x.shape == (9, 1, 8, 8)
+    assert seen == [(3, 9), (6, 9), (9, 9)]  # 3 + 3 + 3, not 4 + 4 + 1
 
 
 # ---------------------------------------------------------------- digits (DeepInversion)
