@@ -48,6 +48,7 @@ OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "max_macs": ("constraints", "max_macs"), "max_params": ("constraints", "max_params"),
     "max_latency_ms": ("constraints", "max_latency_ms"), "max_size_mb": ("constraints", "max_size_mb"),
     "latency_batch": ("latency", "batch_size"), "latency_threads": ("latency", "threads"),
+    "data_free": ("data_free", "enabled"), "data_free_samples": ("data_free", "samples"),
 }
 RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 
@@ -82,6 +83,8 @@ def search(
     device: Optional[str] = typer.Option(None, help="auto (GPU when present), cpu, cuda or mps. \\[default: auto]"),
     results_dir: Optional[Path] = typer.Option(None, help="Folder that holds the run folders. \\[default: results]"),
     trust_code: bool = typer.Option(False, "--trust-code", help="Allow the run file's factories and TorchScript files to run their code."),
+    data_free: bool = typer.Option(False, "--data-free", help="Train students on inputs synthesised from the teacher alone (no training data used)."),
+    data_free_samples: Optional[int] = typer.Option(None, min=1, help="Synthetic training inputs for --data-free. \\[default: 2000]"),
 ) -> None:
     """Search students for a teacher; ends with the Pareto front (table, pareto.csv, trials.csv).
 

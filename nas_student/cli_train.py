@@ -25,6 +25,7 @@ def train_cmd(
     task: Optional[str] = typer.Option(None, help="For an architecture file: the built-in task. \\[default: digits]"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="For an architecture file: a run file naming your teacher and data."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder. \\[default: RUN/train/trial-N, or train-HASH next to the JSON]"),
+    data_free: bool = typer.Option(False, "--data-free", help="Distil on inputs synthesised from the teacher alone (no training data)."),
     checkpoint_every: int = typer.Option(200, min=1, help="Save the training state every N steps (resume point)."),
     device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
     results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),
@@ -53,6 +54,8 @@ def train_cmd(
         if trial is None:
             raise NasStudentError(f"{source}: a run needs --trial N (or give an architecture .json file)")
         job = job_from_run(resolve_run(source, results_dir), trial, rec, out_dir, **kw)
+    if data_free:
+        job.cfg = job.cfg.model_copy(update={"data_free": job.cfg.data_free.model_copy(update={"enabled": True})})
     if rec is None and steps:
         job.recipe = job.recipe.model_copy(update={"steps": steps})
     out.print(f"Training {job.source}: {job.recipe.describe()}; output in {job.out}")

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from nas_student.distill.datafree import DataFreeSettings
 from nas_student.distill.trainer import Budget
 
 OBJECTIVES = {"accuracy": "maximize", "agreement": "maximize", "macs": "minimize",
@@ -123,6 +124,7 @@ class RunConfig(_Model):
     constraints: Constraints = Constraints()
     latency: LatencySettings = LatencySettings()
     search: SearchSettings = SearchSettings()
+    data_free: DataFreeSettings = DataFreeSettings()
 
     @model_validator(mode="after")
     def _teacher_with_data(self) -> "RunConfig":

@@ -36,14 +36,24 @@ def load_task(name: str, *, seed: int = 0, device: str = "cpu") -> Task:
 
 
 def task_for_config(cfg: "RunConfig", device: str = "cpu") -> Task:
-    """The task a run configuration names: a built-in one, or the user's teacher and data."""
+    """The task a run configuration names: a built-in one, or the user's teacher and data;
+    with ``data_free.enabled`` its training inputs are synthesised from the teacher."""
     if cfg.custom_task:
         import torch
 
         from nas_student.tasks.user import load_user_task
 
-        return load_user_task(cfg, torch.device(device))
-    return load_task(cfg.task, seed=cfg.search.seed, device=device)
+        task = load_user_task(cfg, torch.device(device))
+    else:
+        task = load_task(cfg.task, seed=cfg.search.seed, device=device)
+    if cfg.data_free.enabled:  # train on inputs synthesised from the teacher alone
+        from nas_student.distill.datafree_task import data_free_task
+
+        settings = cfg.data_free
+        if settings.input_range is None and task.input_range is not None:
+            settings = settings.model_copy(update={"input_range": task.input_range})
+        task = data_free_task(task, settings, seed=cfg.search.seed, device=device)
+    return task
 
 
 __all__ = ["Split", "Task", "load_task", "task_for_config", "task_io", "task_names"]

@@ -38,6 +38,8 @@ class Task:
     #: the trainer and ``evaluate`` then do token-level KD and report next-token ``accuracy``
     #: and ``perplexity`` (they recognise it by the output rank, so the search needs no switch).
     kind: str = "classification"
+    #: the range real inputs lie in, when known (data-free synthesis keeps to it)
+    input_range: tuple[float, float] | None = None
 
     def distillation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and labels a student trains on: the training split, plus the unlabelled pool

@@ -46,4 +46,4 @@ def load(seed: int = 0, device: str = "cpu") -> Task:
     train_s, val_s, test_s = digits_splits(seed)
     teacher, meta = builtin_teacher("digits", IO, train_s, test_s, TEACHER_ARCH, TEACHER_BUDGET,
                                     seed=seed, device=device)
-    return Task("digits", IO, train_s, val_s, test_s, freeze(teacher), meta)
+    return Task("digits", IO, train_s, val_s, test_s, freeze(teacher), meta, input_range=(0.0, 1.0))
