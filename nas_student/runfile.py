@@ -100,13 +100,17 @@ run: my-first-search          # results go to results_dir/run
 results_dir: results
 device: auto                  # auto, cpu, cuda, mps
 
-budget:                       # the KD proxy: L = alpha*T^2*KL + beta*CE
+budget:                       # the KD proxy's recipe: L = alpha*T^2*KL + beta*CE (+ optional terms)
   steps: 300
   batch_size: 64
   lr: 0.003
-  temperature: 4.0
+  temperature: 4.0            # or a curriculum: {kind: cosine, start: 8, end: 2}
   alpha: 0.9
   beta: 0.1
+  # features: {weight: 1.0, pairs: auto}   # FitNets hints (intermediate features)
+  # labelled_fraction: 0.1                 # semi-supervised: use 10 % of the labels
+
+# data_free: {enabled: true, samples: 2000}  # no training data: synthesise inputs from the teacher
 
 constraints:                  # feasible students: ratios to the teacher and/or absolute bounds
   macs_ratio: 0.1
