@@ -293,7 +293,7 @@ def write(path: Path, f: dict, d: dict | None, k: dict | None = None, b: list[di
           "(path relative to a temporary folder).", ""]
     L += ["## Determinism of a seeded search", ""]
     if d is None:
-        L += ["(not run: `--no-determinism`)"]
+        L += kept_determinism(path)
     else:
         n_complete = sum(t["state"] == "COMPLETE" for t in d["trials"])
         verdict = "**identical**" if not d["problems"] else "**different**"
@@ -310,6 +310,18 @@ def write(path: Path, f: dict, d: dict | None, k: dict | None = None, b: list[di
         L += ["Pareto front of the run (identical in all three):", "", "```",
               d["front"].to_string(index=False), "```", ""]
     path.write_text("\n".join(L) + "\n")
+
+
+def kept_determinism(path: Path) -> list[str]:
+    """With ``--no-determinism``: the section of the record being replaced, said to be kept."""
+    old = path.read_text() if path.exists() else ""
+    head = "## Determinism of a seeded search\n"
+    if head not in old:
+        return ["(not run: `--no-determinism`)"]
+    body = old.split(head, 1)[1].strip("\n").splitlines()
+    if body and body[0].startswith("(Kept"):
+        body = body[2:]
+    return ["(Kept from the previous run of this script: `--no-determinism` this time.)", ""] + body
 
 
 def td_cols() -> list[str]:

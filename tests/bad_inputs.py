@@ -20,6 +20,7 @@ MODELS_PY = textwrap.dedent("""
         return nn.Sequential(nn.Linear(in_features, 32), nn.ReLU(), nn.Linear(32, classes))
 """)
 USER_TASK = "task: blobs\ntrust_code: true\ndata: {train: train.npz}\nspace: digits-mlp\n"
+UNTRUSTED = USER_TASK.replace("trust_code: true\n", "")
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
 
@@ -30,7 +31,7 @@ class Case:
     files: dict[str, str]  # written into the folder; "run.yaml" is passed with --config
     needle: str
     args: list[str] = field(default_factory=list)
-    teacher: bool = False  # the case reaches the teacher (slower: it is loaded or built)
+    digits: bool = False  # the case needs the built-in digits teacher (from the test cache)
 
 
 CASES = [
@@ -54,28 +55,37 @@ CASES = [
                         "    params: {width: {type: int, low: 32, high: 8}}\n"},
          "space.yaml:7: params.layers.params.width: `low <= high` must hold", ["--space", "space.yaml"]),
     Case("space with no feasible student", {}, "no student of space 'digits-mlp' can meet the cost bounds",
-         ["--space", "digits-mlp", "--max-params", "50"], teacher=True),
-    Case("teacher: code without --trust-code",
-         {"run.yaml": USER_TASK.replace("trust_code: true\n", "") + "teacher: {factory: models.py:make_teacher}\n"},
+         ["--space", "digits-mlp", "--max-params", "50"], digits=True),
+    Case("teacher: a factory file without --trust-code (importing it would write a file)",
+         {"run.yaml": UNTRUSTED + "teacher: {factory: evil_models.py:make_teacher}\n",
+          "evil_models.py": f"open({MARKER!r}, 'w').close()\n" + MODELS_PY},
+         "teacher.factory"),
+    Case("teacher: a module:function factory without --trust-code",
+         {"run.yaml": UNTRUSTED + "teacher: {factory: 'os:system'}\n"}, "teacher.factory 'os:system' runs Python code"),
+    Case("teacher: TorchScript without --trust-code",
+         {"run.yaml": UNTRUSTED + "teacher: {torchscript: model.ts}\n", "model.ts": "not read\n"},
          "--trust-code"),
     Case("teacher: weights file not found", {"run.yaml": USER_TASK + "teacher: {factory: models.py:make_teacher, "
-                                             "weights: missing.pt}\n"}, "file not found", teacher=True),
+                                             "weights: missing.pt}\n"}, "file not found"),
     Case("teacher: unreadable weights (not a checkpoint)",
          {"run.yaml": USER_TASK + "teacher: {factory: models.py:make_teacher, weights: garbage.pt}\n",
           "garbage.pt": "this is not a checkpoint\n"},
-         "refused: not loadable with weights_only=True", teacher=True),
+         "refused: not loadable with weights_only=True"),
     Case("teacher: a pickle that would run code",
          {"run.yaml": USER_TASK + "teacher: {factory: models.py:make_teacher, weights: evil.pt}\n"},
-         "refused: not loadable with weights_only=True", teacher=True),
+         "is never executed): Unsupported global: GLOBAL io.open was not an allowed global by default"),
+    Case("data: a .pt file that would run code",
+         {"run.yaml": USER_TASK.replace("train.npz", "evil.pt") + "teacher: {factory: models.py:make_teacher}\n"},
+         "evil.pt: not a tensor file loadable with weights_only=True (Unsupported global: GLOBAL io.open"),
     Case("teacher: unreadable TorchScript file",
          {"run.yaml": USER_TASK + "teacher: {torchscript: garbage.ts}\n", "garbage.ts": "not a zip\n"},
-         "garbage.ts", teacher=True),
+         "garbage.ts"),
     Case("data of the wrong shape for the teacher",
          {"run.yaml": USER_TASK + "teacher: {factory: models.py:make_teacher, kwargs: {in_features: 5}}\n"},
-         "the teacher cannot run on the data's inputs of shape [2, 4]", teacher=True),
+         "the teacher cannot run on the data's inputs of shape [2, 4]"),
     Case("data: inputs and labels of different lengths",
          {"run.yaml": USER_TASK.replace("train.npz", "short.npz") + "teacher: {factory: models.py:make_teacher}\n"},
-         "short.npz: 30 inputs but 20 labels", teacher=True),
+         "short.npz: 30 inputs but 20 labels"),
 ]
 
 

@@ -137,7 +137,7 @@ def outcome(run_dir: Path, reference: Path) -> dict[str, object]:
     done = [t for t in ts if t.state.name == "COMPLETE"]
     ref_done = [t for t in ref if t.state.name == "COMPLETE"]
     failed = [t for t in ts if t.state.name == "FAIL"]
-    trained = [t for t in done if "duplicate_of" not in t.user_attrs]
+    trained = [t for t in done if t.user_attrs.get("feasible") and "duplicate_of" not in t.user_attrs]
     hashes = [t.user_attrs["arch_hash"] for t in trained]
     by_number = {t.number: t for t in done}
     repeats_ok = all(by_number[t.user_attrs["duplicate_of"]].user_attrs["arch_hash"] == t.user_attrs["arch_hash"]
@@ -187,7 +187,7 @@ def _moment(before: dict[str, list], after: dict[str, list]) -> str:
 
 
 def campaign(cmd: list[str], run_dir: Path, kills: list[str], *, seed: int = 0,
-             env: dict[str, str] | None = None, timeout: float = 300) -> Campaign:
+             env: dict[str, str] | None = None, timeout: float = 900) -> Campaign:
     """Run ``cmd`` once per entry of ``kills`` (``POINT:N`` or ``time:SECONDS``), each run
     killed, then once to the end. ``time:`` counts from the moment the teacher is ready."""
     rng = random.Random(seed)
@@ -209,7 +209,12 @@ def campaign(cmd: list[str], run_dir: Path, kills: list[str], *, seed: int = 0,
             time.sleep(rng.uniform(0, float(spec[5:])))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=timeout)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        finally:
+            if proc.poll() is None:  # timed out: leave nothing behind
+                proc.kill()
+                proc.wait()
         after = snapshot(run_dir)
         res.snapshots.append(after)
         bad = len(res.problems) + len(res.lost)
