@@ -72,3 +72,20 @@ def test_an_exponent_without_a_dot_reads_as_a_number_in_a_run_file(tmp_path):
     (tmp_path / "run.yaml").write_text("budget: {lr: 1e-3, temperature: 2E+0}\n")
     cfg = build_config(tmp_path / "run.yaml", {})
     assert cfg.budget.lr == 0.001 and cfg.budget.temperature == 2.0
+
+
+def test_a_zero_ratio_disables_that_bound(monkeypatch):
+    """`--macs-ratio 0` was dropped as if not given (0 == False), leaving the default bound."""
+    import nas_student.cli_progress as progress
+    from nas_student.errors import NasStudentError
+
+    seen = {}
+
+    def capture(cfg, console):
+        seen["cfg"] = cfg
+        raise NasStudentError("stop here")
+
+    monkeypatch.setattr(progress, "run_with_progress", capture)
+    result = runner.invoke(app, ["search", "--macs-ratio", "0"])
+    assert result.exit_code == 2 and "stop here" in result.output
+    assert seen["cfg"].constraints.macs_ratio is None and seen["cfg"].constraints.params_ratio == 0.1
