@@ -1,7 +1,12 @@
-"""Reliability record: fuzzing the space loader, and determinism of a seeded search.
+"""Reliability record: crash and resume, bad inputs, fuzzing the space loader, determinism.
 
-    python bench/reliability_record.py [--files 1000] [--seed 0] [--no-determinism]
+    python bench/reliability_record.py [--files 1000] [--seed 0] [--random-kills 10]
+                                       [--no-kills] [--no-bad-inputs] [--no-determinism]
 
+Kills: a seeded 40-trial search (`--steps 10`, digits-mlp) SIGKILLed at each crash point of
+tests/search/crash_points.py, then at --random-kills random moments (seeded), then run to the
+end; compared with the same search never interrupted (the checks of tests/search/test_crash.py).
+Bad inputs: every case of tests/bad_inputs.py through the CLI; the one line each gave.
 Fuzz: the files of tests/spaces/space_fuzz.py (the generator the test uses) are loaded; each
 valid space has 5 architectures sampled and built (forward on a (2, 1, 8, 8) input). Counts,
 timings and every distinct error message (grouped by mutation kind, one example each).
@@ -21,7 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "spaces"), str(ROOT / "tests" / "search")]
+sys.path[:0] = [str(ROOT / "tests" / "spaces"), str(ROOT / "tests" / "search"), str(ROOT / "tests")]
 
 import torch  # noqa: E402
 from space_fuzz import generate, message_kind  # noqa: E402
@@ -32,6 +37,8 @@ from nas_student.spaces import RandomSuggester, load_space  # noqa: E402
 
 FUZZ_CMD = "python -m pytest tests/spaces/test_fuzz_spaces.py -q"
 DET_CMD = "python -m pytest tests/search/test_determinism.py -q"
+KILL_CMD = "python -m pytest tests/search/test_crash.py -q"
+BAD_CMD = "python -m pytest tests/test_cli.py -q -k bad_input"
 
 
 FIXED = [
@@ -132,13 +139,123 @@ def determinism() -> dict:
             "args": " ".join(td.ARGS)}
 
 
+def kills(random_kills: int, seed: int) -> dict:
+    import crash_points as cp
+    import test_crash as tc
+
+    from nas_student.tasks import load_task
+
+    load_task("digits", seed=0)  # the teacher is cached before the processes start
+    folder = Path(tempfile.mkdtemp())
+    env = {"OMP_NUM_THREADS": "1"}
+    ref = cp.campaign(tc.command(folder, "u"), folder / "u", [], env=env)
+    plan = tc.HOOK_KILLS[:-1] + ["time:1.5"] * random_kills + tc.HOOK_KILLS[-1:]
+    res = cp.campaign(tc.command(folder, "k"), folder / "k", plan, seed=seed, env=env)
+    got = cp.outcome(folder / "k", folder / "u") if not res.problems else {}
+    interrupted = sum(bool(snap["RUNNING"]) for snap in res.snapshots[:-1])
+    return {"plan": plan, "res": res, "ref": ref, "got": got, "interrupted": interrupted,
+            "expected": tc.expected(interrupted), "cmd": " ".join(tc.command(Path("DIR"), "k"))}
+
+
+def bad_inputs() -> list[dict]:
+    from bad_inputs import CASES, MARKER, arguments, make_project
+    from typer.testing import CliRunner
+
+    from nas_student.cli import app
+    from nas_student.tasks import load_task
+
+    load_task("digits", seed=0)
+    project = Path(tempfile.mkdtemp())
+    make_project(project)
+    rows = []
+    for i, case in enumerate(CASES):
+        folder = project / f"case{i:02d}"
+        folder.mkdir()
+        for f in project.iterdir():
+            if f.is_file():
+                (folder / f.name).symlink_to(f)
+        os.chdir(folder)
+        result = CliRunner().invoke(app, arguments(case, folder), terminal_width=400)
+        os.chdir(ROOT)
+        lines = [x for x in result.output.splitlines() if x.strip()]
+        rows.append({"name": case.name, "exit": result.exit_code, "lines": len(lines),
+                     "message": (lines[0] if lines else "").replace(str(folder) + "/", "")
+                     .replace(str(ROOT) + "/", ""),
+                     "needle": case.needle in result.output, "traceback": "Traceback" in result.output,
+                     "written": (folder / "results").exists(),
+                     "payload_ran": (folder / MARKER).exists() or (project / MARKER).exists()})
+    return rows
+
+
 def one_line(s: str, n: int = 160) -> str:
     s = s.replace("|", "\\|")
     return s if len(s) <= n else s[:n] + "…"
 
 
-def write(path: Path, f: dict, d: dict | None) -> None:
-    L = ["# Reliability: fuzzing search-space files, determinism of a seeded search", ""]
+def write_kills(k: dict | None) -> list[str]:
+    L = ["## Crash and resume", ""]
+    if k is None:
+        return L + ["(not run: `--no-kills`)", ""]
+    res, got = k["res"], k["got"]
+    lost = len(res.lost)
+    L += [f"Reproduce: `{KILL_CMD}` (asserts the same on 5 + 2 kills) or this script. The search "
+          f"`nas-student {k['cmd']}` is killed with SIGKILL {len(k['plan'])} times (one run per kill, "
+          "each resuming the last), then run to the end, and compared with the same command never "
+          "interrupted. Crash points (tests/search/crash_points.py): `train` = a student's training "
+          "starts; `weights` = its weights are in the temporary file, not yet renamed; `tell` = its "
+          "record is stored, its final state not written; `result` = inside the SQLite transaction "
+          "that writes its values and COMPLETE state; `tables` = pareto.csv half written at the end; "
+          "`time:1.5` = a random moment 0-1.5 s after the teacher is ready (seeded).", "",
+          "| figure | value |", "|---|---|",
+          f"| kills (SIGKILL delivered) | {res.kills} of {len(k['plan'])} planned |",
+          f"| kills survived (the next run went on from a sound study) | {res.survived} |",
+          f"| **trials lost** (complete before a kill, missing or changed after) | **{lost}** |",
+          f"| runs / wall (incl. the uninterrupted reference: {k['ref'].wall_s:.0f} s) | "
+          f"{res.runs} / {res.wall_s:.0f} s |",
+          f"| trials interrupted mid-trial (marked failed on resume) | {k['interrupted']} |"]
+    labels = {"complete": "complete trials at the end", "failed": "failed trials (the interrupted ones)",
+              "unfinished": "trials left RUNNING or WAITING", "fail_reasons": "their reason",
+              "trained_twice": "architectures trained twice", "untimed_training": "trained trials without a training time",
+              "repeats_point_at_their_source": "repeats point at a trained trial with the same hash and values",
+              "weights_are_the_trained": "weights/*.pt are exactly the trained students'",
+              "temporary_files": "temporary weight files left by kills (ignored, never a student's weights)",
+              "table_rows": "trials.csv rows (COMPLETE, FAIL)",
+              "same_params": "same parameters, trial for trial, as uninterrupted",
+              "same_values": "same objective values as uninterrupted",
+              "same_front": "same Pareto front (arch hash, accuracy, MACs, params)",
+              "front_size": "front size", "integrity": "SQLite integrity_check of study.db"}
+    for key, label in labels.items():
+        if key in got:
+            L.append(f"| {label} | {got[key]} |")
+    bad = [key for key, want in k["expected"].items() if got.get(key) != want]
+    L += ["", "Verdict: " + ("**as uninterrupted, nothing lost**" if not (bad or lost or res.problems)
+                             else f"**problems**: {bad} {res.problems[:5]} {res.lost[:5]}"), "",
+          "Where each kill landed:", ""]
+    L += [f"- {m}" for m in res.moments] + [""]
+    return L
+
+
+def write_bad_inputs(rows: list[dict] | None) -> list[str]:
+    L = ["## Bad inputs", ""]
+    if rows is None:
+        return L + ["(not run: `--no-bad-inputs`)", ""]
+    good = [r for r in rows if r["exit"] == 2 and r["lines"] == 1 and r["needle"] and not r["traceback"]
+            and not r["written"] and not r["payload_ran"]]
+    L += [f"Reproduce: `{BAD_CMD}` (asserts all of this) or this script. Cases: `tests/bad_inputs.py`; "
+          "each through `nas-student search` in a fresh folder (paths below relative to it). "
+          f"{len(rows)} bad inputs tried; {len(good)} gave exit code 2 and exactly one line holding the "
+          "expected words, no traceback, no run folder or study written, no payload run "
+          "(`!!python` tag and pickle cases write a marker file if their code runs: it never exists).", "",
+          "| bad input | exit | lines | written | message |", "|---|---|---|---|---|"]
+    for r in rows:
+        L.append(f"| {r['name']} | {r['exit']} | {r['lines']} | {'yes' if r['written'] else 'no'} | "
+                 f"``{one_line(r['message'], 300)}`` |")
+    return L + [""]
+
+
+def write(path: Path, f: dict, d: dict | None, k: dict | None = None, b: list[dict] | None = None) -> None:
+    L = ["# Reliability: crash and resume, bad inputs, fuzzing search-space files, determinism", ""]
+    L += write_kills(k) + write_bad_inputs(b)
     L += ["## Fuzzing the space loader", "",
           f"Reproduce: `{FUZZ_CMD}` (asserts all of the below) or `python bench/reliability_record.py`",
           "(this record). Generator: `tests/spaces/space_fuzz.py`, seed " + str(f["seed"]) + ".", "",
@@ -176,7 +293,7 @@ def write(path: Path, f: dict, d: dict | None) -> None:
           "(path relative to a temporary folder).", ""]
     L += ["## Determinism of a seeded search", ""]
     if d is None:
-        L += ["(not run: `--no-determinism`)"]
+        L += kept_determinism(path)
     else:
         n_complete = sum(t["state"] == "COMPLETE" for t in d["trials"])
         verdict = "**identical**" if not d["problems"] else "**different**"
@@ -195,6 +312,18 @@ def write(path: Path, f: dict, d: dict | None) -> None:
     path.write_text("\n".join(L) + "\n")
 
 
+def kept_determinism(path: Path) -> list[str]:
+    """With ``--no-determinism``: the section of the record being replaced, said to be kept."""
+    old = path.read_text() if path.exists() else ""
+    head = "## Determinism of a seeded search\n"
+    if head not in old:
+        return ["(not run: `--no-determinism`)"]
+    body = old.split(head, 1)[1].strip("\n").splitlines()
+    if body and body[0].startswith("(Kept"):
+        body = body[2:]
+    return ["(Kept from the previous run of this script: `--no-determinism` this time.)", ""] + body
+
+
 def td_cols() -> list[str]:
     import test_determinism as td
 
@@ -206,11 +335,16 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-determinism", action="store_true")
+    ap.add_argument("--random-kills", type=int, default=10)
+    ap.add_argument("--no-kills", action="store_true")
+    ap.add_argument("--no-bad-inputs", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "results/records/reliability.md"))
     args = ap.parse_args()
     f = fuzz(args.files, args.seed)
     d = None if args.no_determinism else determinism()
-    write(Path(args.out), f, d)
+    k = None if args.no_kills else kills(args.random_kills, args.seed)
+    b = None if args.no_bad_inputs else bad_inputs()
+    write(Path(args.out), f, d, k, b)
     print(Path(args.out).read_text())
 
 

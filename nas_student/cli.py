@@ -93,7 +93,7 @@ def search(
     """
     from nas_student.runfile import build_config
 
-    given = {k: v for k, v in locals().items() if k in OPTION_KEYS and v not in (None, False)}
+    given = {k: v for k, v in locals().items() if k in OPTION_KEYS and v is not None and v is not False}
     overrides: dict[tuple[str, ...], Any] = {}
     for name, value in given.items():
         if name in RATIOS and value == 0:

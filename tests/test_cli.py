@@ -1,3 +1,5 @@
+import pytest
+from bad_inputs import CASES, MARKER, arguments, make_project
 from typer.testing import CliRunner
 
 from nas_student.cli import app
@@ -35,3 +37,55 @@ def test_bad_option_values_give_one_line_and_exit_2(tmp_path):
 def test_pareto_on_a_missing_run_is_one_line(tmp_path):
     result = runner.invoke(app, ["pareto", "nope", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2 and "no run 'nope'" in result.output and "study.db" in result.output
+
+
+# -- bad inputs: one line, exit 2, no traceback, nothing written (cases in bad_inputs.py) ---------
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bad-inputs")
+    make_project(folder)
+    return folder
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_a_bad_input_gives_one_line_and_writes_nothing(project, tmp_path, case, request, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a payload's relative path would land
+    if case.digits:
+        request.getfixturevalue("digits_task")  # the built-in teacher comes from the cache
+    for f in project.iterdir():
+        (tmp_path / f.name).symlink_to(f)
+    result = runner.invoke(app, arguments(case, tmp_path), terminal_width=400)
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert result.exit_code == 2, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert case.needle in lines[0], lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "results").exists()  # no run folder, no study
+    assert not (tmp_path / MARKER).exists() and not (project / MARKER).exists()
+
+
+def test_an_exponent_without_a_dot_reads_as_a_number_in_a_run_file(tmp_path):
+    from nas_student.runfile import build_config
+
+    (tmp_path / "run.yaml").write_text("budget: {lr: 1e-3, temperature: 2E+0}\n")
+    cfg = build_config(tmp_path / "run.yaml", {})
+    assert cfg.budget.lr == 0.001 and cfg.budget.temperature == 2.0
+
+
+def test_a_zero_ratio_disables_that_bound(monkeypatch):
+    """`--macs-ratio 0` was dropped as if not given (0 == False), leaving the default bound."""
+    import nas_student.cli_progress as progress
+    from nas_student.errors import NasStudentError
+
+    seen = {}
+
+    def capture(cfg, console):
+        seen["cfg"] = cfg
+        raise NasStudentError("stop here")
+
+    monkeypatch.setattr(progress, "run_with_progress", capture)
+    result = runner.invoke(app, ["search", "--macs-ratio", "0"])
+    assert result.exit_code == 2 and "stop here" in result.output
+    assert seen["cfg"].constraints.macs_ratio is None and seen["cfg"].constraints.params_ratio == 0.1

@@ -8,6 +8,7 @@ copied, marked ``duplicate_of``).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from nas_student.cost.constraints import constraint_values, is_feasible, limits
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
 from nas_student.families import build
-from nas_student.search import memory
+from nas_student.search import feasibility, memory
 from nas_student.spaces import Space, arch_hash, load_space
 from nas_student.tasks import Task, task_for_config
 
@@ -62,8 +63,9 @@ def prepare(cfg: RunConfig) -> SearchContext:
     train_logits = predict(task.teacher, task.distillation_set()[0])  # + the unlabelled pool
     val_logits = predict(task.teacher, task.val.x)
     val_acc = evaluate(task.teacher, task.val.x, task.val.y)["accuracy"]  # padding-aware for LM
-    return SearchContext(cfg, space, task, device, t_cost,
-                         limits(cfg.constraints, t_cost),
+    bounds = limits(cfg.constraints, t_cost)
+    feasibility.check(space, task.io, bounds, cfg.constraints)  # before any student is trained
+    return SearchContext(cfg, space, task, device, t_cost, bounds,
                          train_logits, val_logits, val_acc)
 
 
@@ -79,7 +81,13 @@ class Objective:
         self.ctx, self.weights_dir = ctx, weights_dir
 
     def _values(self, record: dict[str, float]) -> tuple[float, ...]:
-        return tuple(float(record[o]) for o in self.ctx.cfg.search.objectives)
+        """The objective values; a NaN or infinite one fails the trial with its reason (Optuna
+        would fail it silently)."""
+        values = tuple(float(record[o]) for o in self.ctx.cfg.search.objectives)
+        bad = [f"{o}={v}" for o, v in zip(self.ctx.cfg.search.objectives, values) if not math.isfinite(v)]
+        if bad:
+            raise ValueError(f"objective value not finite: {', '.join(bad)}")
+        return values
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         """Evaluate one student; an exception fails the trial with its reason recorded."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,17 @@ def require_trust(trust: bool, what: str, source: str) -> None:
     if not trust:
         raise TrustError(f"{what} {source!r} runs Python code; pass --trust-code "
                          "(or trust_code: true in the run file) to allow it")
+
+
+def refusal(e: Exception) -> str:
+    """One line saying why ``torch.load(..., weights_only=True)`` refused a file. Torch's own
+    message spans lines, carries terminal escapes and explains how to turn the check off."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    for line in text.splitlines():
+        if "WeightsUnpickler error:" in line:
+            return line.split("WeightsUnpickler error:", 1)[1].strip().split(". ")[0]
+    first = text.strip().splitlines()[0][:160] if text.strip() else ""
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
 
 
 def load_callable(spec: str, *, trust: bool, what: str) -> Callable[..., Any]:

@@ -11,7 +11,7 @@ import torch
 from nas_student.config import DataSpec
 from nas_student.errors import NasStudentError
 from nas_student.tasks.base import Split
-from nas_student.tasks.code import call_user, load_callable
+from nas_student.tasks.code import call_user, load_callable, refusal
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
@@ -63,8 +63,7 @@ def _arrays(path: Path, spec: DataSpec, labelled: bool) -> Split:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
-        raise DataError(f"{path}: not a tensor file loadable with weights_only=True ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:200]})") from None
+        raise DataError(f"{path}: not a tensor file loadable with weights_only=True ({refusal(e)})") from None
     if not isinstance(obj, dict) or spec.features not in obj:
         raise DataError(f"{path}: expected a dict with tensors {spec.features!r} and {spec.label!r}")
     return _xy(obj[spec.features], obj.get(spec.label), str(path), labelled)

@@ -15,7 +15,7 @@ from torch import nn
 
 from nas_student.config import TeacherSpec
 from nas_student.errors import NasStudentError
-from nas_student.tasks.code import call_user, load_callable, require_trust
+from nas_student.tasks.code import call_user, load_callable, refusal, require_trust
 
 
 class TeacherError(NasStudentError):
@@ -65,9 +65,8 @@ def load_state_dict(path_s: str) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise TeacherError(f"{path}: refused: not loadable with weights_only=True (a checkpoint that "
-                           f"needs code to load is never executed): {first}") from None
+                           f"needs code to load is never executed): {refusal(e)}") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):

@@ -3,7 +3,7 @@
 import optuna
 import pytest
 
-from nas_student.config import RunConfig, SearchSettings
+from nas_student.config import Constraints, RunConfig, SearchSettings
 from nas_student.distill import Budget
 from nas_student.search import memory, run_search
 
@@ -16,7 +16,7 @@ def cfg(tmp_path, **kw):
 
 
 def test_diverging_students_fail_with_a_reason_and_the_search_goes_on(tmp_path, digits_task, monkeypatch):
-    import nas_student.search.objective as objective
+    from nas_student.search import objective
 
     real_train = objective.train
     calls = {"n": 0}
@@ -40,7 +40,7 @@ def test_a_student_too_large_for_memory_is_refused_before_allocation(tmp_path, d
     monkeypatch.setattr(memory, "available_bytes", lambda device: 1)  # 1 byte "free"
     import torch
 
-    import nas_student.search.objective as objective
+    from nas_student.search import objective
     built = []
     real_build = objective.build
     monkeypatch.setattr(objective, "build",
@@ -59,3 +59,101 @@ def test_training_bytes_estimate():
     assert memory.training_bytes(1000) == 16_000
     assert memory.training_bytes(1000, 100, 64) == 16_000 + 12 * 100 * 64
     assert memory.meta_params(lambda: __import__("torch").nn.Linear(1000, 1000)) == 1_001_000
+
+
+def _fail_every_other(monkeypatch, name, make_failure):
+    """Patch ``objective.<name>`` so that every other call goes wrong (the first call of
+    ``evaluate`` is the teacher's, which stays right)."""
+    from nas_student.search import objective
+
+    real = getattr(objective, name)
+    calls = {"n": 0}
+
+    def sometimes(*args, **kwargs):
+        calls["n"] += 1
+        call = lambda: real(*args, **kwargs)
+        return make_failure(call) if calls["n"] % 2 == 0 else call()
+
+    monkeypatch.setattr(objective, name, sometimes)
+
+
+def _raise(exc):
+    def failure(_call):
+        raise exc
+    return failure
+
+
+@pytest.mark.parametrize("name,failure,reason", [
+    ("train", _raise(RuntimeError("mat1 and mat2 shapes cannot be multiplied")),
+     "RuntimeError: mat1 and mat2 shapes cannot be multiplied"),
+    ("train", _raise(__import__("torch").OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")),
+     "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"),
+    ("evaluate", lambda call: {**call(), "accuracy": float("nan")}, "ValueError: objective value not finite: accuracy=nan"),
+    ("evaluate", lambda call: {**call(), "accuracy": float("inf")}, "ValueError: objective value not finite: accuracy=inf"),
+], ids=["raises", "out-of-memory", "nan-accuracy", "inf-accuracy"])
+def test_a_failing_trial_is_recorded_with_its_reason_and_the_search_goes_on(
+        tmp_path, digits_task, monkeypatch, name, failure, reason):
+    _fail_every_other(monkeypatch, name, failure)
+    out = run_search(cfg(tmp_path, space="digits-mlp"))
+    failed = out.study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    assert len(failed) >= 2  # every other student trained fails; 4 others complete
+    for t in failed:
+        assert t.user_attrs["fail_reason"] == reason
+        assert t.user_attrs["status"] == f"failed: {reason}"
+    assert len(out.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 4
+    assert (out.trials[out.trials["state"] == "FAIL"]["status"] == f"failed: {reason}").all()
+
+
+def test_a_nan_cost_makes_the_student_infeasible_and_never_stops_the_study(tmp_path, digits_task, monkeypatch):
+    from nas_student.search import objective
+
+    real_price = objective.price
+    calls = {"n": 0}
+
+    def nan_macs(*args, **kwargs):  # the first call prices the teacher
+        calls["n"] += 1
+        cost, costs = real_price(*args, **kwargs)
+        return cost, ({**costs, "macs": float("nan")} if calls["n"] % 2 == 0 else costs)
+
+    monkeypatch.setattr(objective, "price", nan_macs)
+    search = SearchSettings(trials=4, seed=1, objectives=("accuracy", "params"))
+    out = run_search(cfg(tmp_path, space="digits-mlp").model_copy(update={"search": search}))
+    done = out.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 4 and not out.study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    nan = [t for t in done if t.user_attrs["record"]["macs"] != t.user_attrs["record"]["macs"]]
+    assert len(nan) == 2
+    for t in nan:  # a NaN cost reads as a violated bound (1.0), never as NaN
+        assert t.constraints["macs"] == 1.0 and t.user_attrs["feasible"] is False
+        assert t.user_attrs["status"] == "infeasible (over the cost bounds)"
+    assert all(t.user_attrs["feasible"] for t in done if t not in nan)
+
+
+def test_a_space_with_no_feasible_student_is_refused_before_any_training(tmp_path, digits_task, monkeypatch):
+    from nas_student.errors import NasStudentError
+    from nas_student.search import objective
+
+    monkeypatch.setattr(objective, "train", lambda *a, **k: pytest.fail("a student was trained"))
+    bounded = cfg(tmp_path, constraints=Constraints(max_params=50))  # the smallest MLP has 650
+    bounded = bounded.model_copy(update={"space": "digits-mlp"})
+    with pytest.raises(NasStudentError) as info:
+        run_search(bounded)
+    msg = str(info.value)
+    assert msg.endswith("search_spaces/digits-mlp.yaml: no student of space 'digits-mlp' can meet the cost "
+                        "bounds: the cheapest of 20 priced has params 650 > 50 (max_params); loosen the "
+                        "bounds or allow smaller students in the space"), msg
+    assert not (tmp_path / bounded.run_name()).exists()  # nothing written
+
+
+def test_feasibility_finds_the_cheapest_student_and_stops_at_the_first_within_the_bounds():
+    from nas_student.families import ModelIO
+    from nas_student.search.feasibility import cheapest
+    from nas_student.spaces import load_space
+
+    io = ModelIO((1, 8, 8), 10)
+    best, n = cheapest(load_space("digits-mlp"), io, {"params": 1e6})
+    assert n == 1 and best.arch["layers"] == [] and best.costs["params"] == 64 * 10 + 10
+    # none fits: the fewest params found: narrowest stem, most groups, no norm, one 1x1 stage
+    best, n = cheapest(load_space("digits-cnn"), io, {"params": 50.0})
+    assert n == 48 and best.costs["params"] == 142 and best.score == 142 / 50
+    assert (best.arch["stem_width"], best.arch["groups"], best.arch["norm"]) == (8, 4, "none")
+    assert best.arch["stages"] == [{"depth": 1, "width": 4, "kernel": 1, "downsample": "none"}]

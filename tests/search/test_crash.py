@@ -1,0 +1,73 @@
+"""SIGKILL a seeded 40-trial search at every delicate moment; the same command resumes it.
+
+The run is killed during a trial, with a student's weights half saved, between the end of a
+trial and the write of its result, inside the SQLite transaction that writes the result, and
+while the tables are written (see crash_points.py); then it runs to the end. The result must be
+the uninterrupted run's: 40 complete trials with the same parameters and values, the same
+front; each interrupted trial failed with its reason, none left RUNNING, no architecture
+trained twice, no complete trial lost, the study file sound after every kill.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from crash_points import campaign, outcome
+
+pytestmark = pytest.mark.slow
+
+TRIALS = 40
+HOOK_KILLS = ["train:6", "weights:5", "tell:5", "result:5", "tables:1"]
+ENV = {"OMP_NUM_THREADS": "1"}  # the machine may be shared: one thread per search
+
+
+def command(results: Path, run: str) -> list[str]:
+    return ["search", "--trials", str(TRIALS), "--steps", "10", "--seed", "0", "--space", "digits-mlp",
+            "--run", run, "--results-dir", str(results)]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, digits_task) -> Path:
+    """The same search, never interrupted."""
+    results = tmp_path_factory.mktemp("ref")
+    res = campaign(command(results, "u"), results / "u", [], env=ENV)
+    assert res.problems == [] and res.kills == 0
+    return results / "u"
+
+
+def expected(interrupted: int) -> dict[str, object]:
+    """What a run interrupted ``interrupted`` times mid-trial must look like at the end."""
+    return {
+        "complete": TRIALS, "failed": interrupted, "unfinished": 0,
+        "fail_reasons": ["interrupted (process killed)"] if interrupted else [],
+        "trained_twice": 0, "untimed_training": 0, "repeats_point_at_their_source": True,
+        "weights_are_the_trained": True, "table_rows": {"COMPLETE": TRIALS, "FAIL": interrupted},
+        "same_params": True, "same_values": True, "same_front": True, "integrity": "ok",
+    }
+
+
+def test_killed_at_every_delicate_moment_the_search_resumes_to_the_uninterrupted_result(tmp_path, reference):
+    run_dir = tmp_path / "k"
+    res = campaign(command(tmp_path, "k"), run_dir, HOOK_KILLS, env=ENV)
+    assert res.problems == [], res.problems
+    assert res.kills == res.survived == len(HOOK_KILLS)
+    assert res.lost == []
+    # every kill but the last (in the tables) left exactly one trial RUNNING, marked failed on resume
+    for spec, snap in zip(HOOK_KILLS[:-1], res.snapshots):
+        assert len(snap["RUNNING"]) == 1, (spec, snap["RUNNING"])
+    assert len(res.snapshots[-2]["COMPLETE"]) == TRIALS  # killed in the tables: every trial done
+    got = outcome(run_dir, reference)
+    assert got["temporary_files"] == 1  # the weights kill's, never counted as a student's weights
+    assert got["front_size"] >= 1
+    assert {k: got[k] for k in expected(0)} == expected(len(HOOK_KILLS) - 1)
+
+
+def test_killed_at_random_moments_nothing_is_lost(tmp_path, reference):
+    run_dir = tmp_path / "r"
+    res = campaign(command(tmp_path, "r"), run_dir, ["time:1.5"] * 2, seed=1, env=ENV)
+    assert res.problems == [], res.problems
+    assert res.lost == [] and res.kills >= 1 and res.survived == res.kills
+    interrupted = sum(bool(s["RUNNING"]) for s in res.snapshots[:-1])
+    got = outcome(run_dir, reference)
+    assert {k: got[k] for k in expected(0)} == expected(interrupted)
