@@ -23,7 +23,7 @@ from nas_student.cost.constraints import constraint_values, is_feasible, limits
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
 from nas_student.families import build
-from nas_student.search import memory
+from nas_student.search import early_stop, memory
 from nas_student.spaces import Space, arch_hash, load_space
 from nas_student.tasks import Task, load_task
 
@@ -53,16 +53,20 @@ class SearchContext:
     teacher_val_accuracy: float
 
 
+def load_run_task(cfg: RunConfig, device: torch.device) -> Task:
+    """The run's task: built-in (its teacher trained once, then cached) or the user's own."""
+    if cfg.custom_task:
+        from nas_student.tasks.user import load_user_task
+
+        return load_user_task(cfg, device)
+    return load_task(cfg.task, seed=cfg.search.seed, device=str(device))
+
+
 def prepare(cfg: RunConfig) -> SearchContext:
     """Validate the space first (cheap, clear errors), then load the task and its teacher."""
     space = load_space(cfg.space)
     device = resolve_device(cfg.device)
-    if cfg.custom_task:
-        from nas_student.tasks.user import load_user_task
-
-        task = load_user_task(cfg, device)
-    else:
-        task = load_task(cfg.task, seed=cfg.search.seed, device=str(device))
+    task = load_run_task(cfg, device)
     _, t_cost = price(task.teacher, task.io, device, cfg.latency)
     train_logits = predict(task.teacher, task.train.x)
     val_logits = predict(task.teacher, task.val.x)
@@ -131,8 +135,10 @@ class Objective:
         if feasible:
             self._check_memory(trial, memory.training_bytes(  # activations known now
                 cost.params, sum(cost.other_ops.values()), ctx.cfg.budget.batch_size))
+            stopper = early_stop.hook(ctx, trial, model, costs)
             res = train(model, ctx.task.train.x, ctx.task.train.y, ctx.cfg.budget,
-                        teacher_logits=ctx.teacher_train_logits, seed=_seed(h, ctx.cfg.search.seed))
+                        teacher_logits=ctx.teacher_train_logits, seed=_seed(h, ctx.cfg.search.seed),
+                        on_step=stopper)
             t_train = time.perf_counter()
             record.update(evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
                                    temperature=ctx.cfg.budget.temperature))
@@ -142,7 +148,11 @@ class Objective:
             record.update(accuracy=0.0, agreement=0.0)
         trial.set_user_attr("record", record)
         trial.set_user_attr("feasible", feasible)
-        trial.set_user_attr("status", "trained" if feasible else "infeasible (over the cost bounds)")
+        status = "trained" if feasible else "infeasible (over the cost bounds)"
+        if feasible and res.steps < ctx.cfg.budget.steps:  # early stopping: record = rung metrics
+            trial.set_user_attr("stopped_early", res.steps)
+            status = f"stopped early at step {res.steps} (dominated there by trial {stopper.stopped_by})"
+        trial.set_user_attr("status", status)
         timing["total_s"] = time.perf_counter() - t0
         trial.set_user_attr("timing", timing)
         return self._values(record)
