@@ -28,15 +28,15 @@ from typing import Any
 import optuna
 
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # no experiment tables on the console: the CLI has its bar
-import ray  # noqa: E402
-import torch  # noqa: E402
-from optuna.trial import FrozenTrial, TrialState  # noqa: E402
-from ray import tune  # noqa: E402
-from ray.tune.search import ConcurrencyLimiter, Searcher  # noqa: E402
+import ray
+import torch
+from optuna.trial import FrozenTrial, TrialState
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from nas_student.search import liveness, storage  # noqa: E402
-from nas_student.search.objective import Objective, SearchContext, resolve_device  # noqa: E402
-from nas_student.search.optuna_backend import WAIT_S, Claim, Tally, claim  # noqa: E402
+from nas_student.search import liveness, storage
+from nas_student.search.objective import Objective, SearchContext, resolve_device
+from nas_student.search.optuna_backend import WAIT_S, Claim, Tally, claim
 
 RETRIES = 3  # a trial whose worker dies is run again this many times, then marked failed
 _log = logging.getLogger(__name__)

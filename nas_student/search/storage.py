@@ -96,6 +96,11 @@ def _redact(url: str) -> str:
     return f"{scheme}://{user.split(':')[0]}@{tail}"
 
 
+def is_run(path: Path) -> bool:
+    """A run folder: its study is here (study.db) or its run.json says where."""
+    return (path / "study.db").exists() or (path / "run.json").exists()
+
+
 def run_spec(run_dir: Path) -> str | None:
     """The storage a run was searched in, as written to its ``run.json``."""
     info = run_dir / "run.json"
