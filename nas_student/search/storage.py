@@ -75,7 +75,7 @@ def open_storage(run_dir: Path, spec: str | None = None, attempts: int = 10) -> 
             return storage
         except ImportError as e:
             raise NasStudentError(f"storage {_redact(url)}: no database driver ({e}); for PostgreSQL "
-                                  "install psycopg2-binary") from None
+                                  "install psycopg[binary]") from None
         except sqlalchemy.exc.OperationalError as e:
             if attempt == attempts - 1 or not sqlite:
                 raise NasStudentError(f"storage {_redact(url)}: cannot open it "

@@ -43,7 +43,8 @@ def _pg_url() -> str:
 
 
 def _start(args, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(CLI + args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=os.environ.copy())
+    return subprocess.Popen(CLI + args, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})  # 2 cores, many processes
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
@@ -101,16 +102,17 @@ def _check(study: optuna.Study, trials: int) -> Counter:
 
 
 def test_workers_on_the_default_sqlite_storage_lose_nothing(tmp_path, digits_task):
-    study = _search_with_workers(tmp_path, n_workers=3, trials=16, extra=[], kill_one=True)
-    owners = _check(study, 16)
+    study = _search_with_workers(tmp_path, n_workers=2, trials=12, extra=[], kill_one=True)
+    owners = _check(study, 12)
     assert len(owners) >= 2, owners  # the workers did share the study
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert failed and all("interrupted: worker" in t.user_attrs["fail_reason"] for t in failed)
 
 
 def test_four_workers_on_postgresql_forty_trials(tmp_path, digits_task):
+    """Four processes on one study: the search (it runs trials too) and three `worker`s."""
     url = _pg_url()
-    study = _search_with_workers(tmp_path, n_workers=4, trials=40, extra=["--storage", url])
+    study = _search_with_workers(tmp_path, n_workers=3, trials=40, extra=["--storage", url])
     owners = _check(study, 40)
     assert len(owners) >= 3, owners
     assert study.trials and not (tmp_path / "study.db").exists()
