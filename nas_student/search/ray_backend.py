@@ -51,7 +51,9 @@ def _trainable(config: dict[str, Any], ctx: SearchContext, run_dir: str) -> None
                               storage=storage.open_storage(Path(run_dir), ex.storage),
                               sampler=optuna.samplers.RandomSampler())  # params were sampled in the driver
     trial = optuna.Trial(study, config["trial_id"])
-    trial.set_user_attr("ray_node", ray.get_runtime_context().get_node_id())
+    node = ray.get_runtime_context().get_node_id()
+    trial.set_user_attr("ray_node", node)  # where it ran; ray_nodes: every attempt (retries)
+    trial.set_user_attr("ray_nodes", [*trial.user_attrs.get("ray_nodes", []), node])
     out: dict[str, Any] = {"finished": 1}
     with liveness.heartbeat(storage.of(study), trial._trial_id):
         try:

@@ -131,7 +131,8 @@ def load_study(run_dir: Path, sampler: optuna.samplers.BaseSampler | None = None
 def of(study: optuna.Study) -> BaseStorage:
     """The storage under ``study`` (Optuna wraps an RDB storage in a read cache)."""
     inner = study._storage
-    return getattr(inner, "_backend", inner)
+    backend = getattr(inner, "_backend", None)  # a journal's _backend is its file, not a storage
+    return backend if isinstance(backend, BaseStorage) else inner
 
 
 @contextmanager

@@ -72,7 +72,7 @@ def test_a_worker_node_killed_mid_trial_costs_no_trial(tmp_path, digits_task, cl
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
     cfg = _cfg(tmp_path, cluster.address, 5, "rk").model_copy(
-        update={"budget": Budget(steps=400)})  # long enough to be caught mid-trial
+        update={"budget": Budget(steps=3000)})  # long enough to be caught mid-trial
     out = run_search(cfg)
     killer.join()
     assert "trial" in killed, "the node was never caught running a trial"
@@ -81,4 +81,5 @@ def test_a_worker_node_killed_mid_trial_costs_no_trial(tmp_path, digits_task, cl
     assert not [t for t in trials if t.state.name == "RUNNING"]
     retried = trials[killed["trial"]]  # Tune ran it again elsewhere, on the same Optuna trial
     assert retried.state.name == "COMPLETE", retried.user_attrs
-    assert retried.user_attrs["ray_node"] != node.node_id
+    assert retried.user_attrs["ray_nodes"][0] == node.node_id
+    assert retried.user_attrs["ray_node"] != node.node_id, retried.user_attrs["ray_nodes"]
