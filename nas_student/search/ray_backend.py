@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -51,17 +52,19 @@ def _trainable(config: dict[str, Any], ctx: SearchContext, run_dir: str) -> None
                               storage=storage.open_storage(Path(run_dir), ex.storage),
                               sampler=optuna.samplers.RandomSampler())  # params were sampled in the driver
     trial = optuna.Trial(study, config["trial_id"])
+    out: dict[str, Any] = {"finished": 1}
+    if trial._cached_frozen_trial.state.is_finished():  # told meanwhile: nothing left to do
+        tune.report({**out, "state": "GONE"})
+        return
     node = ray.get_runtime_context().get_node_id()
     trial.set_user_attr("ray_node", node)  # where it ran; ray_nodes: every attempt (retries)
     trial.set_user_attr("ray_nodes", [*trial.user_attrs.get("ray_nodes", []), node])
-    out: dict[str, Any] = {"finished": 1}
-    with liveness.heartbeat(storage.of(study), trial._trial_id):
-        try:
-            out.update(state="COMPLETE", values=list(Objective(ctx, Path(run_dir) / "weights")(trial)))
-        except optuna.TrialPruned:
-            out.update(state="PRUNED")
-        except Exception:  # noqa: BLE001 - the objective recorded the reason; no retry helps
-            out.update(state="FAIL")
+    try:
+        out.update(state="COMPLETE", values=list(Objective(ctx, Path(run_dir) / "weights")(trial)))
+    except optuna.TrialPruned:
+        out.update(state="PRUNED")
+    except Exception:  # noqa: BLE001 - the objective recorded the reason; no retry helps
+        out.update(state="FAIL")
     tune.report(out)
 
 
@@ -73,7 +76,24 @@ class StudySearcher(Searcher):
         super().__init__(metric="finished", mode="max")
         self.study, self.ctx, self.run_dir, self.callbacks = study, ctx, run_dir, callbacks
         self.tally = Tally(study, ctx.cfg.search.trials)
-        self.live: dict[str, optuna.Trial] = {}
+        self.live: dict[str, optuna.Trial] = {}  # claimed here, running or queued in Tune
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._heartbeats, name="trial-heartbeats", daemon=True)
+        self._beat.start()
+
+    def _heartbeats(self) -> None:
+        """The driver owns its trials: it keeps them alive, queued ones too (see liveness)."""
+        store = storage.of(self.study)
+        while not self._stop.wait(liveness.BEAT_S):
+            for trial in list(self.live.values()):
+                try:
+                    store.set_trial_user_attr(trial._trial_id, "alive_at", time.time())
+                except Exception as e:  # noqa: BLE001 - finished meanwhile
+                    _log.debug("heartbeat of trial %d not recorded: %s", trial.number, e)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._beat.join()
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         if self.tally.exhausted:
@@ -97,7 +117,7 @@ class StudySearcher(Searcher):
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
         trial = self.live.pop(trial_id, None)
-        if trial is None:
+        if trial is None or self.study.get_trials(deepcopy=False)[trial.number].state.is_finished():
             return
         if error or not result or "state" not in result:
             reason = f"Ray trial failed {RETRIES + 1} times (worker lost or crashed)"
@@ -113,12 +133,22 @@ class StudySearcher(Searcher):
 
 
 def _connect(address: str | None) -> bool:
-    """Join the cluster at ``address`` (or start a local one); True if this call started Ray."""
+    """Join the cluster at ``address``, or start a new local one (never an unrelated cluster
+    that happens to run here); True if this call started Ray."""
     if ray.is_initialized():
         return False
-    ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+    ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
              log_to_driver=False, configure_logging=False)
     return True
+
+
+def _slots(cpus: float, gpus: float) -> int:
+    """How many trials the cluster can run at once with these resources each."""
+    have = ray.cluster_resources()
+    n = have.get("CPU", 1) / cpus
+    if gpus > 0:
+        n = min(n, have.get("GPU", 0) / gpus)
+    return max(1, int(n))
 
 
 def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
@@ -128,7 +158,9 @@ def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
     started = _connect(ex.address)
     try:
         searcher = StudySearcher(study, ctx, run_dir, list(callbacks))
-        search_alg = ConcurrencyLimiter(searcher, ex.max_concurrent) if ex.max_concurrent else searcher
+        # Claim only as many trials as can run: Tune would otherwise queue many, all sampled
+        # before any result came back.
+        search_alg = ConcurrencyLimiter(searcher, ex.max_concurrent or _slots(ex.cpus_per_trial, ex.gpus_per_trial))
         trainable = tune.with_resources(tune.with_parameters(_trainable, ctx=ctx, run_dir=str(run_dir)),
                                         {"cpu": ex.cpus_per_trial, "gpu": ex.gpus_per_trial})
         tuner = tune.Tuner(
@@ -136,7 +168,10 @@ def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
             tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=-1),
             run_config=tune.RunConfig(name="tune", storage_path=str(run_dir / ".ray"), verbose=0,
                                       failure_config=tune.FailureConfig(max_failures=RETRIES)))
-        tuner.fit()
+        try:
+            tuner.fit()
+        finally:
+            searcher.close()
         searcher.tally.check()
     finally:
         if started:
