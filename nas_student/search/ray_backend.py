@@ -77,14 +77,16 @@ class StudySearcher(Searcher):
         self.study, self.ctx, self.run_dir, self.callbacks = study, ctx, run_dir, callbacks
         self.tally = Tally(study, ctx.cfg.search.trials)
         self.live: dict[str, optuna.Trial] = {}  # claimed here, running or queued in Tune
-        self._stop = threading.Event()
-        self._beat = threading.Thread(target=self._heartbeats, name="trial-heartbeats", daemon=True)
-        self._beat.start()
+        self._stop: threading.Event | None = None  # started with the first trial (Tune pickles us first)
+        self._beat: threading.Thread | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_stop": None, "_beat": None}
 
     def _heartbeats(self) -> None:
         """The driver owns its trials: it keeps them alive, queued ones too (see liveness)."""
         store = storage.of(self.study)
-        while not self._stop.wait(liveness.BEAT_S):
+        while not self._stop.wait(liveness.BEAT_S):  # type: ignore[union-attr]
             for trial in list(self.live.values()):
                 try:
                     store.set_trial_user_attr(trial._trial_id, "alive_at", time.time())
@@ -92,10 +94,15 @@ class StudySearcher(Searcher):
                     _log.debug("heartbeat of trial %d not recorded: %s", trial.number, e)
 
     def close(self) -> None:
-        self._stop.set()
-        self._beat.join()
+        if self._stop is not None and self._beat is not None:
+            self._stop.set()
+            self._beat.join()
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self._beat is None:
+            self._stop = threading.Event()
+            self._beat = threading.Thread(target=self._heartbeats, name="trial-heartbeats", daemon=True)
+            self._beat.start()
         if self.tally.exhausted:
             return Searcher.FINISHED
         got = claim(self.study, self.ctx.cfg.search.trials, self.run_dir, self.ctx.cfg.execution.storage)
