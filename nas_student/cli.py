@@ -49,6 +49,10 @@ OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "max_latency_ms": ("constraints", "max_latency_ms"), "max_size_mb": ("constraints", "max_size_mb"),
     "latency_batch": ("latency", "batch_size"), "latency_threads": ("latency", "threads"),
     "data_free": ("data_free", "enabled"), "data_free_samples": ("data_free", "samples"),
+    "early_stop": ("search", "early_stop"),
+    "backend": ("execution", "backend"), "storage": ("execution", "storage"),
+    "address": ("execution", "address"), "cpus_per_trial": ("execution", "cpus_per_trial"),
+    "gpus_per_trial": ("execution", "gpus_per_trial"), "max_concurrent": ("execution", "max_concurrent"),
 }
 RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 
@@ -85,11 +89,19 @@ def search(
     trust_code: bool = typer.Option(False, "--trust-code", help="Allow the run file's factories and TorchScript files to run their code."),
     data_free: bool = typer.Option(False, "--data-free", help="Train students on inputs synthesised from the teacher alone (no training data used)."),
     data_free_samples: Optional[int] = typer.Option(None, min=1, help="Synthetic training inputs for --data-free. \\[default: 2000]"),
+    early_stop: bool = typer.Option(False, "--early-stop", help="Stop a student's proxy run at 1/4 or 1/2 of --steps when another student of lower or equal cost beats it there (Pareto-aware multi-fidelity)."),
+    backend: Optional[str] = typer.Option(None, help="optuna (trials in this process; add workers with `nas-student worker RUN`) or ray (Ray Tune). \\[default: optuna]"),
+    storage: Optional[str] = typer.Option(None, help="Where the study is kept: an SQLAlchemy URL (postgresql://user@host/db) or journal:PATH. \\[default: SQLite in the run folder]"),
+    address: Optional[str] = typer.Option(None, help="Ray cluster to join (--backend ray), e.g. auto or HOST:6379. \\[default: a local one]"),
+    cpus_per_trial: Optional[float] = typer.Option(None, min=0, help="CPUs per Ray trial (also torch's threads). \\[default: 1]"),
+    gpus_per_trial: Optional[float] = typer.Option(None, min=0, help="GPUs per Ray trial; fractions share a GPU. \\[default: 0]"),
+    max_concurrent: Optional[int] = typer.Option(None, min=1, help="Most Ray trials at once. \\[default: as resources allow]"),
 ) -> None:
     """Search students for a teacher; ends with the Pareto front (table, pareto.csv, trials.csv).
 
     Running the same command again resumes the run: finished trials are kept, a trial that was
-    interrupted is marked failed, and the search goes on up to --trials.
+    interrupted is marked failed, and the search goes on up to --trials. More processes (on
+    this machine or others) join it with `nas-student worker RUN`.
     """
     from nas_student.runfile import build_config
 
@@ -110,6 +122,19 @@ def search(
     outcome = run_with_progress(cfg, out)
     print_front(outcome.front, outcome.study.user_attrs, outcome.run_dir)
     print_summary(outcome.trials, outcome.run_dir)
+
+
+@app.command()
+@_one_line_errors
+def worker(run: str = typer.Argument(..., help="A run name (under --results-dir) or a run folder, started by `nas-student search`."),
+           results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders.")) -> None:
+    """Join a run's search as one more worker (same study, same teacher, same bounds) until
+    it has its trials. Start as many as you like, on this machine or others sharing the run
+    folder and the storage (--storage postgresql://... or journal: on a shared disk)."""
+    from nas_student.cli_progress import run_worker
+    from nas_student.results.export import resolve_run
+
+    run_worker(resolve_run(run, results_dir), out)
 
 
 @app.command()

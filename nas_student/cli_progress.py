@@ -4,14 +4,16 @@ with trial n/N, the best accuracy so far, the front's size and the time left."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from nas_student.config import RunConfig
-from nas_student.search import SearchOutcome, run_search
+from nas_student.search import SearchOutcome, liveness, run_search
 from nas_student.search.objective import SearchContext
 from nas_student.search.optuna_backend import FINISHED
 
@@ -53,3 +55,21 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
     finally:
         status.stop()
         progress.stop()
+
+
+def run_worker(run_dir: Path, console: Console) -> None:
+    """``nas-student worker``: one line per trial this process finishes, then the study's count."""
+    from nas_student.search import worker
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    target = worker.run_config(run_dir).search.trials
+    console.print(f"Worker {liveness.owner()} joining {run_dir} (target {target} trials).")
+
+    def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+        done = len(study.get_trials(deepcopy=False, states=FINISHED))
+        console.print(f"trial {trial.number}: {escape(trial.user_attrs.get('status', trial.state.name))} "
+                      f"[{done}/{target} finished]", highlight=False)
+
+    study = worker.join(run_dir, [on_trial])
+    console.print(f"Done: the study has {len(study.get_trials(deepcopy=False, states=FINISHED))} "
+                  f"finished trials. See them with `nas-student pareto {run_dir}`.")

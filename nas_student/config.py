@@ -52,6 +52,10 @@ class SearchSettings(_Model):
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
     seed: int = 0
     objectives: tuple[str, ...] = ("accuracy", "macs", "params")
+    # Pareto-aware early stopping of proxy runs (nas_student/search/early_stop.py): at each rung
+    # (a fraction of budget.steps) a student dominated by a cheaper-or-equal one is stopped.
+    early_stop: bool = False
+    rungs: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = (0.25, 0.5)
 
     @field_validator("objectives")
     @classmethod
@@ -111,6 +115,20 @@ class DataSpec(_Model):
         return self
 
 
+class ExecutionSettings(_Model):
+    """Where the trials run and where the study is kept. Not part of a run's identity: a run
+    can be resumed with another backend, more workers, or on a cluster."""
+
+    backend: Literal["optuna", "ray"] = "optuna"
+    # None: SQLite in the run folder; or an SQLAlchemy URL (postgresql://...), or journal:PATH
+    # (an Optuna journal file, e.g. on a shared disk).
+    storage: str | None = None
+    address: str | None = None  # Ray cluster to join (ray backend); None starts a local one
+    cpus_per_trial: Annotated[float, Field(gt=0)] = 1.0
+    gpus_per_trial: Annotated[float, Field(ge=0)] = 0.0
+    max_concurrent: Annotated[int, Field(ge=1)] | None = None  # ray: None = as resources allow
+
+
 class RunConfig(_Model):
     run: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
     task: str = "digits"  # a built-in task, or a name for your own teacher + data
@@ -125,6 +143,7 @@ class RunConfig(_Model):
     latency: LatencySettings = LatencySettings()
     search: SearchSettings = SearchSettings()
     data_free: DataFreeSettings = DataFreeSettings()
+    execution: ExecutionSettings = ExecutionSettings()
 
     @model_validator(mode="after")
     def _teacher_with_data(self) -> "RunConfig":

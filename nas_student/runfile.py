@@ -123,4 +123,12 @@ search:
   sampler: tpe                # tpe, nsga2, random
   seed: 0
   objectives: [accuracy, macs, params]
+  early_stop: false           # stop students dominated at 1/4 and 1/2 of the steps (rungs)
+
+# execution:                  # where trials run; add workers with `nas-student worker RUN`
+#   backend: optuna           # optuna, or ray (Ray Tune)
+#   storage: postgresql://user@host/db   # default: SQLite in the run folder; or journal:PATH
+#   address: auto             # ray: join this cluster (default: a local one)
+#   cpus_per_trial: 1
+#   gpus_per_trial: 0
 """

@@ -49,13 +49,15 @@ class RunView:
 
 def resolve_run(run: str | Path, results_dir: str | Path = "results") -> Path:
     """A run folder path as given, else the run name under ``results_dir``."""
+    from nas_student.search.storage import is_run
+
     p = Path(run)
-    if (p / "study.db").exists():
+    if is_run(p):
         return p
     q = Path(results_dir) / str(run)
-    if (q / "study.db").exists():
+    if is_run(q):
         return q
-    raise NasStudentError(f"no run {str(run)!r}: neither {p} nor {q} holds a study.db")
+    raise NasStudentError(f"no run {str(run)!r}: neither {p} nor {q} holds a study.db or run.json")
 
 
 def parse_objectives(text: str | None, default: list[str] | tuple[str, ...]) -> list[str]:

@@ -12,7 +12,7 @@ from optuna.trial import FrozenTrial
 
 from nas_student.config import RunConfig
 from nas_student.results import pareto_front, trials_frame
-from nas_student.search import optuna_backend
+from nas_student.search import optuna_backend, worker
 from nas_student.search.objective import SearchContext, prepare
 
 
@@ -37,18 +37,25 @@ def write_tables(run_dir: Path, study: optuna.Study, objectives: list[str] | tup
 
 def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None] | None = None,
                callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> SearchOutcome:
-    """Search (or resume) the run ``cfg`` names; ``on_ready(ctx, already_finished)`` is called
-    once the teacher is ready, before the first trial."""
+    """Search (or resume) the run ``cfg`` names, on the backend it names (local Optuna, or Ray
+    Tune); ``on_ready(ctx, already_finished)`` is called once the teacher is ready, before the
+    first trial. Other processes may join with :func:`nas_student.search.worker.join`."""
     ctx = prepare(cfg)
     run_dir = Path(cfg.results_dir) / cfg.run_name()
     run_dir.mkdir(parents=True, exist_ok=True)
     with optuna_backend.run_lock(run_dir):
         study = optuna_backend.create_or_resume(cfg, ctx, run_dir)
         optuna_backend.write_run_info(run_dir, cfg)
+        worker.save_teacher_outputs(run_dir, ctx)
         if on_ready is not None:
             on_ready(ctx, optuna_backend.n_finished(study))
         try:
-            optuna_backend.optimize(study, ctx, run_dir, list(callbacks))
+            if cfg.execution.backend == "ray":
+                from nas_student.search import ray_backend
+
+                ray_backend.optimize(study, ctx, run_dir, list(callbacks))
+            else:
+                optuna_backend.optimize(study, ctx, run_dir, list(callbacks))
         finally:
             trials, front = write_tables(run_dir, study, cfg.search.objectives)
     return SearchOutcome(run_dir, study, trials, front, ctx)

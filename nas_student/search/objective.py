@@ -24,7 +24,7 @@ from nas_student.cost.constraints import constraint_values, is_feasible, limits
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
 from nas_student.families import build
-from nas_student.search import feasibility, memory
+from nas_student.search import early_stop, feasibility, memory
 from nas_student.spaces import Space, arch_hash, load_space
 from nas_student.tasks import Task, task_for_config
 
@@ -134,8 +134,10 @@ class Objective:
         if feasible:
             self._check_memory(trial, memory.training_bytes(  # activations known now
                 cost.params, sum(cost.other_ops.values()), ctx.cfg.budget.batch_size))
+            stopper = early_stop.hook(ctx, trial, model, costs)
             res = train(model, *ctx.task.distillation_set(), ctx.cfg.budget, teacher=ctx.task.teacher,
-                        teacher_logits=ctx.teacher_train_logits, seed=_seed(h, ctx.cfg.search.seed))
+                        teacher_logits=ctx.teacher_train_logits, seed=_seed(h, ctx.cfg.search.seed),
+                        on_step=stopper)
             t_train = time.perf_counter()
             record.update(evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
                                    temperature=ctx.cfg.budget.final_temperature))
@@ -145,7 +147,11 @@ class Objective:
             record.update(accuracy=0.0, agreement=0.0)
         trial.set_user_attr("record", record)
         trial.set_user_attr("feasible", feasible)
-        trial.set_user_attr("status", "trained" if feasible else "infeasible (over the cost bounds)")
+        status = "trained" if feasible else "infeasible (over the cost bounds)"
+        if feasible and res.steps < ctx.cfg.budget.steps:  # early stopping: record = rung metrics
+            trial.set_user_attr("stopped_early", res.steps)
+            status = f"stopped early at step {res.steps} (dominated there by trial {stopper.stopped_by})"
+        trial.set_user_attr("status", status)
         timing["total_s"] = time.perf_counter() - t0
         trial.set_user_attr("timing", timing)
         return self._values(record)

@@ -1,66 +1,51 @@
-"""The local backend: an Optuna multi-objective study in SQLite in the run folder.
+"""The local backend: an Optuna multi-objective study (SQLite in the run folder unless the run
+names another storage), and the worker loop that fills it.
 
-Running the same command again resumes the study: trials left RUNNING by a killed process are
-marked FAIL, and the search goes on until the asked number of trials has finished.
+Running the same command again resumes the study: trials left RUNNING by a dead process are
+marked FAIL, and the search goes on until the asked number of trials has finished. Any number
+of processes may run :func:`optimize` on one study (``nas-student worker RUN``): each claims a
+trial only while fewer than the asked number are finished or running, so none is run twice
+and the study never overshoots.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
-from typing import Iterator
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_student.config import RunConfig
 from nas_student.errors import NasStudentError
-from nas_student.search import samplers
+from nas_student.search import liveness, samplers, storage
 from nas_student.search.objective import Objective, SearchContext, directions
 
 FINISHED = (TrialState.COMPLETE,)  # what counts towards --trials (pruned = broke the space's rules)
 MAX_FAILURES_IN_A_ROW = 10
 MAX_ATTEMPTS_PER_TRIAL = 20
+WAIT_S = 1.0
+_log = logging.getLogger(__name__)
 
 
 def make_sampler(cfg: RunConfig) -> optuna.samplers.BaseSampler:
     return samplers.make(cfg.search.sampler, cfg.search.seed)
 
 
-def storage_url(run_dir: Path) -> str:
-    return f"sqlite:///{(run_dir / 'study.db').resolve()}"
-
-
-def open_storage(run_dir: Path, attempts: int = 10) -> optuna.storages.RDBStorage:
-    """The run's SQLite storage. Two processes opening a new file at once (a search starting
-    while ``pareto`` reads it) race to create the schema; the loser retries."""
-    import sqlalchemy.exc
-
-    for attempt in range(attempts):
-        try:
-            return optuna.storages.RDBStorage(storage_url(run_dir),
-                                              engine_kwargs={"connect_args": {"timeout": 60}})
-        except sqlalchemy.exc.SQLAlchemyError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.1 * (attempt + 1))
-    raise AssertionError("unreachable")
+def open_storage(run_dir: Path, spec: str | None = None) -> optuna.storages.BaseStorage:
+    return storage.open_storage(run_dir, spec)
 
 
 def load_study(run_dir: Path) -> optuna.Study:
     """Open an existing run's study (read or resume)."""
-    if not (run_dir / "study.db").exists():
-        raise NasStudentError(f"{run_dir}: no study here (expected {run_dir / 'study.db'})")
-    storage = open_storage(run_dir)
-    names = optuna.get_all_study_names(storage)
-    if len(names) != 1:
-        raise NasStudentError(f"{run_dir}/study.db: expected one study, found {len(names)}")
-    return optuna.load_study(study_name=names[0], storage=storage)
+    return storage.load_study(run_dir)
 
 
 @contextmanager
@@ -78,7 +63,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             raise NasStudentError(f"{run_dir} is in use by another search (pid {f.read().strip() or '?'}); "
-                                  "wait for it or choose another --run") from None
+                                  f"to add workers to it run `nas-student worker {run_dir.name}`, "
+                                  "or choose another --run") from None
         f.truncate(0)
         f.write(str(os.getpid()))
         f.flush()
@@ -94,12 +80,12 @@ def _config_key(cfg: RunConfig) -> dict:
     d["search"].pop("trials")
     d.pop("results_dir")
     d.pop("device")
+    d.pop("execution")  # where and how trials run is not what they are
     return d
 
 
 def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optuna.Study:
-    storage = open_storage(run_dir)
-    study = optuna.create_study(study_name=cfg.run_name(), storage=storage,
+    study = optuna.create_study(study_name=cfg.run_name(), storage=open_storage(run_dir, cfg.execution.storage),
                                 directions=directions(cfg), sampler=make_sampler(cfg),
                                 load_if_exists=True)
     key = _config_key(cfg)
@@ -119,12 +105,6 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         raise NasStudentError(
             f"run {cfg.run_name()!r} already exists with different settings ({', '.join(changed)}); "
             f"use the same settings to resume it, or another --run name")
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        trial_id = storage.get_trial_id_from_study_id_trial_number(
-            storage.get_study_id_from_name(study.study_name), t.number)
-        storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted (process killed)")
-        storage.set_trial_user_attr(trial_id, "status", "failed: interrupted (process killed)")
-        storage.set_trial_state_values(trial_id, TrialState.FAIL)
     return study
 
 
@@ -132,33 +112,95 @@ def n_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+class Claim(Enum):
+    DONE = "done"  # the study has its trials
+    WAIT = "wait"  # enough are running; one of them may still fail
+
+
+def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None) -> optuna.Trial | Claim:
+    """Fail orphaned trials, then ask for a trial if fewer than ``target`` are finished or
+    running. The asked trial is owned by this process (see :mod:`liveness`)."""
+    store = storage.of(study)
+    with storage.claim_lock(study, run_dir, spec):
+        liveness.fail_orphans(study, store)
+        trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+        done = sum(t.state in FINISHED for t in trials)
+        if done >= target:
+            return Claim.DONE
+        if len(trials) >= target:
+            return Claim.WAIT
+        trial = study.ask()
+        liveness.adopt(store, trial._trial_id)
+        return trial
+
+
+def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], tuple[float, ...]]
+              ) -> FrozenTrial:
+    """Run one claimed trial here, its heartbeat going, and tell the study how it ended."""
+    with liveness.heartbeat(storage.of(study), trial._trial_id):
+        try:
+            values, state = objective(trial), TrialState.COMPLETE
+        except optuna.TrialPruned:
+            values, state = None, TrialState.PRUNED
+        except Exception as e:  # noqa: BLE001 - the objective recorded the reason; the search goes on
+            _log.warning("trial %d failed: %s", trial.number, trial.user_attrs.get("fail_reason", e))
+            values, state = None, TrialState.FAIL
+        except BaseException:  # Ctrl-C, SystemExit: never leave the trial RUNNING
+            trial.set_user_attr("fail_reason", "interrupted")
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+    return study.tell(trial, values, state=state)
+
+
+class Tally:
+    """A worker's count of its trials: it stops after too many failures in a row, or when the
+    space's rules reject almost every sample."""
+
+    def __init__(self, study: optuna.Study, target: int) -> None:
+        self.study, self.target = study, target
+        self.failures = self.attempts = 0
+        self.max_attempts = MAX_ATTEMPTS_PER_TRIAL * max(1, target - n_finished(study))
+
+    def add(self, trial: FrozenTrial) -> None:
+        self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
+        self.attempts += 1
+
+    @property
+    def exhausted(self) -> bool:
+        return self.failures >= MAX_FAILURES_IN_A_ROW or self.attempts >= self.max_attempts
+
+    def check(self) -> None:
+        """Raise the reason the worker stopped early, if it did."""
+        if self.failures >= MAX_FAILURES_IN_A_ROW:
+            last = self.study.get_trials(deepcopy=False)[-1]
+            reason = last.user_attrs.get("fail_reason", "unknown")
+            raise NasStudentError(f"{self.failures} trials failed in a row; stopping. Last reason: {reason}")
+        done = n_finished(self.study)
+        if self.attempts >= self.max_attempts and done < self.target:
+            raise NasStudentError(f"{self.attempts} samples gave only {done} of {self.target} students: "
+                                  "the space's rules reject almost every sample; loosen them")
+
+
 def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
              callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> None:
-    """Run trials until ``cfg.search.trials`` students have been evaluated (complete trials;
-    samples that break the space's rules are pruned at once and do not count)."""
-    target = ctx.cfg.search.trials
+    """Claim and run trials until ``cfg.search.trials`` students have been evaluated (complete
+    trials; samples that break the space's rules are pruned at once and do not count), by this
+    process and any others working on the same study."""
+    target, spec = ctx.cfg.search.trials, ctx.cfg.execution.storage
     objective = Objective(ctx, weights_dir=run_dir / "weights")
-    failures = attempts = 0
-    max_attempts = MAX_ATTEMPTS_PER_TRIAL * max(1, target - n_finished(study))
-
-    def stop_when_done(study: optuna.Study, trial: FrozenTrial) -> None:
-        nonlocal failures, attempts
-        failures = failures + 1 if trial.state == TrialState.FAIL else 0
-        attempts += 1
-        if failures >= MAX_FAILURES_IN_A_ROW or attempts >= max_attempts or n_finished(study) >= target:
-            study.stop()
-
-    if n_finished(study) >= target:
-        return
-    study.optimize(objective, n_trials=None, catch=(Exception,),
-                   callbacks=[*callbacks, stop_when_done], gc_after_trial=False)
-    if failures >= MAX_FAILURES_IN_A_ROW:
-        last = study.get_trials(deepcopy=False)[-1]
-        reason = last.user_attrs.get("fail_reason", "unknown")
-        raise NasStudentError(f"{failures} trials failed in a row; stopping. Last reason: {reason}")
-    if attempts >= max_attempts and n_finished(study) < target:
-        raise NasStudentError(f"{attempts} samples gave only {n_finished(study)} of {target} students: "
-                              "the space's rules reject almost every sample; loosen them")
+    tally = Tally(study, target)
+    while not tally.exhausted:
+        trial = claim(study, target, run_dir, spec)
+        if trial is Claim.DONE:
+            break
+        if trial is Claim.WAIT:  # others run the last trials; take over any that fails
+            time.sleep(WAIT_S)
+            continue
+        frozen = run_trial(study, trial, objective)
+        tally.add(frozen)
+        for callback in callbacks:
+            callback(study, frozen)
+    tally.check()
 
 
 def write_run_info(run_dir: Path, cfg: RunConfig) -> None:

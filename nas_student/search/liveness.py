@@ -1,0 +1,100 @@
+"""Who runs a trial, and whether it is still alive: no trial is left RUNNING by a dead worker.
+
+Each trial records its owner (``host:pid`` of the process that asked for it) and, while it
+runs, a heartbeat (``alive_at``, seconds since the epoch) every :data:`BEAT_S` seconds. Before
+asking for a trial, a worker fails the RUNNING trials whose owner is a dead process on its own
+host (at once) or whose heartbeat is older than :data:`GRACE_S` (any host, e.g. a machine that
+went away). This works on every storage, unlike Optuna's heartbeat (RDB storages only).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+BEAT_S = 10.0
+GRACE_S = 120.0  # > BEAT_S, with room for clock skew between machines
+_log = logging.getLogger(__name__)
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_here(who: str) -> bool:
+    host, _, pid = who.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def orphan_reason(t: optuna.trial.FrozenTrial, now: float) -> str | None:
+    """Why the RUNNING trial ``t`` has no live worker, or None if it may still have one."""
+    who = t.user_attrs.get("worker")
+    if who and _dead_here(who):
+        return f"worker {who} died (process killed)"
+    alive = t.user_attrs.get("alive_at")
+    if alive is None and t.datetime_start is not None:
+        alive = t.datetime_start.timestamp()
+    if alive is not None and now - alive > GRACE_S:
+        return f"worker {who or '?'} silent for {now - alive:.0f} s (machine or process lost)"
+    return None
+
+
+def fail_orphans(study: optuna.Study, storage: BaseStorage) -> list[int]:
+    """Mark FAIL every RUNNING trial of ``study`` whose worker is gone; return their numbers."""
+    now, failed = time.time(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        reason = orphan_reason(t, now)
+        if reason is None:
+            continue
+        try:
+            storage.set_trial_user_attr(t._trial_id, "fail_reason", f"interrupted: {reason}")
+            storage.set_trial_user_attr(t._trial_id, "status", f"failed: interrupted: {reason}")
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            failed.append(t.number)
+        except RuntimeError:  # finished meanwhile (its worker was alive after all)
+            pass
+    return failed
+
+
+def adopt(storage: BaseStorage, trial_id: int) -> None:
+    """Record this process as the trial's owner, alive now."""
+    storage.set_trial_user_attr(trial_id, "worker", owner())
+    storage.set_trial_user_attr(trial_id, "alive_at", time.time())
+
+
+@contextmanager
+def heartbeat(storage: BaseStorage, trial_id: int, every_s: float = BEAT_S) -> Iterator[None]:
+    """Refresh the trial's ``alive_at`` every ``every_s`` seconds while the block runs."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            try:
+                storage.set_trial_user_attr(trial_id, "alive_at", time.time())
+            except Exception as e:  # noqa: BLE001 - finished, or storage briefly unreachable
+                _log.debug("heartbeat of trial %d not recorded: %s", trial_id, e)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

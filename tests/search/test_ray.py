@@ -1,0 +1,85 @@
+"""The Ray Tune backend on a local Ray cluster of two nodes (``ray.cluster_utils.Cluster``):
+the search completes into the same artefacts (`pareto` reads them), and a worker node killed
+mid-trial does not cost the search any of its asked trials."""
+
+import threading
+import time
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from nas_student.cli import app
+from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
+from nas_student.distill import Budget
+from nas_student.search import run_search
+from nas_student.search.storage import load_study
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    c.add_node(num_cpus=1)
+    c.wait_for_nodes()
+    yield c
+    if ray.is_initialized():
+        ray.shutdown()
+    c.shutdown()
+
+
+def _cfg(tmp_path, address, trials, run):
+    return RunConfig(run=run, results_dir=str(tmp_path), budget=Budget(steps=20), device="cpu", space="digits-mlp",
+                     search=SearchSettings(trials=trials, seed=0),
+                     execution=ExecutionSettings(backend="ray", address=address))
+
+
+def test_ray_search_on_two_nodes_completes_and_pareto_reads_it(tmp_path, digits_task, cluster):
+    out = run_search(_cfg(tmp_path, cluster.address, 4, "r2"))
+    states = [t.state.name for t in out.study.trials]
+    assert states.count("COMPLETE") == 4 and "RUNNING" not in states
+    nodes = {t.user_attrs["ray_node"] for t in out.study.trials if "ray_node" in t.user_attrs}
+    assert len(nodes) == 2, nodes  # trials ran on both nodes
+    assert (tmp_path / "r2" / "trials.csv").exists() and (tmp_path / "r2" / "pareto.csv").exists()
+    res = CliRunner().invoke(app, ["pareto", "r2", "--results-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert len(out.front) >= 1 and str(int(out.front["trial"].iloc[0])) in res.output
+
+
+def test_a_worker_node_killed_mid_trial_costs_no_trial(tmp_path, digits_task, cluster):
+    node = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    run_dir, killed = tmp_path / "rk", {}
+
+    def kill_when_busy() -> None:  # remove the node while one of its trials runs
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            time.sleep(0.2)
+            try:
+                running = load_study(run_dir).get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            except Exception:  # noqa: BLE001 - the study may not exist yet
+                continue
+            mine = [t for t in running if t.user_attrs.get("ray_node") == node.node_id]
+            if mine:
+                killed["trial"] = mine[0].number
+                cluster.remove_node(node, allow_graceful=False)
+                return
+
+    killer = threading.Thread(target=kill_when_busy)
+    killer.start()
+    cfg = _cfg(tmp_path, cluster.address, 5, "rk").model_copy(
+        update={"budget": Budget(steps=3000)})  # long enough to be caught mid-trial
+    out = run_search(cfg)
+    killer.join()
+    assert "trial" in killed, "the node was never caught running a trial"
+    trials = out.study.trials
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 5
+    assert not [t for t in trials if t.state.name == "RUNNING"]
+    retried = trials[killed["trial"]]  # Tune ran it again elsewhere, on the same Optuna trial
+    assert retried.state.name == "COMPLETE", retried.user_attrs
+    assert retried.user_attrs["ray_nodes"][0] == node.node_id
+    assert retried.user_attrs["ray_node"] != node.node_id, retried.user_attrs["ray_nodes"]

@@ -1,0 +1,82 @@
+"""Claiming and liveness on a real (tiny) study: no overshoot, orphans failed, journal storage."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from nas_student.cli import app
+from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
+from nas_student.distill import Budget
+from nas_student.search import liveness, run_search, storage
+from nas_student.search.optuna_backend import Claim, claim
+
+
+def _study(tmp_path, spec=None):
+    return optuna.create_study(study_name="s", storage=storage.open_storage(tmp_path, spec),
+                               directions=["maximize"])
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+@pytest.mark.parametrize("spec", [None, "journal"])
+def test_claims_stop_at_the_target_and_wait_while_the_last_ones_run(tmp_path, spec):
+    spec = f"journal:{tmp_path / 'j.log'}" if spec else None
+    study = _study(tmp_path, spec)
+    a, b = claim(study, 2, tmp_path, spec), claim(study, 2, tmp_path, spec)
+    assert isinstance(a, optuna.Trial) and isinstance(b, optuna.Trial)
+    assert claim(study, 2, tmp_path, spec) is Claim.WAIT  # two running: a third would overshoot
+    study.tell(a, 1.0)
+    study.tell(b, state=optuna.trial.TrialState.FAIL)
+    c = claim(study, 2, tmp_path, spec)  # the failed one is replaced
+    assert isinstance(c, optuna.Trial) and study.trials[-1].user_attrs["worker"] == liveness.owner()
+    study.tell(c, 2.0)
+    assert claim(study, 2, tmp_path, spec) is Claim.DONE
+    assert len(study.trials) == 3
+
+
+def test_trials_of_dead_or_silent_workers_are_failed_live_ones_kept(tmp_path):
+    study = _study(tmp_path)
+    store = storage.of(study)
+    dead, silent, live = study.ask(), study.ask(), study.ask()
+    store.set_trial_user_attr(dead._trial_id, "worker", f"{socket.gethostname()}:{_dead_pid()}")
+    store.set_trial_user_attr(silent._trial_id, "worker", "elsewhere:1")
+    store.set_trial_user_attr(silent._trial_id, "alive_at", time.time() - liveness.GRACE_S - 1)
+    liveness.adopt(store, live._trial_id)
+    assert liveness.fail_orphans(study, store) == [dead.number, silent.number]
+    trials = study.trials
+    assert [t.state.name for t in trials] == ["FAIL", "FAIL", "RUNNING"]
+    assert "died" in trials[0].user_attrs["fail_reason"]
+    assert "silent" in trials[1].user_attrs["fail_reason"]
+
+
+def test_heartbeat_refreshes_alive_at(tmp_path):
+    study = _study(tmp_path)
+    trial = study.ask()
+    with liveness.heartbeat(storage.of(study), trial._trial_id, every_s=0.05):
+        time.sleep(0.3)
+    assert time.time() - study.trials[0].user_attrs["alive_at"] < 5
+
+
+@pytest.mark.slow
+def test_search_in_a_journal_file_and_pareto_reads_it(tmp_path, digits_task):
+    journal = tmp_path / "shared" / "study.journal"
+    cfg = RunConfig(run="j", results_dir=str(tmp_path), budget=Budget(steps=5), device="cpu", space="digits-mlp",
+                    search=SearchSettings(trials=3), execution=ExecutionSettings(storage=f"journal:{journal}"))
+    out = run_search(cfg)
+    assert journal.exists() and not (tmp_path / "j" / "study.db").exists()
+    assert sum(t.state.name == "COMPLETE" for t in storage.load_study(tmp_path / "j").trials) == 3
+    res = CliRunner().invoke(app, ["pareto", "j", "--results-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert str(int(out.front["trial"].iloc[0])) in res.output
+    os.remove(tmp_path / "j" / "run.json")  # without run.json the run cannot be found
+    assert CliRunner().invoke(app, ["pareto", "j", "--results-dir", str(tmp_path)]).exit_code == 2
