@@ -48,6 +48,8 @@ OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "max_macs": ("constraints", "max_macs"), "max_params": ("constraints", "max_params"),
     "max_latency_ms": ("constraints", "max_latency_ms"), "max_size_mb": ("constraints", "max_size_mb"),
     "latency_batch": ("latency", "batch_size"), "latency_threads": ("latency", "threads"),
+    "no_trust": ("search", "trust", "enabled"), "trust_steps": ("search", "trust", "steps"),
+    "prescreen": ("search", "prescreen", "enabled"),
 }
 RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 
@@ -82,6 +84,9 @@ def search(
     device: Optional[str] = typer.Option(None, help="auto (GPU when present), cpu, cuda or mps. \\[default: auto]"),
     results_dir: Optional[Path] = typer.Option(None, help="Folder that holds the run folders. \\[default: results]"),
     trust_code: bool = typer.Option(False, "--trust-code", help="Allow the run file's factories and TorchScript files to run their code."),
+    no_trust: bool = typer.Option(False, "--no-trust", help="Skip the trust report (re-training the front for longer after the search)."),
+    trust_steps: Optional[int] = typer.Option(None, min=1, help="Steps per student in the trust report. \\[default: 4 x --steps]"),
+    prescreen: bool = typer.Option(False, "--prescreen", help="Training-free first stage: score 200 students at init, start with the 10 best."),
 ) -> None:
     """Search students for a teacher; ends with the Pareto front (table, pareto.csv, trials.csv).
 
@@ -95,6 +100,8 @@ def search(
     for name, value in given.items():
         if name in RATIOS and value == 0:
             value = None
+        elif name == "no_trust":
+            value = False
         elif name == "objectives":
             value = [o.strip() for o in value.split(",") if o.strip()]
         elif name == "results_dir":
@@ -106,6 +113,10 @@ def search(
 
     outcome = run_with_progress(cfg, out)
     print_front(outcome.front, outcome.study.user_attrs, outcome.run_dir)
+    if outcome.trust is not None:
+        from nas_student.search.trust import summary
+
+        out.print(summary(outcome.trust) + f" ({outcome.run_dir / 'trust.md'})", markup=False)
     print_summary(outcome.trials, outcome.run_dir)
 
 

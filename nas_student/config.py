@@ -46,11 +46,38 @@ class LatencySettings(_Model):
     repeats: Annotated[int, Field(ge=1)] = 10
 
 
+class PrescreenSettings(_Model):
+    """The training-free first stage (``nas_student.search.prescreen``): before the first
+    trial, draw ``candidates`` feasible students, score each at initialisation with ``score``
+    (no training), and enqueue the ``keep`` best (by non-dominated sorting on the score and
+    the cost objectives) as the study's first trials."""
+
+    enabled: bool = False
+    candidates: Annotated[int, Field(ge=1)] = 200
+    keep: Annotated[int, Field(ge=1)] = 10
+    score: Literal["naswot", "synflow", "diswot"] = "synflow"
+    batch_size: Annotated[int, Field(ge=2)] = 64
+
+
+class TrustSettings(_Model):
+    """The trust report (``nas_student.search.trust``) after a search: re-train the front's
+    students and ``off_front`` others for ``steps_factor`` x the proxy's steps (or ``steps``) and report the
+    proxy's Kendall tau against that longer training (trust.json / trust.md)."""
+
+    enabled: bool = True
+    steps_factor: Annotated[float, Field(gt=1)] = 4.0
+    steps: Annotated[int, Field(ge=1)] | None = None  # absolute; overrides steps_factor
+    max_front: Annotated[int, Field(ge=1)] = 8
+    off_front: Annotated[int, Field(ge=0)] = 4
+
+
 class SearchSettings(_Model):
     trials: Annotated[int, Field(ge=1)] = 40
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
     seed: int = 0
     objectives: tuple[str, ...] = ("accuracy", "macs", "params")
+    prescreen: PrescreenSettings = PrescreenSettings()
+    trust: TrustSettings = TrustSettings()
 
     @field_validator("objectives")
     @classmethod
