@@ -69,36 +69,59 @@ def plan(args, i: int = 0) -> list[tuple[str, int, bool, int]]:
     return out
 
 
-def save(path: Path, cache: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(cache, indent=1))
+def _write(path: Path, data) -> None:
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
 
 
-def run(args, ctx, cache: dict, path: Path) -> None:
+def load(cache_dir: Path) -> dict:
+    """``students.json`` (the drawn students, their costs and training-free scores) plus one
+    ``<hash>.json`` of measurements per student (so parallel workers never share a file)."""
+    if not (cache_dir / "students.json").exists():
+        return {}
+    cache = json.loads((cache_dir / "students.json").read_text())
+    for st in cache["students"]:
+        f = cache_dir / f"{st['hash']}.json"
+        st["m"] = json.loads(f.read_text()) if f.exists() else {}
+    return cache
+
+
+def save_students(cache_dir: Path, cache: dict) -> None:
+    _write(cache_dir / "students.json",
+           {**cache, "students": [{k: v for k, v in st.items() if k != "m"} for st in cache["students"]]})
+
+
+def run(args, ctx, cache: dict, cache_dir: Path) -> None:
     if "students" not in cache:
+        if args.worker:
+            raise SystemExit("worker 0 draws the students first")
         cands = draw(ctx.space, ctx.task.io, ctx.bounds, args.n, seed=args.seed)
         cache["students"] = [{"arch": c.arch, "hash": c.hash, "macs": c.costs["macs"],
-                              "params": c.costs["params"], "m": {}} for c in cands]
-        save(path, cache)
+                              "params": c.costs["params"]} for c in cands]
+        for st in cache["students"]:
+            st["m"] = {}
     students = cache["students"][: args.n]
-    if args.zero_cost:  # cheap (one or two passes per student): all first
-        from nas_student.search import zero_cost
+    if args.zero_cost and args.worker == 0 and any("zc" not in st for st in students):
+        from nas_student.search import zero_cost  # cheap (a pass or two per student): all first
 
         for st in students:
             if "zc" not in st:
                 st["zc"] = zero_cost.scores(st["arch"], ctx.task.io, ctx.task.teacher,
                                             ctx.task.train.x[: args.zc_batch], seed=_seed(st["hash"], 0))
-        save(path, cache)
+    if args.worker == 0:
+        save_students(cache_dir, cache)
     sat = [(f"sat@{s}", s, True, 100) for s in args.saturation]
     for i, st in enumerate(students):
+        if i % args.workers != args.worker:
+            continue
         jobs = plan(args, i) + (sat if i < args.saturation_students else [])
         for name, steps, kd, base in jobs:
             if name in st["m"]:
                 continue
             t0 = time.perf_counter()
             st["m"][name] = measure(ctx, st["arch"], st["hash"], steps, kd, base)
-            save(path, cache)
+            _write(cache_dir / f"{st['hash']}.json", st["m"])
             print(f"[{i + 1}/{len(students)}] {name}: val {st['m'][name]['val_accuracy']:.4f} "
                   f"test {st['m'][name]['test_accuracy']:.4f} ({time.perf_counter() - t0:.1f} s)", flush=True)
 
@@ -128,7 +151,13 @@ def topk(score: list[float], tgt: list[float], k: int) -> float:
     return len(set(order(score)[:k]) & set(order(tgt)[:k])) / k
 
 
-def analyse(args, students: list[dict]) -> list[dict]:
+def kd_target(st: dict, args) -> float:
+    """The second target: minus the validation KD loss after the full recipe (continuous:
+    no ties, unlike test accuracy on a few hundred images near 100%)."""
+    return -st["m"]["full@s0"]["val_kd_loss"]
+
+
+def analyse(args, students: list[dict], target=target, noise: bool = True) -> list[dict]:
     done = finished(args, students)
     tgt = [target(st, args) for st in done]
     names = list(scores(done[0], args)) if done else []
@@ -137,7 +166,7 @@ def analyse(args, students: list[dict]) -> list[dict]:
         sc = [scores(st, args)[name] for st in done]
         rows.append(row(name, sc, tgt))
     twice = [st for st in done if "full@s1" in st["m"]]
-    if len(twice) >= 4:
+    if noise and len(twice) >= 4:
         rows.append(row(f"full recipe, another init seed (noise ceiling; {len(twice)} students)",
                         [st["m"]["full@s1"][f"test_{args.metric}"] for st in twice],
                         [target(st, args) for st in twice]))
@@ -145,7 +174,8 @@ def analyse(args, students: list[dict]) -> list[dict]:
 
 
 def finished(args, students: list[dict]) -> list[dict]:
-    return [st for st in students if all(n in st["m"] for n, *_ in plan(args))
+    """Students with every measurement but the optional second full seed."""
+    return [st for st in students if all(n in st["m"] for n, *_ in plan(args, args.noise_students))
             and (not args.zero_cost or "zc" in st)]
 
 
@@ -171,8 +201,8 @@ def report(args, cache: dict, wall: float) -> str:
     share = cost_share(args, done)
     kd_rows = {int(r["score"].split()[2]): r for r in rows if r["score"].startswith("KD proxy") and "val" in r["score"]
                and "loss" not in r["score"]}
-    best_tau = max(r["tau"] for r in kd_rows.values())
-    chosen = min(s for s, r in kd_rows.items() if r["tau"] >= best_tau - 0.05)
+    best_tau = max((r["tau"] for r in kd_rows.values() if not math.isnan(r["tau"])), default=math.nan)
+    chosen = min((s for s, r in kd_rows.items() if r["tau"] >= best_tau - 0.05), default=None)
     cmd = " ".join(["python bench/proxy_fidelity.py", *sys.argv[1:]])
     lines = [
         f"# Proxy fidelity: {args.task} / {args.space}",
@@ -195,8 +225,23 @@ def report(args, cache: dict, wall: float) -> str:
         + ", ".join(f"{k} {v:.1%}" for k, v in share.items()) + ".",
         "",
         f"Smallest KD budget whose tau is within 0.05 of the best KD budget's ({best_tau:.3f}): **{chosen} steps** "
-        f"(tau {kd_rows[chosen]['tau']:.3f}).",
+        f"(tau {kd_rows[chosen]['tau']:.3f})." if chosen else "No KD budget has a defined tau yet.",
     ]
+    rows2 = analyse(args, students, kd_target, noise=False)
+    lines += ["", "The same scores against the second target, minus the validation KD loss after the full "
+              "recipe (continuous, so no ties; it measures how closely the distilled student matches the teacher):",
+              "", "| score | Kendall tau | Spearman rho | top-5 overlap |", "|---|---:|---:|---:|",
+              *(f"| {r['score']} | {r['tau']:.3f} | {r['rho']:.3f} | {r['top5']:.1f} |" for r in rows2)]
+    lines += ["", "Per student (test accuracy; KD proxy columns are validation accuracy, as the search sees them):", "",
+              "| student | MACs | params | " + " | ".join(f"kd@{b}" for b in args.budgets)
+              + " | " + " | ".join(f"ce@{b}" for b in args.ce_steps) + " | full (test) | full val KD loss |",
+              "|---|---:|---:|" + "---:|" * (len(args.budgets) + len(args.ce_steps) + 2)]
+    for st in done:
+        m = st["m"]
+        lines.append(f"| {describe(st['arch'])} | {st['macs']:,.0f} | {st['params']:,.0f} | "
+                     + " | ".join(f"{m[f'kd@{b}'][f'val_{args.metric}']:.3f}" for b in args.budgets) + " | "
+                     + " | ".join(f"{m[f'ce@{b}'][f'val_{args.metric}']:.3f}" for b in args.ce_steps)
+                     + f" | {target(st, args):.4f} | {m['full@s0']['val_kd_loss']:.4f} |")
     sat = [st for st in students if any(k.startswith("sat@") for k in st["m"])]
     if sat:
         lines += ["", f"Saturation check (init seed of full@s0; test {args.metric}):", "",
@@ -225,22 +270,29 @@ def main() -> None:
     ap.add_argument("--metric", default="accuracy")
     ap.add_argument("--zero-cost", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--zc-batch", type=int, default=64)
-    ap.add_argument("--cache", default=None)
+    ap.add_argument("--cache-dir", default=None, help="default /tmp/nas_student_bench/proxy_fidelity_TASK")
+    ap.add_argument("--workers", type=int, default=1, help="processes sharing the students (run one per --worker)")
+    ap.add_argument("--worker", type=int, default=0)
     ap.add_argument("--out", default=None)
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     ints = lambda s: [int(v) for v in s.split(",") if v]  # noqa: E731
     args.budgets, args.ce_steps, args.saturation = ints(args.budgets), ints(args.ce_steps), ints(args.saturation)
     torch.set_num_threads(1)
-    path = Path(args.cache or f"results/records/proxy_fidelity_{args.task}.json")
-    cache = json.loads(path.read_text()) if path.exists() else {}
+    cache_dir = Path(args.cache_dir or f"/tmp/nas_student_bench/proxy_fidelity_{args.task}")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache = load(cache_dir)
     t0 = time.perf_counter()
     if not args.report_only:
         ctx = prepare(RunConfig(task=args.task, space=args.space, device="cpu"))
         cache.setdefault("bounds", ctx.bounds)
-        run(args, ctx, cache, path)
-    text = report(args, cache, time.perf_counter() - t0)
+        run(args, ctx, cache, cache_dir)
+        if args.workers > 1:
+            return  # the report: once every worker is done, run again with --report-only
+    cache = load(cache_dir)
     out = Path(args.out or f"results/records/proxy_fidelity_{args.task}.md")
+    _write(out.with_suffix(".json"), cache)  # every measurement, kept with the report
+    text = report(args, cache, time.perf_counter() - t0)
     out.write_text(text)
     print(text)
 

@@ -85,7 +85,7 @@ def search(
     results_dir: Optional[Path] = typer.Option(None, help="Folder that holds the run folders. \\[default: results]"),
     trust_code: bool = typer.Option(False, "--trust-code", help="Allow the run file's factories and TorchScript files to run their code."),
     no_trust: bool = typer.Option(False, "--no-trust", help="Skip the trust report (re-training the front for longer after the search)."),
-    trust_steps: Optional[int] = typer.Option(None, min=1, help="Steps per student in the trust report. \\[default: 4 x --steps]"),
+    trust_steps: Optional[int] = typer.Option(None, min=1, help="Steps per student in the trust report. \\[default: 2 x --steps]"),
     prescreen: bool = typer.Option(False, "--prescreen", help="Training-free first stage: score 200 students at init, start with the 10 best."),
 ) -> None:
     """Search students for a teacher; ends with the Pareto front (table, pareto.csv, trials.csv).

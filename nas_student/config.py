@@ -65,10 +65,10 @@ class TrustSettings(_Model):
     proxy's Kendall tau against that longer training (trust.json / trust.md)."""
 
     enabled: bool = True
-    steps_factor: Annotated[float, Field(gt=1)] = 4.0
+    steps_factor: Annotated[float, Field(gt=1)] = 2.0
     steps: Annotated[int, Field(ge=1)] | None = None  # absolute; overrides steps_factor
-    max_front: Annotated[int, Field(ge=1)] = 8
-    off_front: Annotated[int, Field(ge=0)] = 4
+    max_front: Annotated[int, Field(ge=1)] = 6
+    off_front: Annotated[int, Field(ge=0)] = 2
 
 
 class SearchSettings(_Model):

@@ -53,9 +53,9 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
     saved = json.loads((out.run_dir / "trust.json").read_text())
     assert saved["steps"] == 40 and len(saved["students"]) == len(rep.students)
     n_front = len(out.front)
-    assert sum(s["on_front"] for s in rep.students) == min(n_front, 8)
+    assert sum(s["on_front"] for s in rep.students) == min(n_front, 6)
     trained = out.trials[out.trials["feasible"] & out.trials["duplicate_of"].isna()]
-    assert len(rep.students) == min(n_front, 8) + min(2, len(trained) - n_front)
+    assert len(rep.students) == min(n_front, 6) + min(2, len(trained) - n_front)
     for s in rep.students:  # proxy numbers are the search's own
         row = out.trials[out.trials["trial"] == s["trial"]].iloc[0]
         assert s["proxy_accuracy"] == pytest.approx(row["accuracy"])
