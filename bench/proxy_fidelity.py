@@ -34,7 +34,7 @@ import torch
 from scipy import stats
 
 from nas_student.config import RunConfig
-from nas_student.distill import Budget, evaluate, train
+from nas_student.distill import evaluate, train
 from nas_student.families import build
 from nas_student.families.base import describe
 from nas_student.search.candidates import draw
@@ -103,7 +103,9 @@ def run(args, ctx, cache: dict, cache_dir: Path) -> None:
             st["m"] = {}
     students = cache["students"][: args.n]
     if args.zero_cost and args.worker == 0 and any("zc" not in st for st in students):
-        from nas_student.search import zero_cost  # cheap (a pass or two per student): all first
+        from nas_student.search import (
+            zero_cost,  # cheap (a pass or two per student): all first
+        )
 
         for st in students:
             if "zc" not in st:
@@ -147,7 +149,7 @@ def scores(st: dict, args) -> dict[str, float]:
 
 
 def topk(score: list[float], tgt: list[float], k: int) -> float:
-    order = lambda xs: sorted(range(len(xs)), key=lambda i: -xs[i])  # noqa: E731
+    order = lambda xs: sorted(range(len(xs)), key=lambda i: -xs[i])
     return len(set(order(score)[:k]) & set(order(tgt)[:k])) / k
 
 
@@ -209,12 +211,12 @@ def report(args, cache: dict, wall: float) -> str:
         "",
         f"Command: `{cmd}` ({wall / 60:.0f} min of this invocation; cached measurements are reused).",
         "",
-        f"{len(done)} feasible students drawn uniformly from `{args.space}` (seed {args.seed}; rules kept, "
+        (f"{len(done)} feasible students drawn uniformly from `{args.space}` (seed {args.seed}; rules kept, "
         f"<= the default bounds {', '.join(f'{k} <= {v:,.0f}' for k, v in cache['bounds'].items())}). "
         f"Target: test {args.metric} after the full recipe (KD, {args.full_steps} steps, the default "
         f"Budget otherwise), one init seed. Proxy scores are on the validation split "
         f"(what the search sees); test is disjoint. Target range: min {tgt[0]:.4f}, median "
-        f"{statistics.median(tgt):.4f}, max {tgt[-1]:.4f}; {len(set(round(t, 6) for t in tgt))} distinct values.",
+        f"{statistics.median(tgt):.4f}, max {tgt[-1]:.4f}; {len({round(t, 6) for t in tgt})} distinct values."),
         "",
         "| score | Kendall tau | Spearman rho | top-5 overlap | top-10 overlap | regret of its top-1 |",
         "|---|---:|---:|---:|---:|---:|",
@@ -228,8 +230,8 @@ def report(args, cache: dict, wall: float) -> str:
         f"(tau {kd_rows[chosen]['tau']:.3f})." if chosen else "No KD budget has a defined tau yet.",
     ]
     rows2 = analyse(args, students, kd_target, noise=False)
-    lines += ["", "The same scores against the second target, minus the validation KD loss after the full "
-              "recipe (continuous, so no ties; it measures how closely the distilled student matches the teacher):",
+    lines += ["", ("The same scores against the second target, minus the validation KD loss after the full "
+              "recipe (continuous, so no ties; it measures how closely the distilled student matches the teacher):"),
               "", "| score | Kendall tau | Spearman rho | top-5 overlap |", "|---|---:|---:|---:|",
               *(f"| {r['score']} | {r['tau']:.3f} | {r['rho']:.3f} | {r['top5']:.1f} |" for r in rows2)]
     lines += ["", "Per student (test accuracy; KD proxy columns are validation accuracy, as the search sees them):", "",
@@ -276,7 +278,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
-    ints = lambda s: [int(v) for v in s.split(",") if v]  # noqa: E731
+    ints = lambda s: [int(v) for v in s.split(",") if v]
     args.budgets, args.ce_steps, args.saturation = ints(args.budgets), ints(args.ce_steps), ints(args.saturation)
     torch.set_num_threads(1)
     cache_dir = Path(args.cache_dir or f"/tmp/nas_student_bench/proxy_fidelity_{args.task}")

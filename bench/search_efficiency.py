@@ -88,14 +88,14 @@ def main() -> None:
     lines = [
         "# Search efficiency: hypervolume vs trials",
         "",
-        f"Command: `python bench/search_efficiency.py {' '.join(sys.argv[1:])}` "
-        f"({(time.perf_counter() - t0) / 60:.0f} min for this invocation; finished runs are reused).",
+        (f"Command: `python bench/search_efficiency.py {' '.join(sys.argv[1:])}` "
+        f"({(time.perf_counter() - t0) / 60:.0f} min for this invocation; finished runs are reused)."),
         "",
-        f"digits / digits-cnn, objectives {', '.join(OBJ)}, default bounds (<= 1/10 of the teacher's MACs "
+        (f"digits / digits-cnn, objectives {', '.join(OBJ)}, default bounds (<= 1/10 of the teacher's MACs "
         f"and params), {args.trials} complete trials per run, {args.steps} KD steps per student, "
         f"seeds 0..{args.seeds - 1} (the seed also fixes the data split), trust report off. Hypervolume: "
         "normalised ([0, 1]^3, reference = a student that is always wrong, at the bounds; 1.0 = a free, "
-        f"perfect student). Best hypervolume found by any run: {best:.4f}.",
+        f"perfect student). Best hypervolume found by any run: {best:.4f}."),
         "",
         "| sampler | seeds | complete trials per seed | " + " | ".join(f"HV @ {t} (median of seeds)" for t in checkpoints)
         + " | final HV per seed | trials to 95% of best (per seed) | median search s |",
@@ -117,10 +117,10 @@ def main() -> None:
         n = {s: min(len(curves[("tpe", s)][0]), len(curves[("random", s)][0])) for s in both}  # equal budgets
         diff = [curves[("tpe", s)][0][n[s] - 1] - curves[("random", s)][0][n[s] - 1] for s in both]
         auc = [np.mean(curves[("tpe", s)][0][: n[s]]) - np.mean(curves[("random", s)][0][: n[s]]) for s in both]
-        lines += ["", f"TPE minus random at equal trials ({', '.join(str(n[s]) for s in both)} per seed), "
+        lines += ["", (f"TPE minus random at equal trials ({', '.join(str(n[s]) for s in both)} per seed), "
                   f"final hypervolume per seed: {', '.join(f'{d:+.4f}' for d in diff)} "
                   f"(mean {statistics.mean(diff):+.4f}); mean hypervolume over the whole run (area under the "
-                  f"curve / trials): {', '.join(f'{d:+.4f}' for d in auc)} (mean {statistics.mean(auc):+.4f})."]
+                  f"curve / trials): {', '.join(f'{d:+.4f}' for d in auc)} (mean {statistics.mean(auc):+.4f}).")]
     lines += ["", "Hypervolume after t complete trials, median over seeds:", "",
               "| t | " + " | ".join(arms) + " |", "|---:|" + "---:|" * len(arms)]
     for t in range(1, args.trials + 1):

@@ -148,9 +148,9 @@ def markdown(report: TrustReport) -> str:
         "",
         summary(report) + ".",
         "",
-        f"The front's best student by proxy accuracy is {'also' if report.best_kept else 'NOT'} the best "
+        (f"The front's best student by proxy accuracy is {'also' if report.best_kept else 'NOT'} the best "
         f"after {report.steps} steps. Kendall tau p-value {report.p_value:.3g}. "
-        f"Re-training took {report.wall_s:.1f} s.",
+        f"Re-training took {report.wall_s:.1f} s."),
         "",
         "| trial | on front | proxy accuracy | accuracy after longer training | MACs | params |",
         "|---:|:---:|---:|---:|---:|---:|",
