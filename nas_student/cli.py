@@ -53,6 +53,8 @@ OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "backend": ("execution", "backend"), "storage": ("execution", "storage"),
     "address": ("execution", "address"), "cpus_per_trial": ("execution", "cpus_per_trial"),
     "gpus_per_trial": ("execution", "gpus_per_trial"), "max_concurrent": ("execution", "max_concurrent"),
+    "no_trust": ("search", "trust", "enabled"), "trust_steps": ("search", "trust", "steps"),
+    "prescreen": ("search", "prescreen", "enabled"),
 }
 RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 
@@ -96,6 +98,9 @@ def search(
     cpus_per_trial: Optional[float] = typer.Option(None, min=0, help="CPUs per Ray trial (also torch's threads). \\[default: 1]"),
     gpus_per_trial: Optional[float] = typer.Option(None, min=0, help="GPUs per Ray trial; fractions share a GPU. \\[default: 0]"),
     max_concurrent: Optional[int] = typer.Option(None, min=1, help="Most Ray trials at once. \\[default: as resources allow]"),
+    no_trust: bool = typer.Option(False, "--no-trust", help="Skip the trust report (re-training the front for longer after the search)."),
+    trust_steps: Optional[int] = typer.Option(None, min=1, help="Steps per student in the trust report. \\[default: 2 x --steps]"),
+    prescreen: bool = typer.Option(False, "--prescreen", help="Training-free first stage: score 200 students at init, start with the 10 best."),
 ) -> None:
     """Search students for a teacher; ends with the Pareto front (table, pareto.csv, trials.csv).
 
@@ -110,6 +115,8 @@ def search(
     for name, value in given.items():
         if name in RATIOS and value == 0:
             value = None
+        elif name == "no_trust":
+            value = False
         elif name == "objectives":
             value = [o.strip() for o in value.split(",") if o.strip()]
         elif name == "results_dir":
@@ -121,6 +128,10 @@ def search(
 
     outcome = run_with_progress(cfg, out)
     print_front(outcome.front, outcome.study.user_attrs, outcome.run_dir)
+    if outcome.trust is not None:
+        from nas_student.search.trust import summary
+
+        out.print(summary(outcome.trust) + f" ({outcome.run_dir / 'trust.md'})", markup=False)
     print_summary(outcome.trials, outcome.run_dir)
 
 

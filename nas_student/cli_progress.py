@@ -30,6 +30,7 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
 
     def on_ready(ctx: SearchContext, done: int) -> None:
         status.stop()
+        state["ctx"] = ctx
         t = ctx.task.teacher_info
         console.print(f"Teacher: test accuracy {t.get('test_accuracy', float('nan')):.4f}, "
                       f"{ctx.teacher_cost['macs']:,} MACs, {ctx.teacher_cost['params']:,} params, "
@@ -50,8 +51,16 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         best = f"best acc {max(accs):.4f}" if accs else "no feasible student yet"
         progress.update(state["task"], completed=min(len(finished), cfg.search.trials), best=best)
 
+    def on_trust() -> None:
+        progress.stop()
+        from nas_student.search.trust import trust_steps
+
+        status.update(f"Trust report: re-training the front and a few others for "
+                      f"{trust_steps(state['ctx'])} steps...")
+        status.start()
+
     try:
-        return run_search(cfg, on_ready=on_ready, callbacks=[on_trial])
+        return run_search(cfg, on_ready=on_ready, callbacks=[on_trial], on_trust=on_trust)
     finally:
         status.stop()
         progress.stop()

@@ -47,6 +47,31 @@ class LatencySettings(_Model):
     repeats: Annotated[int, Field(ge=1)] = 10
 
 
+class PrescreenSettings(_Model):
+    """The training-free first stage (``nas_student.search.prescreen``): before the first
+    trial, draw ``candidates`` feasible students, score each at initialisation with ``score``
+    (no training), and enqueue the ``keep`` best (by non-dominated sorting on the score and
+    the cost objectives) as the study's first trials."""
+
+    enabled: bool = False
+    candidates: Annotated[int, Field(ge=1)] = 200
+    keep: Annotated[int, Field(ge=1)] = 10
+    score: Literal["naswot", "synflow", "diswot"] = "synflow"
+    batch_size: Annotated[int, Field(ge=2)] = 64
+
+
+class TrustSettings(_Model):
+    """The trust report (``nas_student.search.trust``) after a search: re-train the front's
+    students and ``off_front`` others for ``steps_factor`` x the proxy's steps (or ``steps``) and report the
+    proxy's Kendall tau against that longer training (trust.json / trust.md)."""
+
+    enabled: bool = True
+    steps_factor: Annotated[float, Field(gt=1)] = 2.0
+    steps: Annotated[int, Field(ge=1)] | None = None  # absolute; overrides steps_factor
+    max_front: Annotated[int, Field(ge=1)] = 6
+    off_front: Annotated[int, Field(ge=0)] = 2
+
+
 class SearchSettings(_Model):
     trials: Annotated[int, Field(ge=1)] = 40
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
@@ -56,6 +81,8 @@ class SearchSettings(_Model):
     # (a fraction of budget.steps) a student dominated by a cheaper-or-equal one is stopped.
     early_stop: bool = False
     rungs: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = (0.25, 0.5)
+    prescreen: PrescreenSettings = PrescreenSettings()
+    trust: TrustSettings = TrustSettings()
 
     @field_validator("objectives")
     @classmethod

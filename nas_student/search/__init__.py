@@ -14,6 +14,8 @@ from nas_student.config import RunConfig
 from nas_student.results import pareto_front, trials_frame
 from nas_student.search import optuna_backend, worker
 from nas_student.search.objective import SearchContext, prepare
+from nas_student.search.prescreen import prescreen
+from nas_student.search.trust import TrustReport, run_trust
 
 
 @dataclass
@@ -23,6 +25,7 @@ class SearchOutcome:
     trials: pd.DataFrame
     front: pd.DataFrame
     ctx: SearchContext
+    trust: TrustReport | None = None
 
 
 def write_tables(run_dir: Path, study: optuna.Study, objectives: list[str] | tuple[str, ...]
@@ -36,10 +39,13 @@ def write_tables(run_dir: Path, study: optuna.Study, objectives: list[str] | tup
 
 
 def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None] | None = None,
-               callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> SearchOutcome:
+               callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = (),
+               on_trust: Callable[[], None] | None = None) -> SearchOutcome:
     """Search (or resume) the run ``cfg`` names, on the backend it names (local Optuna, or Ray
     Tune); ``on_ready(ctx, already_finished)`` is called once the teacher is ready, before the
-    first trial. Other processes may join with :func:`nas_student.search.worker.join`."""
+    first trial (after the first stage, when it is on); ``on_trust()`` when the search is done
+    and the trust report starts (when it is on). Other processes may join with
+    :func:`nas_student.search.worker.join`."""
     ctx = prepare(cfg)
     run_dir = Path(cfg.results_dir) / cfg.run_name()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +53,7 @@ def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None]
         study = optuna_backend.create_or_resume(cfg, ctx, run_dir)
         optuna_backend.write_run_info(run_dir, cfg)
         worker.save_teacher_outputs(run_dir, ctx)
+        prescreen(ctx, study)
         if on_ready is not None:
             on_ready(ctx, optuna_backend.n_finished(study))
         try:
@@ -58,7 +65,12 @@ def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None]
                 optuna_backend.optimize(study, ctx, run_dir, list(callbacks))
         finally:
             trials, front = write_tables(run_dir, study, cfg.search.objectives)
-    return SearchOutcome(run_dir, study, trials, front, ctx)
+        report = None
+        if cfg.search.trust.enabled:
+            if on_trust is not None:
+                on_trust()
+            report = run_trust(ctx, trials, front, run_dir)
+    return SearchOutcome(run_dir, study, trials, front, ctx, report)
 
 
 __all__ = ["SearchOutcome", "run_search", "write_tables"]

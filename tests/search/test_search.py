@@ -85,7 +85,7 @@ def _states(db, name="k"):
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
-    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--trials", "8", "--steps", "1000",
+    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--no-trust", "--trials", "8", "--steps", "1000",
            "--run", "k", "--results-dir", str(tmp_path)]
     db = tmp_path / "k" / "study.db"
     log = open(tmp_path / "first.log", "w")

@@ -1,0 +1,160 @@
+"""The trust report: after a search, does the proxy's ranking survive longer training?
+
+The search ranks students by their accuracy after a short KD run (the proxy). This step
+re-trains the front's students (at most ``max_front``, spread along the front) and a few
+off-front ones (``off_front``, spread over the proxy accuracies) with a longer budget
+(``steps_factor`` x the proxy's steps, or ``steps``), from the same initialisation, scores them
+on the same validation split, and reports Kendall's tau between proxy and longer-run
+accuracy, on this user's task. It writes ``trust.json`` (every number, and a cache: a student
+already re-trained at these steps is not trained again) and ``trust.md`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from nas_student.distill import evaluate, train
+from nas_student.families import build
+from nas_student.search.objective import SearchContext, _seed
+
+#: verdict thresholds on Kendall tau (proxy vs longer training)
+HIGH, MODERATE = 0.7, 0.4
+
+
+@dataclass
+class TrustReport:
+    steps: int
+    proxy_steps: int
+    students: list[dict[str, Any]]  # trial, arch_hash, on_front, proxy_accuracy, long_accuracy, macs, params
+    tau: float
+    p_value: float
+    best_kept: bool  # the front's best proxy student is also the best after longer training
+    verdict: str
+    wall_s: float
+
+
+def trust_steps(ctx: SearchContext) -> int:
+    t = ctx.cfg.search.trust
+    return t.steps if t.steps is not None else max(ctx.cfg.budget.steps + 1,
+                                                   round(t.steps_factor * ctx.cfg.budget.steps))
+
+
+def _spread(frame: pd.DataFrame, k: int) -> pd.DataFrame:
+    """``k`` rows evenly spaced through ``frame`` (all when it has no more)."""
+    if len(frame) <= k:
+        return frame
+    return frame.iloc[np.unique(np.linspace(0, len(frame) - 1, k).round().astype(int))]
+
+
+def pick(trials: pd.DataFrame, front: pd.DataFrame, max_front: int, off_front: int) -> pd.DataFrame:
+    """The students to re-train: up to ``max_front`` of the front (spread along its cost order)
+    and ``off_front`` trained students off it (spread over proxy accuracy); column ``on_front``."""
+    on = _spread(front, max_front).assign(on_front=True)
+    trained = trials[trials["feasible"] & trials["duplicate_of"].isna() & trials["accuracy"].notna()]
+    rest = trained[~trained["trial"].isin(front["trial"])].sort_values(["accuracy", "trial"])
+    off = _spread(rest, off_front).assign(on_front=False)
+    return pd.concat([on, off], ignore_index=True)
+
+
+def verdict(tau: float, n: int) -> str:
+    if n < 4 or math.isnan(tau):
+        return "too few trained students to judge the proxy"
+    if tau >= HIGH:
+        return "high: the proxy ranks these students as longer training does"
+    if tau >= MODERATE:
+        return "moderate: the front's order may change after full training; compare its top students"
+    return "low: the proxy's ranking does not hold; search again with more --steps"
+
+
+def _load_cache(path: Path, steps: int) -> dict[str, float]:
+    if not path.exists():
+        return {}
+    try:
+        old = json.loads(path.read_text())
+    except ValueError:
+        return {}
+    if old.get("steps") != steps:
+        return {}
+    return {s["arch_hash"]: s["long_accuracy"] for s in old.get("students", [])}
+
+
+def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run_dir: Path) -> TrustReport:
+    """Re-train the picked students for :func:`trust_steps` steps; write and return the report."""
+    t0 = time.perf_counter()
+    cfg, s = ctx.cfg, ctx.cfg.search.trust
+    steps = trust_steps(ctx)
+    budget = cfg.budget.model_copy(update={"steps": steps})
+    cache = _load_cache(run_dir / "trust.json", steps)
+    rows = []
+    for r in pick(trials, front, s.max_front, s.off_front).itertuples():
+        h = r.arch_hash
+        if h not in cache:
+            seed = _seed(h, cfg.search.seed)
+            torch.manual_seed(seed)  # the proxy's initialisation: only the budget differs
+            model = build(json.loads(r.arch), ctx.task.io).to(ctx.device)
+            train(model, ctx.task.train.x, ctx.task.train.y, budget,
+                  teacher_logits=ctx.teacher_train_logits, seed=seed)
+            cache[h] = evaluate(model, ctx.task.val.x, ctx.task.val.y)["accuracy"]
+        rows.append({"trial": int(r.trial), "arch_hash": h, "on_front": bool(r.on_front),
+                     "proxy_accuracy": float(r.accuracy), "long_accuracy": float(cache[h]),
+                     "macs": float(r.macs), "params": float(r.params)})
+    proxy = [x["proxy_accuracy"] for x in rows]
+    long = [x["long_accuracy"] for x in rows]
+    tau, p = (stats.kendalltau(proxy, long) if len(rows) >= 2 else (math.nan, math.nan))
+    tau, p = float(tau), float(p)
+    fr = [x for x in rows if x["on_front"]]
+    best_kept = bool(fr) and (max(fr, key=lambda x: x["proxy_accuracy"])["long_accuracy"]
+                              >= max(x["long_accuracy"] for x in fr))
+    report = TrustReport(steps, cfg.budget.steps, rows, tau, p, best_kept,
+                         verdict(tau, len(rows)), time.perf_counter() - t0)
+    write(report, run_dir)
+    return report
+
+
+def _json_safe(v: float) -> float | None:
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def write(report: TrustReport, run_dir: Path) -> None:
+    d = asdict(report)
+    d.update(tau=_json_safe(report.tau), p_value=_json_safe(report.p_value))
+    tmp = run_dir / f".trust.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(d, indent=2))
+    os.replace(tmp, run_dir / "trust.json")
+    (run_dir / "trust.md").write_text(markdown(report))
+
+
+def summary(report: TrustReport) -> str:
+    """One line: tau, how many students, the verdict."""
+    n = len(report.students)
+    return (f"Trust: Kendall tau {report.tau:.2f} between the proxy ({report.proxy_steps} steps) and "
+            f"{report.steps} steps over {n} students; {report.verdict}")
+
+
+def markdown(report: TrustReport) -> str:
+    lines = [
+        "# Trust report",
+        "",
+        summary(report) + ".",
+        "",
+        (f"The front's best student by proxy accuracy is {'also' if report.best_kept else 'NOT'} the best "
+        f"after {report.steps} steps. Kendall tau p-value {report.p_value:.3g}. "
+        f"Re-training took {report.wall_s:.1f} s."),
+        "",
+        "| trial | on front | proxy accuracy | accuracy after longer training | MACs | params |",
+        "|---:|:---:|---:|---:|---:|---:|",
+        *(f"| {s['trial']} | {'yes' if s['on_front'] else 'no'} | {s['proxy_accuracy']:.4f} | "
+          f"{s['long_accuracy']:.4f} | {s['macs']:,.0f} | {s['params']:,.0f} |" for s in report.students),
+    ]
+    return "\n".join(lines) + "\n"

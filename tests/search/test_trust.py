@@ -1,0 +1,78 @@
+"""The trust report: which students are re-trained, the verdict, the files, the cache."""
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from nas_student.config import RunConfig, SearchSettings, TrustSettings
+from nas_student.distill import Budget
+from nas_student.search import run_search, trust
+
+
+def frame(n: int) -> pd.DataFrame:
+    return pd.DataFrame({
+        "trial": range(n), "feasible": [True] * (n - 2) + [False, True],
+        "duplicate_of": pd.array([pd.NA] * (n - 1) + [0], dtype="Int64"),
+        "accuracy": [0.1 * (i % 10) for i in range(n - 2)] + [math.nan, 0.5],
+        "macs": range(n), "params": range(n), "arch_hash": [f"h{i}" for i in range(n)], "arch": ["{}"] * n,
+    })
+
+
+def test_pick_spreads_over_the_front_and_skips_untrained_and_duplicates() -> None:
+    trials = frame(14)
+    front = trials.iloc[[0, 2, 4, 6, 8, 10]]
+    picked = trust.pick(trials, front, max_front=3, off_front=2)
+    on, off = picked[picked["on_front"]], picked[~picked["on_front"]]
+    assert list(on["trial"]) == [0, 4, 10]  # positions round(linspace(0, 5, 3)) = 0, 2, 5 of the front
+    # off-front: trials 1,3,5,7,9,11 (12 untrained, 13 a duplicate) by accuracy: 1 and 11 (0.1), 3, ..., 9 (0.9)
+    assert list(off["trial"]) == [1, 9]  # the lowest and the highest
+    assert set(picked["trial"]).isdisjoint({12, 13})
+
+
+def test_pick_takes_everything_when_there_is_little() -> None:
+    trials = frame(6)
+    picked = trust.pick(trials, trials.iloc[[0]], max_front=8, off_front=4)
+    assert sorted(picked["trial"]) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("tau,n,word", [(0.9, 10, "high"), (0.5, 10, "moderate"), (0.1, 10, "low"),
+                                        (0.9, 3, "too few"), (math.nan, 10, "too few")])
+def test_verdict(tau: float, n: int, word: str) -> None:
+    assert trust.verdict(tau, n).startswith(word)
+
+
+@pytest.mark.slow
+def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, monkeypatch) -> None:
+    cfg = RunConfig(results_dir=str(tmp_path), device="cpu", budget=Budget(steps=20),
+                    search=SearchSettings(trials=6, seed=0, trust=TrustSettings(steps_factor=2.0, off_front=2)))
+    out = run_search(cfg)
+    rep = out.trust
+    assert rep is not None and rep.steps == 40 and rep.proxy_steps == 20
+    saved = json.loads((out.run_dir / "trust.json").read_text())
+    assert saved["steps"] == 40 and len(saved["students"]) == len(rep.students)
+    n_front = len(out.front)
+    assert sum(s["on_front"] for s in rep.students) == min(n_front, 6)
+    trained = out.trials[out.trials["feasible"] & out.trials["duplicate_of"].isna()]
+    assert len(rep.students) == min(n_front, 6) + min(2, len(trained) - n_front)
+    for s in rep.students:  # proxy numbers are the search's own
+        row = out.trials[out.trials["trial"] == s["trial"]].iloc[0]
+        assert s["proxy_accuracy"] == pytest.approx(row["accuracy"])
+        assert 0.0 <= s["long_accuracy"] <= 1.0
+    assert "Kendall tau" in (out.run_dir / "trust.md").read_text()
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(trust, "train", no_training)  # a second run re-uses trust.json
+    again = trust.run_trust(out.ctx, out.trials, out.front, out.run_dir)
+    assert [s["long_accuracy"] for s in again.students] == [s["long_accuracy"] for s in rep.students]
+
+
+@pytest.mark.slow
+def test_no_trust_writes_no_report(tmp_path, digits_task) -> None:
+    cfg = RunConfig(results_dir=str(tmp_path), device="cpu", budget=Budget(steps=10),
+                    search=SearchSettings(trials=2, trust=TrustSettings(enabled=False)))
+    out = run_search(cfg)
+    assert out.trust is None and not (out.run_dir / "trust.json").exists()
