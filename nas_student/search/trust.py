@@ -103,7 +103,7 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
             seed = _seed(h, cfg.search.seed)
             torch.manual_seed(seed)  # the proxy's initialisation: only the budget differs
             model = build(json.loads(r.arch), ctx.task.io).to(ctx.device)
-            train(model, ctx.task.train.x, ctx.task.train.y, budget,
+            train(model, *ctx.task.distillation_set(), budget, teacher=ctx.task.teacher,
                   teacher_logits=ctx.teacher_train_logits, seed=seed)
             cache[h] = evaluate(model, ctx.task.val.x, ctx.task.val.y)["accuracy"]
         rows.append({"trial": int(r.trial), "arch_hash": h, "on_front": bool(r.on_front),
