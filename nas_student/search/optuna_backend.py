@@ -86,6 +86,17 @@ def _config_key(cfg: RunConfig) -> dict:
     return d
 
 
+def _with_defaults(stored: dict) -> dict:
+    """A stored key with the settings added since it was written at their defaults, so that a
+    run made by an older version resumes unless a new setting is actually used."""
+    def merge(default: object, given: object) -> object:
+        if isinstance(default, dict) and isinstance(given, dict):
+            return {k: merge(default[k], given[k]) if k in given else default[k] for k in default} | {
+                k: v for k, v in given.items() if k not in default}
+        return given
+    return merge(_config_key(RunConfig()), stored)  # type: ignore[return-value]
+
+
 def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optuna.Study:
     study = optuna.create_study(study_name=cfg.run_name(), storage=open_storage(run_dir, cfg.execution.storage),
                                 directions=directions(cfg), sampler=make_sampler(cfg),
@@ -102,7 +113,8 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         })
         study.set_user_attr("bounds", ctx.bounds)
         study.set_user_attr("io", dataclasses.asdict(ctx.task.io))
-    elif stored != key:
+    elif _with_defaults(stored) != key:
+        stored = _with_defaults(stored)
         changed = sorted(k for k in key if key[k] != stored.get(k))
         raise NasStudentError(
             f"run {cfg.run_name()!r} already exists with different settings ({', '.join(changed)}); "

@@ -149,3 +149,16 @@ def test_storage_opened_by_many_processes_at_once_never_crashes(tmp_path):
              for _ in range(6)]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(errors)
+
+
+def test_a_run_made_before_new_settings_existed_still_resumes():
+    from nas_student.search.optuna_backend import _config_key, _with_defaults
+
+    key = _config_key(RunConfig(budget=Budget(steps=40)))
+    old = json.loads(json.dumps(key))
+    for section, name in (("budget", "features"), ("budget", "labelled_fraction"), ("search", "early_stop")):
+        old[section].pop(name)
+    old.pop("data_free")
+    assert _with_defaults(old) == key
+    old["budget"]["steps"] = 41  # a setting that did change is still caught
+    assert _with_defaults(old) != key
