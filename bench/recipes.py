@@ -1,16 +1,18 @@
 """Distillation recipes compared at full training, on digits and on the text task.
 
-1. The same students trained with: CE only, KD, KD + temperature curriculum (cosine 8 -> 2),
-   KD + feature hints (and KD + attention maps for a Transformer student), several seeds.
+1. The same student trained with: CE only, KD, KD + temperature curriculum (cosine 8 -> 2),
+   KD + feature hints (and KD + attention maps for the Transformer student), several seeds.
+   Digits: the best student of the default search; text: a 2-layer Transformer student.
 2. Semi-supervised on digits: 10 % of the labels; KD (all inputs distilled) vs CE only.
 3. The best student of the default search (<= 1/10 of the teacher's MACs) vs a uniformly
    shrunk copy of the teacher (depth halved, widths scaled to the same MACs), both distilled
-   with the same recipe: does the search earn its keep?
+   with the same KD recipe: does the search earn its keep?
 
-Every run is cached in a JSON file as soon as it ends, so an interrupted benchmark resumes.
-One CPU thread. Writes results/records/recipes.md.
+Every run is cached in a JSON file as soon as it ends, so an interrupted benchmark resumes;
+``--part digits`` and ``--part text`` may run in two processes, then ``--part all`` (all
+cached) writes the record. One CPU thread. Writes results/records/recipes.md.
 
-    python bench/recipes.py [--seeds 3] [--digits-steps 600] [--text-steps 600]
+    python bench/recipes.py [--seeds 3] [--digits-steps 600] [--text-steps 600] [--part all]
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ TEXT_STUDENTS = {
 def recipes(base: Recipe, transformer: bool) -> dict[str, tuple[Recipe, bool]]:
     """name -> (recipe, distil?)"""
     out = {"CE only": (base, False), "KD": (base, True),
-           "KD + curriculum": (base.model_copy(update={"temperature": CURRICULUM}), True),
+           "KD + curriculum": (Recipe.model_validate({**base.model_dump(), "temperature": CURRICULUM}), True),
            "KD + features": (base.model_copy(update={"features": FeatureKD(weight=1.0)}), True)}
     if transformer:
         out["KD + attention"] = (base.model_copy(update={"attention": AttentionKD(weight=1.0)}), True)

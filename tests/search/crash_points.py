@@ -19,6 +19,7 @@ Used by tests/search/test_crash.py and bench/reliability_record.py.
 from __future__ import annotations
 
 import os
+import re
 import random
 import signal
 import sqlite3
@@ -150,7 +151,9 @@ def outcome(run_dir: Path, reference: Path) -> dict[str, object]:
     return {
         "complete": len(done), "failed": len(failed),
         "unfinished": sum(t.state.name in ("RUNNING", "WAITING") for t in ts),
-        "fail_reasons": sorted({t.user_attrs.get("fail_reason", "") for t in failed}),
+        # the dead worker's host:pid varies from kill to kill; the reason does not
+        "fail_reasons": sorted({re.sub(r"worker \S+ ", "worker ", t.user_attrs.get("fail_reason", ""))
+                                for t in failed}),
         "trained_twice": len(hashes) - len(set(hashes)),
         "untimed_training": sum("train_s" not in t.user_attrs["timing"] for t in trained),
         "repeats_point_at_their_source": repeats_ok,
