@@ -43,7 +43,7 @@ CASES = [
     Case("run file: wrong type", {"run.yaml": "budget: {batch_size: many}\n"},
          "run.yaml:1: budget.batch_size: input should be a valid integer"),
     Case("run file: value out of range", {"run.yaml": "budget: {temperature: -1}\n"},
-         "run.yaml:1: budget.temperature: input should be greater than 0"),
+         "run.yaml:1: budget.temperature: must be greater than 0"),
     Case("run file: unknown choice", {"run.yaml": "budget: {optimizer: adamax}\n"},
          "run.yaml:1: budget.optimizer: input should be 'adam', 'adamw' or 'sgd'"),
     Case("run file: !!python tag", {"run.yaml": f"task: !!python/object/apply:os.system ['touch {MARKER}']\n"},

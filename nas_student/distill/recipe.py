@@ -28,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from nas_student.distill.schedules import Schedule, Scheduled, lower_bound, value_at
 
@@ -82,13 +82,22 @@ class Recipe(_Model):
     labelled_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0
     seed: int = 0
 
+    @field_validator("temperature")
+    @classmethod
+    def _positive(cls, v: Scheduled) -> Scheduled:
+        if lower_bound(v) <= 0:
+            raise ValueError("must be greater than 0 (at every step of its schedule)")
+        return v
+
+    @field_validator("alpha", "beta")
+    @classmethod
+    def _non_negative(cls, v: Scheduled) -> Scheduled:
+        if lower_bound(v) < 0:
+            raise ValueError("must be >= 0 (at every step of its schedule)")
+        return v
+
     @model_validator(mode="after")
     def _ranges(self) -> "Recipe":
-        if lower_bound(self.temperature) <= 0:
-            raise ValueError("temperature must stay > 0")
-        for name in ("alpha", "beta"):
-            if lower_bound(getattr(self, name)) < 0:
-                raise ValueError(f"{name} must stay >= 0")
         if self.warmup_steps >= self.steps and self.epochs is None:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
         return self

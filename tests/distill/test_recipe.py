@@ -41,7 +41,7 @@ def test_recipe_from_yaml_with_schedules(tmp_path):
 
 
 @pytest.mark.parametrize("text, key, rule", [
-    ("steps: 10\ntemperature: {kind: cosine, start: 8, end: 0}\n", "temperature", "temperature must stay > 0"),
+    ("steps: 10\ntemperature: {kind: cosine, start: 8, end: 0}\n", "temperature", "must be greater than 0"),
     ("steps: 10\nalpha: {kind: linear, start: 1}\n", "alpha", "needs `end`"),
     ("steps: 10\nlabelled_fraction: 0\n", "labelled_fraction", "greater than 0"),
     ("steps: 10\nfeatures: {weight: 1, pairs: [{teacher: a}]}\n", "features.pairs", "required"),

@@ -57,10 +57,12 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
 
 def _search_with_workers(tmp_path: Path, n_workers: int, trials: int, extra: list[str],
                          kill_one: bool = False) -> optuna.Study:
+    # CNN students at 150 steps (~1-2 s a trial): the search must not finish every trial alone
+    # before the workers have started (a few seconds each on a quiet machine)
     run = f"w{uuid.uuid4().hex[:8]}"  # a PostgreSQL database outlives test runs: a fresh study each time
     run_dir = tmp_path / run
     search = _start(["search", "--run", run, "--results-dir", str(tmp_path), "--trials", str(trials),
-                     "--steps", "5", "--device", "cpu", "--space", "digits-mlp", *extra], tmp_path / "search.log")
+                     "--steps", "150", "--device", "cpu", "--no-trust", *extra], tmp_path / "search.log")
     _wait_for(run_dir / "teacher_outputs.pt", search)
     workers = [_start(["worker", run, "--results-dir", str(tmp_path)], tmp_path / f"worker{i}.log")
                for i in range(n_workers)]
@@ -102,8 +104,8 @@ def _check(study: optuna.Study, trials: int) -> Counter:
 
 
 def test_workers_on_the_default_sqlite_storage_lose_nothing(tmp_path, digits_task):
-    study = _search_with_workers(tmp_path, n_workers=2, trials=12, extra=[], kill_one=True)
-    owners = _check(study, 12)
+    study = _search_with_workers(tmp_path, n_workers=2, trials=16, extra=[], kill_one=True)
+    owners = _check(study, 16)
     assert len(owners) >= 2, owners  # the workers did share the study
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     assert failed and all("interrupted: worker" in t.user_attrs["fail_reason"] for t in failed)
