@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from nas_student.cost import profile
-from nas_student.distill import Budget, evaluate, predict, train
+from nas_student.distill import Recipe, evaluate, predict, train
 from nas_student.distill.datafree import DataFreeSettings
 from nas_student.distill.datafree_task import data_free_task
 from nas_student.families import build
@@ -41,7 +41,7 @@ def ms(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs):.3f}" if len(xs) > 1 else f"{xs[0]:.3f}"
 
 
-def fit(task: Task, arch: dict, train_task: Task, budget: Budget, seed: int, kd: bool) -> float:
+def fit(task: Task, arch: dict, train_task: Task, budget: Recipe, seed: int, kd: bool) -> float:
     torch.manual_seed(seed)
     m = build(arch, task.io)
     soft = predict(task.teacher, train_task.train.x) if kd else None
@@ -52,7 +52,7 @@ def fit(task: Task, arch: dict, train_task: Task, budget: Budget, seed: int, kd:
 def digits(args: argparse.Namespace) -> list[str]:
     task = load_task("digits")
     settings = DIGITS_SETTINGS.model_copy(update={"samples": args.samples})
-    budget = Budget(steps=args.steps)
+    budget = Recipe(steps=args.steps)
     t_macs = profile(task.teacher, task.io.example_input()).macs
     res = {i: {"synthetic KD": [], "real KD": [], "real CE": []} for i in range(len(STUDENTS))}
     synth_s, conf = [], []
@@ -97,7 +97,7 @@ def digits(args: argparse.Namespace) -> list[str]:
 
 def text(args: argparse.Namespace) -> list[str]:
     task = load_task("text")
-    budget = Budget(steps=400, batch_size=32, lr=3e-3, temperature=1.0)
+    budget = Recipe(steps=400, batch_size=32, lr=3e-3, temperature=1.0)
     settings = DataFreeSettings(enabled=True, samples=len(task.train))
     res: dict[str, list[float]] = {"sampled": [], "real": []}
     secs = []

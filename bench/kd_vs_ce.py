@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from nas_student.distill import Budget, predict, train
+from nas_student.distill import Recipe, predict, train
 from nas_student.families import build
 from nas_student.tasks import load_task
 
@@ -39,7 +39,7 @@ def main() -> None:
     t0 = time.perf_counter()
     logits = predict(task.teacher, task.train.x)
     teacher_pass = time.perf_counter() - t0
-    budget = Budget(steps=args.steps)
+    budget = Recipe(steps=args.steps)
     rows = []
     for name, arch in STUDENTS.items():
         kd, ce = [], []

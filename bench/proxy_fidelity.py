@@ -3,27 +3,29 @@
 Samples feasible students uniformly from a space (the default bounds: <= 1/10 of the
 teacher's MACs and params), then for each one measures
 
-* ``kd@S``: the search's proxy, KD for S steps, scored by validation accuracy (and KD loss),
-  exactly as :class:`~nas_student.search.objective.Objective` trains it (same init seed);
+* ``kd@S``: the full recipe (``Recipe``'s defaults: T = 4, lr 3e-3) cut short at S steps,
+  scored by validation accuracy (and KD loss), initialised as the search's
+  :class:`~nas_student.search.objective.Objective` initialises it;
 * ``ce@S``: the same student trained S steps with cross-entropy only;
-* ``full@sK``: the "full" recipe (KD, ``--full-steps``) from init seed K; the target is the
-  test accuracy after it, averaged over the seeds (test is disjoint from the proxy's val);
+* ``NAME@S``: proxy variants (``--variants``): the full recipe with some settings changed, e.g.
+  the search's default proxy (``ProxyRecipe``: lr 0.01, T = 1) at several budgets;
+* ``full@sK``: the full recipe (KD, ``--full-steps``) from init seed K; the target is the test
+  metric after it, averaged over ``--full-seeds`` seeds (test is disjoint from the proxy's val);
 * training-free scores at init (:mod:`nas_student.search.zero_cost`), params and MACs;
 
-and reports Kendall tau / Spearman rho between each score and the target, top-k overlap and
-the regret of each score's top-1. Every measurement is cached (JSON, written after each one)
-so the run resumes where it stopped. One CPU thread.
-
-    python bench/proxy_fidelity.py --task digits --space digits-cnn --n 40
-    python bench/proxy_fidelity.py --task text --space text-transformer --n 30 --full-steps 600 \
-        --budgets 15,30,60,120 --ce-steps 30 --noise-students 0 --saturation 1200 --saturation-students 2
+and reports (:mod:`fidelity_report`) Kendall tau / Spearman rho between each score and the
+target, on all students and on each half of the draw, top-k overlap, the regret of each
+score's top-1, and the noise ceiling (one full run vs another). Every measurement is cached
+(one JSON per student, merged under a lock) so runs resume and several processes can share a
+cache (``--workers``/``--worker`` split students, ``--only`` splits measurement kinds). One
+CPU thread per process. The commands behind the records are in ``results/BENCHMARKS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
-import math
 import os
 import statistics
 import sys
@@ -31,21 +33,26 @@ import time
 from pathlib import Path
 
 import torch
-from scipy import stats
+import yaml
 
 from nas_student.config import RunConfig
 from nas_student.distill import evaluate, train
+from nas_student.distill.recipe import Recipe
 from nas_student.families import build
-from nas_student.families.base import describe
 from nas_student.search.candidates import draw
 from nas_student.search.objective import _seed, prepare
 
+sys.path.insert(0, str(Path(__file__).parent))
+from fidelity_report import report  # noqa: E402
 
-def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int) -> dict:
+
+def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
+            overrides: dict | None = None) -> dict:
     seed = _seed(h, seed_base)
     torch.manual_seed(seed)
     model = build(arch, ctx.task.io)
-    budget = ctx.cfg.budget.model_copy(update={"steps": steps})
+    # kd@S and full: full training's recipe (Recipe's defaults) at S steps; variants change it
+    budget = Recipe.model_validate({**Recipe().model_dump(), **(overrides or {}), "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,
                 teacher_logits=ctx.teacher_train_logits if kd else None, seed=seed)
     val = evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
@@ -54,18 +61,31 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int) -> di
     out = {"val_" + k: v for k, v in val.items()}
     out.update({"test_" + k: v for k, v in test.items()})
     out["train_s"] = res.wall_s
+    per_epoch = max(1, -(-len(ctx.task.train.x) // budget.batch_size))
+    out["sotl"] = statistics.mean(res.loss_curve)  # sum of training losses (Ru et al. 2021), per step
+    out["sotl_e"] = statistics.mean(res.loss_curve[-per_epoch:])  # ... over the last epoch only
     return out
 
 
-def plan(args, i: int = 0) -> list[tuple[str, int, bool, int]]:
-    """(name, steps, kd, seed_base) per measurement of student ``i``, cheapest first; the
-    second init seed of the full recipe (the noise ceiling) only for the first
-    ``--noise-students``."""
-    out = [(f"kd@{s}", s, True, 0) for s in args.budgets]
-    out += [(f"ce@{s}", s, False, 0) for s in args.ce_steps]
-    out += [("full@s0", args.full_steps, True, 100)]
-    if i < args.noise_students:
-        out += [("full@s1", args.full_steps, True, 101)]
+def plan(args) -> list[tuple[str, int, bool, int, dict]]:
+    """(name, steps, kd, seed_base, recipe overrides) per measurement of a student, cheapest
+    first: the proxies, their variants, then the full recipe from ``--full-seeds`` init seeds."""
+    out = [(f"kd@{s}", s, True, 0, {}) for s in args.budgets]
+    out += [(f"ce@{s}", s, False, 0, {}) for s in args.ce_steps]
+    out += [(f"{name}@{s}", s, True, 0, ov) for name, (ov, steps) in args.variants.items() for s in steps]
+    out += [(f"full@s{k}", args.full_steps, True, 100 + k, {}) for k in range(args.full_seeds)]
+    return out
+
+
+def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[int]]]:
+    """``"lr1e-2:lr=0.01;T2@50/150:temperature=2,alpha=0.5"`` -> {name: (recipe overrides,
+    budgets)}; a variant without ``@`` is measured at ``steps`` (``--variant-steps``)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        head, _, kv = part.partition(":")
+        name, _, at = head.partition("@")
+        out[name] = ({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in kv.split(",") if item)},
+                     [int(v) for v in at.split("/")] if at else steps)
     return out
 
 
@@ -73,6 +93,17 @@ def _write(path: Path, data) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
+
+
+def _merge(path: Path, name: str, value: dict) -> dict:
+    """Add one measurement to a student's file under a lock (two processes may measure
+    different things of the same student) and return the file's whole content."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        data[name] = value
+        _write(path, data)
+    return data
 
 
 def load(cache_dir: Path) -> dict:
@@ -113,147 +144,27 @@ def run(args, ctx, cache: dict, cache_dir: Path) -> None:
                                             ctx.task.train.x[: args.zc_batch], seed=_seed(st["hash"], 0))
     if args.worker == 0:
         save_students(cache_dir, cache)
-    sat = [(f"sat@{s}", s, True, 100) for s in args.saturation]
-    for i, st in enumerate(students):
-        if i % args.workers != args.worker:
+    sat = [(f"sat@{s}", s, True, 100, {}) for s in args.saturation]
+    # one measurement kind at a time over all students, so partial results are usable early
+    for name, steps, kd, base, ov in plan(args) + sat:
+        if args.only and not name.startswith(tuple(args.only)):
             continue
-        jobs = plan(args, i) + (sat if i < args.saturation_students else [])
-        for name, steps, kd, base in jobs:
-            if name in st["m"]:
+        for i, st in enumerate(students):
+            if i % args.workers != args.worker or name in st["m"]:
+                continue
+            if name.startswith("sat@") and i >= args.saturation_students:
                 continue
             t0 = time.perf_counter()
-            st["m"][name] = measure(ctx, st["arch"], st["hash"], steps, kd, base)
-            _write(cache_dir / f"{st['hash']}.json", st["m"])
+            st["m"] = _merge(cache_dir / f"{st['hash']}.json", name,
+                             measure(ctx, st["arch"], st["hash"], steps, kd, base, ov))
             print(f"[{i + 1}/{len(students)}] {name}: val {st['m'][name]['val_accuracy']:.4f} "
                   f"test {st['m'][name]['test_accuracy']:.4f} ({time.perf_counter() - t0:.1f} s)", flush=True)
 
 
-# -- analysis ---------------------------------------------------------------------------------
-
-def target(st: dict, args) -> float:
-    return st["m"]["full@s0"][f"test_{args.metric}"]
-
-
-def scores(st: dict, args) -> dict[str, float]:
-    out = {}
-    for s in args.budgets:
-        out[f"KD proxy {s} steps (val {args.metric})"] = st["m"][f"kd@{s}"][f"val_{args.metric}"]
-        out[f"KD proxy {s} steps (-val KD loss)"] = -st["m"][f"kd@{s}"]["val_kd_loss"]
-    for s in args.ce_steps:
-        out[f"CE-only proxy {s} steps (val {args.metric})"] = st["m"][f"ce@{s}"][f"val_{args.metric}"]
-    out["parameter count"] = st["params"]
-    out["MACs"] = st["macs"]
-    for k, v in st.get("zc", {}).items():
-        out[f"zero-cost: {k}"] = v
-    return out
-
-
-def topk(score: list[float], tgt: list[float], k: int) -> float:
-    order = lambda xs: sorted(range(len(xs)), key=lambda i: -xs[i])
-    return len(set(order(score)[:k]) & set(order(tgt)[:k])) / k
-
-
-def kd_target(st: dict, args) -> float:
-    """The second target: minus the validation KD loss after the full recipe (continuous:
-    no ties, unlike test accuracy on a few hundred images near 100%)."""
-    return -st["m"]["full@s0"]["val_kd_loss"]
-
-
-def analyse(args, students: list[dict], target=target, noise: bool = True) -> list[dict]:
-    done = finished(args, students)
-    tgt = [target(st, args) for st in done]
-    names = list(scores(done[0], args)) if done else []
-    rows = []
-    for name in names:
-        sc = [scores(st, args)[name] for st in done]
-        rows.append(row(name, sc, tgt))
-    twice = [st for st in done if "full@s1" in st["m"]]
-    if noise and len(twice) >= 4:
-        rows.append(row(f"full recipe, another init seed (noise ceiling; {len(twice)} students)",
-                        [st["m"]["full@s1"][f"test_{args.metric}"] for st in twice],
-                        [target(st, args) for st in twice]))
-    return rows
-
-
 def finished(args, students: list[dict]) -> list[dict]:
-    """Students with every measurement but the optional second full seed."""
-    return [st for st in students if all(n in st["m"] for n, *_ in plan(args, args.noise_students))
+    """Students (in draw order) with every planned measurement."""
+    return [st for st in students[: args.n] if all(n in st["m"] for n, *_ in plan(args))
             and (not args.zero_cost or "zc" in st)]
-
-
-def row(name: str, sc: list[float], t: list[float]) -> dict:
-    """Kendall tau-b and Spearman rho (ties allowed), top-k overlap, regret of the top-1."""
-    best = max(range(len(sc)), key=lambda i: sc[i])
-    return {"score": name, "tau": stats.kendalltau(sc, t).statistic, "rho": stats.spearmanr(sc, t).statistic,
-            "top5": topk(sc, t, 5), "top10": topk(sc, t, 10), "regret": max(t) - t[best]}
-
-
-def cost_share(args, students: list[dict]) -> dict[str, float]:
-    """Median proxy train time / median full train time (same students)."""
-    full = statistics.median(st["m"]["full@s0"]["train_s"] for st in students if "full@s0" in st["m"])
-    return {f"kd@{s}": statistics.median(st["m"][f"kd@{s}"]["train_s"] for st in students
-                                         if f"kd@{s}" in st["m"]) / full for s in args.budgets}
-
-
-def report(args, cache: dict, wall: float) -> str:
-    students = cache["students"]
-    rows = analyse(args, students)
-    done = finished(args, students)
-    tgt = sorted(target(st, args) for st in done)
-    share = cost_share(args, done)
-    kd_rows = {int(r["score"].split()[2]): r for r in rows if r["score"].startswith("KD proxy") and "val" in r["score"]
-               and "loss" not in r["score"]}
-    best_tau = max((r["tau"] for r in kd_rows.values() if not math.isnan(r["tau"])), default=math.nan)
-    chosen = min((s for s, r in kd_rows.items() if r["tau"] >= best_tau - 0.05), default=None)
-    cmd = " ".join(["python bench/proxy_fidelity.py", *sys.argv[1:]])
-    lines = [
-        f"# Proxy fidelity: {args.task} / {args.space}",
-        "",
-        f"Command: `{cmd}` ({wall / 60:.0f} min of this invocation; cached measurements are reused).",
-        "",
-        (f"{len(done)} feasible students drawn uniformly from `{args.space}` (seed {args.seed}; rules kept, "
-        f"<= the default bounds {', '.join(f'{k} <= {v:,.0f}' for k, v in cache['bounds'].items())}). "
-        f"Target: test {args.metric} after the full recipe (KD, {args.full_steps} steps, the default "
-        f"Budget otherwise), one init seed. Proxy scores are on the validation split "
-        f"(what the search sees); test is disjoint. Target range: min {tgt[0]:.4f}, median "
-        f"{statistics.median(tgt):.4f}, max {tgt[-1]:.4f}; {len({round(t, 6) for t in tgt})} distinct values."),
-        "",
-        "| score | Kendall tau | Spearman rho | top-5 overlap | top-10 overlap | regret of its top-1 |",
-        "|---|---:|---:|---:|---:|---:|",
-        *(f"| {r['score']} | {r['tau']:.3f} | {r['rho']:.3f} | {r['top5']:.1f} | {r['top10']:.1f} | "
-          f"{r['regret']:.4f} |" for r in rows),
-        "",
-        "Proxy cost (median train time of the proxy / median train time of the full recipe, same students): "
-        + ", ".join(f"{k} {v:.1%}" for k, v in share.items()) + ".",
-        "",
-        f"Smallest KD budget whose tau is within 0.05 of the best KD budget's ({best_tau:.3f}): **{chosen} steps** "
-        f"(tau {kd_rows[chosen]['tau']:.3f})." if chosen else "No KD budget has a defined tau yet.",
-    ]
-    rows2 = analyse(args, students, kd_target, noise=False)
-    lines += ["", ("The same scores against the second target, minus the validation KD loss after the full "
-              "recipe (continuous, so no ties; it measures how closely the distilled student matches the teacher):"),
-              "", "| score | Kendall tau | Spearman rho | top-5 overlap |", "|---|---:|---:|---:|",
-              *(f"| {r['score']} | {r['tau']:.3f} | {r['rho']:.3f} | {r['top5']:.1f} |" for r in rows2)]
-    lines += ["", "Per student (test accuracy; KD proxy columns are validation accuracy, as the search sees them):", "",
-              "| student | MACs | params | " + " | ".join(f"kd@{b}" for b in args.budgets)
-              + " | " + " | ".join(f"ce@{b}" for b in args.ce_steps) + " | full (test) | full val KD loss |",
-              "|---|---:|---:|" + "---:|" * (len(args.budgets) + len(args.ce_steps) + 2)]
-    for st in done:
-        m = st["m"]
-        lines.append(f"| {describe(st['arch'])} | {st['macs']:,.0f} | {st['params']:,.0f} | "
-                     + " | ".join(f"{m[f'kd@{b}'][f'val_{args.metric}']:.3f}" for b in args.budgets) + " | "
-                     + " | ".join(f"{m[f'ce@{b}'][f'val_{args.metric}']:.3f}" for b in args.ce_steps)
-                     + f" | {target(st, args):.4f} | {m['full@s0']['val_kd_loss']:.4f} |")
-    sat = [st for st in students if any(k.startswith("sat@") for k in st["m"])]
-    if sat:
-        lines += ["", f"Saturation check (init seed of full@s0; test {args.metric}):", "",
-                  "| student | " + " | ".join(f"{s} steps" for s in sorted(args.saturation + [args.full_steps])) + " |",
-                  "|---|" + "---:|" * (len(args.saturation) + 1)]
-        for st in sat:
-            vals = {s: st["m"][f"sat@{s}"][f"test_{args.metric}"] for s in args.saturation if f"sat@{s}" in st["m"]}
-            vals[args.full_steps] = st["m"]["full@s0"][f"test_{args.metric}"] if "full@s0" in st["m"] else math.nan
-            lines.append(f"| {describe(st['arch'])} | " + " | ".join(f"{vals.get(s, math.nan):.4f}" for s in sorted(vals)) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -265,8 +176,12 @@ def main() -> None:
     ap.add_argument("--budgets", default="50,100,150,300,800")
     ap.add_argument("--ce-steps", default="150")
     ap.add_argument("--full-steps", type=int, default=3000)
-    ap.add_argument("--noise-students", type=int, default=8,
-                    help="students also trained with the full recipe from a second init seed")
+    ap.add_argument("--full-seeds", type=int, default=3,
+                    help="init seeds of the full recipe per student; the target is their mean")
+    ap.add_argument("--variants", default="",
+                    help='proxy recipe variants, "name:key=value,...;name2:..." (measured at --variant-steps)')
+    ap.add_argument("--variant-steps", default="150")
+    ap.add_argument("--only", default="", help="measure only these kinds (name prefixes, e.g. full,kd)")
     ap.add_argument("--saturation", default="1000,6000", help="extra KD budgets on the first students")
     ap.add_argument("--saturation-students", type=int, default=4)
     ap.add_argument("--metric", default="accuracy")
@@ -280,6 +195,8 @@ def main() -> None:
     args = ap.parse_args()
     ints = lambda s: [int(v) for v in s.split(",") if v]
     args.budgets, args.ce_steps, args.saturation = ints(args.budgets), ints(args.ce_steps), ints(args.saturation)
+    args.variant_steps, args.variants = ints(args.variant_steps), parse_variants(args.variants, ints(args.variant_steps))
+    args.only = [v for v in args.only.split(",") if v]
     torch.set_num_threads(1)
     cache_dir = Path(args.cache_dir or f"/tmp/nas_student_bench/proxy_fidelity_{args.task}")
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -289,12 +206,12 @@ def main() -> None:
         ctx = prepare(RunConfig(task=args.task, space=args.space, device="cpu"))
         cache.setdefault("bounds", ctx.bounds)
         run(args, ctx, cache, cache_dir)
-        if args.workers > 1:
+        if args.workers > 1 or args.only:
             return  # the report: once every worker is done, run again with --report-only
     cache = load(cache_dir)
     out = Path(args.out or f"results/records/proxy_fidelity_{args.task}.md")
     _write(out.with_suffix(".json"), cache)  # every measurement, kept with the report
-    text = report(args, cache, time.perf_counter() - t0)
+    text = report(args, cache, finished(args, cache["students"]), time.perf_counter() - t0)
     out.write_text(text)
     print(text)
 

@@ -28,7 +28,7 @@ import optuna
 import torch
 
 from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
-from nas_student.distill import Budget
+from nas_student.distill import Recipe
 from nas_student.results.hypervolume import front_hypervolume, scales
 from nas_student.search import run_search
 from nas_student.search.objective import prepare
@@ -61,7 +61,7 @@ def optuna_workers(n: int, trials: int, steps: int, root: Path) -> dict[str, flo
 
 
 def ray_workers(n: int, trials: int, steps: int, root: Path) -> dict[str, float]:
-    cfg = RunConfig(run="b", results_dir=str(root), budget=Budget(steps=steps), device="cpu",
+    cfg = RunConfig(run="b", results_dir=str(root), budget=Recipe(steps=steps), device="cpu",
                     search=SearchSettings(trials=trials),
                     execution=ExecutionSettings(backend="ray", max_concurrent=n, cpus_per_trial=1))
     t0 = time.perf_counter()
@@ -72,7 +72,7 @@ def ray_workers(n: int, trials: int, steps: int, root: Path) -> dict[str, float]
 def early_stopping(trials: int, steps: int, root: Path) -> dict[str, dict[str, float]]:
     res = {}
     for es in (False, True):
-        cfg = RunConfig(run=f"es{int(es)}", results_dir=str(root), budget=Budget(steps=steps), device="cpu",
+        cfg = RunConfig(run=f"es{int(es)}", results_dir=str(root), budget=Recipe(steps=steps), device="cpu",
                         search=SearchSettings(trials=trials, early_stop=es))
         t0 = time.perf_counter()
         out = run_search(cfg)

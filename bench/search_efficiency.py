@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from nas_student.config import RunConfig
-from nas_student.distill import Budget
 from nas_student.results import pareto_front, trials_frame
 from nas_student.results.hypervolume import front_hypervolume, scales
 from nas_student.search import run_search
@@ -41,7 +40,7 @@ def run_name(arm: str, seed: int) -> str:
 def config(arm: str, seed: int, args) -> RunConfig:
     sampler, pre = ARMS[arm]
     return RunConfig(run=run_name(arm, seed), results_dir=args.runs, device="cpu",
-                     budget=Budget(steps=args.steps),
+                     budget={"steps": args.steps, "lr": args.lr, "temperature": args.temperature},
                      search={"trials": args.trials, "seed": seed, "sampler": sampler, "objectives": OBJ,
                              "trust": {"enabled": False}, "prescreen": {"enabled": pre}})
 
@@ -65,6 +64,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--steps", type=int, default=100)
+    # the proxy recipe of the recorded runs (made before the proxy's defaults became lr 0.01, T 1)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--arms", default="tpe,nsga2,random,tpe+prescreen")
     ap.add_argument("--runs", default="/tmp/nas_student_bench/search_efficiency")
     ap.add_argument("--out", default="results/records/search_efficiency.md")
@@ -92,7 +94,8 @@ def main() -> None:
         f"({(time.perf_counter() - t0) / 60:.0f} min for this invocation; finished runs are reused)."),
         "",
         (f"digits / digits-cnn, objectives {', '.join(OBJ)}, default bounds (<= 1/10 of the teacher's MACs "
-        f"and params), {args.trials} complete trials per run, {args.steps} KD steps per student, "
+        f"and params), {args.trials} complete trials per run, {args.steps} KD steps per student "
+        f"(lr {args.lr:g}, T = {args.temperature:g}), "
         f"seeds 0..{args.seeds - 1} (the seed also fixes the data split), trust report off. Hypervolume: "
         "normalised ([0, 1]^3, reference = a student that is always wrong, at the bounds; 1.0 = a free, "
         f"perfect student). Best hypervolume found by any run: {best:.4f}."),

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from nas_student.cost import measure_latency, profile
-from nas_student.distill import Budget, evaluate, predict, train
+from nas_student.distill import Recipe, evaluate, predict, train
 from nas_student.families import build
 from nas_student.families.base import describe
 from nas_student.tasks import load_task
@@ -66,7 +66,7 @@ def main() -> None:
     t_start = time.perf_counter()
     task = load_task("text")
     io, teacher = task.io, task.teacher
-    budget = Budget(steps=args.steps, batch_size=32, lr=3e-3, temperature=args.temperature)
+    budget = Recipe(steps=args.steps, batch_size=32, lr=3e-3, temperature=args.temperature)
     proxy = budget.model_copy(update={"steps": args.proxy_steps})
     soft = predict(teacher, task.train.x)
     t_cost = profile(teacher, io.example_input())

@@ -21,14 +21,15 @@ import torch
 from nas_student.config import RunConfig
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
-from nas_student.distill.recipe import Recipe
+from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.spaces import arch_hash
 from nas_student.tasks import Task, task_for_config
 
-#: Full training, unless a recipe says otherwise: the search's proxy recipe, this many times longer.
-FULL_FACTOR = 10
+#: Full training, unless a recipe says otherwise: the search's proxy recipe, this many times
+#: longer (the proxy then costs 5 % of full training, what ``bench/proxy_fidelity.py`` measures).
+FULL_FACTOR = 20
 
 Progress = Callable[[str, int, int], None]  # (phase, steps done, total steps)
 
@@ -52,7 +53,14 @@ class TrainJob:
 
 
 def default_recipe(proxy: Recipe) -> Recipe:
-    return proxy.model_copy(update={"steps": proxy.steps * FULL_FACTOR})
+    """Full training when no recipe is given: the run's proxy recipe, :data:`FULL_FACTOR` times
+    the steps. Settings the run left at the proxy's own defaults (``lr``, ``temperature``:
+    chosen to rank students quickly) take full training's defaults (:class:`Recipe`)."""
+    data = proxy.model_dump()
+    for name, f in ProxyRecipe.model_fields.items():
+        if f.default != Recipe.model_fields[name].default and data[name] == f.default:
+            data[name] = Recipe.model_fields[name].default
+    return Recipe.model_validate({**data, "steps": proxy.steps * FULL_FACTOR})
 
 
 def job_from_run(run_dir: Path, number: int, recipe: Recipe | None, out: Path | None, **kw: Any) -> TrainJob:

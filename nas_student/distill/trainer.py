@@ -37,6 +37,7 @@ class TrainResult:
     final_loss: float
     resumed_from: int = 0  # the step a checkpoint resumed from (0: a fresh start)
     parts: dict[str, float] = field(default_factory=dict)  # last step's loss terms, unweighted
+    loss_curve: list[float] = field(default_factory=list)  # the training loss of every step run here
 
 
 class DivergedError(NasStudentError):
@@ -105,7 +106,7 @@ def train(
     resumed_from = step
     model.train()
     t0 = time.perf_counter()
-    loss, parts = torch.tensor(math.nan), {}
+    loss, parts, curve = torch.tensor(math.nan), {}, []
     while step < total:
         if pos + bs > n:
             order, pos = torch.randperm(n, generator=gen), 0
@@ -124,6 +125,7 @@ def train(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        curve.append(loss.detach())  # kept on the device: no sync per step
         step += 1
         if checkpoint is not None and (step % checkpoint_every == 0 or step == total):
             _save_state(checkpoint, recipe, step, order, pos, model, terms, opt, gen)
@@ -133,7 +135,8 @@ def train(
     if not math.isfinite(loss_v) and step > resumed_from:
         raise DivergedError(f"training diverged: final loss {loss_v}")
     return TrainResult(step, time.perf_counter() - t0, loss_v, resumed_from,
-                       {k: float(v) for k, v in parts.items()})
+                       {k: float(v) for k, v in parts.items()},
+                       torch.stack(curve).float().cpu().tolist() if curve else [])
 
 
 def hide_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from nas_student.distill.trainer import Budget
+from nas_student.distill.trainer import Recipe
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
 from nas_student.tasks.teacher_cache import builtin_teacher
@@ -25,7 +25,7 @@ TEACHER_ARCH = {
         {"depth": 2, "width": 192, "kernel": 3, "downsample": "stride"},
     ],
 }
-TEACHER_BUDGET = Budget(steps=800, batch_size=64, lr=2e-3, weight_decay=1e-4, optimizer="adamw")
+TEACHER_BUDGET = Recipe(steps=800, batch_size=64, lr=2e-3, weight_decay=1e-4, optimizer="adamw")
 
 
 def digits_splits(seed: int = 0) -> tuple[Split, Split, Split]:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from nas_student.distill.losses import IGNORE_INDEX
-from nas_student.distill.trainer import Budget, evaluate
+from nas_student.distill.trainer import Recipe, evaluate
 from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
@@ -63,7 +63,7 @@ TEACHER_ARCH = {
     "family": "transformer", "layers": 2, "d_model": 128, "heads": 4, "ffn_ratio": 4.0,
     "pos_encoding": "sinusoidal", "norm_placement": "pre", "activation": "gelu", "dropout": 0.2,
 }
-TEACHER_BUDGET = Budget(steps=400, batch_size=32, lr=2e-3, weight_decay=0.05, optimizer="adamw")
+TEACHER_BUDGET = Recipe(steps=400, batch_size=32, lr=2e-3, weight_decay=0.05, optimizer="adamw")
 
 
 class CorpusError(NasStudentError):
