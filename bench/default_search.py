@@ -51,22 +51,26 @@ def main() -> None:
                 "best": float(out.front["accuracy"].max()),
                 "front_macs_max": float(out.front["macs_ratio"].max()),
                 "front_params_max": float(out.front["params_ratio"].max()),
+                "trust_s": out.trust.wall_s if out.trust else float("nan"),
+                "trust_tau": out.trust.tau if out.trust else float("nan"),
             })
             print(runs[-1])
-    r = runs[len(runs) // 2]
+    cfg = RunConfig()
     lines = [
         "# Default search: time and overhead",
         "",
         f"Command: `python bench/default_search.py --repeats {args.repeats}` (the same search as "
-        "`nas-student search` with no options: digits, digits-cnn, TPE, 40 students, 300 KD steps). "
-        "2-core CPU.",
+        "`nas-student search` with no options: digits, digits-cnn, TPE, 40 students, "
+        f"{cfg.budget.describe()}, lr {cfg.budget.lr:g}; then the trust report: {cfg.search.trust.max_front} front + "
+        f"{cfg.search.trust.off_front} off-front students re-trained for {cfg.search.trust.steps_factor:g}x the steps). 2-core CPU.",
         "",
         f"Teacher ready (from cache, or trained when cold) in {warm:.1f} s before the first run.",
         "",
-        "| run | wall s | trials (all) | complete | front | median s/trial | median s/trained trial | training s | not-training share of wall | not-training share of trained trials | best val acc | max MACs ratio on front | max params ratio on front |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *(f"| {i} | {x['wall']:.1f} | {x['trials']} | {x['complete']} | {x['front']} | {x['per_trial']:.2f} | "
-          f"{x['per_trained']:.2f} | {x['train_s']:.1f} | {100 * x['overhead_share']:.1f}% | "
+        "| run | wall s (search + trust) | trust report s | trust share of wall | trust tau | trials (all) | complete | front | median s/trial | median s/trained trial | training s | not-training share of search | not-training share of trained trials | best val acc | max MACs ratio on front | max params ratio on front |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(f"| {i} | {x['wall']:.1f} | {x['trust_s']:.1f} | {x['trust_s'] / x['wall']:.0%} | {x['trust_tau']:.2f} | "
+          f"{x['trials']} | {x['complete']} | {x['front']} | {x['per_trial']:.2f} | "
+          f"{x['per_trained']:.2f} | {x['train_s']:.1f} | {1 - x['train_s'] / (x['wall'] - x['trust_s']):.1%} | "
           f"{100 * x['trained_overhead_share']:.1f}% | {x['best']:.4f} | {x['front_macs_max']:.4f} | "
           f"{x['front_params_max']:.4f} |" for i, x in enumerate(runs)),
         "",

@@ -18,7 +18,7 @@ from nas_student.errors import NasStudentError
 def train_cmd(
     source: str = typer.Argument(..., help="A run (name or folder) with --trial N, or an architecture JSON file (e.g. export's arch.json)."),
     trial: Optional[int] = typer.Option(None, help="The trial of the run to train (see `nas-student pareto RUN`)."),
-    recipe: Optional[Path] = typer.Option(None, help="A recipe YAML (loss terms, schedules, budget). \\[default: the run's proxy recipe, 10x the steps]"),
+    recipe: Optional[Path] = typer.Option(None, help="A recipe YAML (loss terms, schedules, budget). \\[default: the run's proxy recipe, 20x the steps, at full training's lr and temperature]"),
     steps: Optional[int] = typer.Option(None, min=1, help="Override the recipe's steps."),
     seeds: int = typer.Option(1, min=1, help="Train with seeds 0..N-1; the report gives mean ± sd."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also train the student with CE only, same budget, for comparison."),
