@@ -60,3 +60,29 @@ def test_bad_recipes_name_file_line_key_and_rule(tmp_path, text, key, rule):
 def test_epochs_convert_to_steps():
     assert Recipe(epochs=2, batch_size=64).total_steps(1000) == 32  # 16 batches per epoch
     assert Recipe(steps=7).total_steps(1000) == 7
+
+
+def test_proxy_defaults_differ_from_full_training_where_the_benchmark_says():
+    from nas_student.config import RunConfig
+    from nas_student.distill.recipe import ProxyRecipe
+
+    proxy = RunConfig.model_validate({"budget": {"batch_size": 32}}).budget  # a partial budget
+    assert isinstance(proxy, ProxyRecipe)
+    assert (proxy.steps, proxy.lr, proxy.temperature, proxy.batch_size) == (150, 0.01, 1.0, 32)
+    assert (Recipe().steps, Recipe().lr, Recipe().temperature) == (300, 3e-3, 4.0)
+
+
+def test_full_training_default_recipe_from_the_proxy():
+    from nas_student.config import RunConfig
+    from nas_student.training import FULL_FACTOR, default_recipe
+
+    full = default_recipe(RunConfig().budget)
+    assert (full.steps, full.lr, full.temperature) == (150 * FULL_FACTOR, 3e-3, 4.0)
+    assert type(full) is Recipe
+    # what the run file sets is kept; what it left at the proxy's defaults is full training's
+    mine = default_recipe(RunConfig.model_validate(
+        {"budget": {"steps": 100, "lr": 0.02, "batch_size": 32, "beta": 0.5}}).budget)
+    assert (mine.steps, mine.lr, mine.temperature, mine.batch_size, mine.beta) == (100 * FULL_FACTOR, 0.02, 4.0, 32, 0.5)
+    curriculum = default_recipe(RunConfig.model_validate(
+        {"budget": {"temperature": {"kind": "cosine", "start": 8, "end": 2}}}).budget)
+    assert isinstance(curriculum.temperature, Schedule) and curriculum.final_temperature == pytest.approx(2.0)

@@ -40,3 +40,13 @@ def test_divergence_is_reported():
     m = torch.nn.Linear(4, 2)
     with pytest.raises(DivergedError):
         train(m, x * float("nan"), y, Budget(steps=3))
+
+
+def test_loss_curve_has_every_step_and_ends_at_the_final_loss():
+    x, y = _data()
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+    res = train(m, x, y, Budget(steps=60, lr=1e-2), seed=0)
+    assert len(res.loss_curve) == res.steps == 60
+    assert res.loss_curve[-1] == pytest.approx(res.final_loss)
+    assert sum(res.loss_curve[-10:]) < 0.5 * sum(res.loss_curve[:10])  # it learns
