@@ -125,9 +125,10 @@ def budget_rule(rows: list[dict]) -> tuple[int | None, float, dict[int, float]]:
 
 
 def wall_share(args, done: list[dict], name: str) -> float:
-    """Median train time of measurement ``name`` / median train time of the full recipe."""
-    full = statistics.median(st["m"]["full@s0"]["train_s"] for st in done)
-    return statistics.median(st["m"][name]["train_s"] for st in done) / full
+    """Median over students of: train time of measurement ``name`` / the median train time of
+    that student's full runs (wall times; noisy on a shared machine)."""
+    return statistics.median(st["m"][name]["train_s"] / statistics.median(
+        st["m"][f"full@s{k}"]["train_s"] for k in range(args.full_seeds)) for st in done)
 
 
 def table(rows: list[dict], full_steps: int) -> list[str]:
@@ -168,7 +169,7 @@ def report(args, cache: dict, done: list[dict], wall: float) -> str:
         share = wall_share(args, done, f"{default_name}@{default_steps}")
         lines += [f"default proxy: Kendall tau = {default_row['tau']:.2f} ({default_steps} steps = "
                   f"{default_steps / args.full_steps:.0%} of the full recipe's steps, {share:.1%} of its wall "
-                  f"time (medians); held-out half: {default_row['tau_b']:.2f})", ""]
+                  f"time (median over students); held-out half: {default_row['tau_b']:.2f})", ""]
     if chosen is not None:
         lines += [f"Budget rule (smallest budget of the default proxy whose tau is within {RULE_MARGIN} of its "
                   f"best, {best:.3f}): **{chosen} steps**. Taus by budget: "
