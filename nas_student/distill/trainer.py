@@ -106,7 +106,8 @@ def train(
     resumed_from = step
     model.train()
     t0 = time.perf_counter()
-    loss, parts, curve = torch.tensor(math.nan), {}, []
+    loss, parts = torch.tensor(math.nan), {}
+    curve = torch.empty(max(0, total - step), device=device)  # filled on the device: no sync per step
     while step < total:
         if pos + bs > n:
             order, pos = torch.randperm(n, generator=gen), 0
@@ -125,7 +126,7 @@ def train(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        curve.append(loss.detach())  # kept on the device: no sync per step
+        curve[step - resumed_from] = loss.detach()
         step += 1
         if checkpoint is not None and (step % checkpoint_every == 0 or step == total):
             _save_state(checkpoint, recipe, step, order, pos, model, terms, opt, gen)
@@ -136,7 +137,7 @@ def train(
         raise DivergedError(f"training diverged: final loss {loss_v}")
     return TrainResult(step, time.perf_counter() - t0, loss_v, resumed_from,
                        {k: float(v) for k, v in parts.items()},
-                       torch.stack(curve).float().cpu().tolist() if curve else [])
+                       curve[: step - resumed_from].cpu().tolist())
 
 
 def hide_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
