@@ -61,7 +61,7 @@ def pareto(run: str = RUN_ARG,
 def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int | None = None) -> None:
     """The front as a table (teacher first); the knee is marked with * and named below."""
     from nas_student.families.base import describe
-    from nas_student.results.plots import knee_point
+    from nas_student.results.plots import axes_for, best_quality, knee_point
 
     objs = list(attrs.get("objectives") or ["accuracy", "macs", "params"])
     if knee is None and len(front):
@@ -82,6 +82,13 @@ def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int |
     out.print(table)
     if knee is not None:
         out.print(f"Recommended (knee, *): trial {knee}, {KNEE_RULE}.", soft_wrap=True)
+        best = best_quality(front, objs)
+        if best != knee:
+            b = front[front["trial"] == best].iloc[0]
+            _, quality = axes_for(objs)
+            out.print(f"Best {quality} within the bounds: trial {best} ({quality} {b[quality]:.4f}, "
+                      f"MACs {100 * b['macs_ratio']:.2f} % and params {100 * b['params_ratio']:.2f} % "
+                      "of the teacher's).", soft_wrap=True)
 
 
 def print_summary(trials: Any, run_dir: Path) -> None:

@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 
 import pandas as pd
@@ -47,6 +48,10 @@ def test_pareto_prints_knee_and_writes_files(run_copy):
     r = invoke("pareto", run_copy)
     assert r.exit_code == 0, r.output
     assert "Pareto front" in r.output and "Recommended (knee, *): trial" in r.output
+    front = pd.read_csv(run_copy / "pareto.csv")
+    best = int(front.sort_values(["accuracy", "macs"], ascending=[False, True])["trial"].iloc[0])
+    knee = int(re.search(r"Recommended \(knee, \*\): trial (\d+)", r.output)[1])
+    assert (f"Best accuracy within the bounds: trial {best} " in r.output) == (best != knee)
     assert "Hypervolume" in r.output
     for name in ("pareto.csv", "pareto.parquet", "pareto.png", "pareto.html", "trials.csv"):
         assert (run_copy / name).stat().st_size > 0

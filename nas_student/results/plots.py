@@ -50,6 +50,17 @@ def knee_point(front: pd.DataFrame, objectives: Sequence[str]) -> int | None:
     return int(front["trial"].iloc[int(np.argmin(dist))])
 
 
+def best_quality(front: pd.DataFrame, objectives: Sequence[str]) -> int | None:
+    """Trial number of the front's best point on the first quality objective (ties: the
+    cheapest on the first cost objective); None if empty. The alternative to the knee for a
+    user who wants the most quality within the bounds."""
+    if front.empty:
+        return None
+    cost, quality = axes_for(objectives)
+    best = front.sort_values([quality, cost], ascending=[False, True], kind="stable")
+    return int(best["trial"].iloc[0])
+
+
 def axes_for(objectives: Sequence[str]) -> tuple[str, str]:
     """(x, y): the first cost objective (default macs), the first quality one (default accuracy)."""
     x = next((o for o in objectives if OBJECTIVES[o] == "minimize"), "macs")

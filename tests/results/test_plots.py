@@ -9,7 +9,7 @@ import pytest
 from nas_student.results import pareto_front
 from nas_student.results.export import open_run
 from nas_student.results.hypervolume import front_hypervolume, hypervolume, normalise, scales
-from nas_student.results.plots import draw_html, draw_png, knee_point, plot_data
+from nas_student.results.plots import best_quality, draw_html, draw_png, knee_point, plot_data
 
 OBJS = ["accuracy", "macs", "params"]
 
@@ -81,6 +81,14 @@ def test_knee_is_closest_to_ideal():
     assert knee_point(front, ["accuracy", "macs"]) == 1
     assert knee_point(front.iloc[:1], ["accuracy", "macs"]) == 0
     assert knee_point(front.iloc[:0], ["accuracy", "macs"]) is None
+
+
+def test_best_quality_is_the_most_accurate_then_the_cheapest():
+    front = pd.DataFrame({"trial": [4, 5, 6, 7], "accuracy": [0.5, 0.81, 0.81, 0.8],
+                          "macs": [10.0, 900.0, 300.0, 100.0]})
+    assert best_quality(front, ["accuracy", "macs"]) == 6  # the tie at 0.81 goes to fewer MACs
+    assert best_quality(front, ["macs", "accuracy"]) == 6  # objective order does not matter
+    assert best_quality(front.iloc[:0], ["accuracy", "macs"]) is None
 
 
 def test_hypervolume_hand_values():
