@@ -108,7 +108,7 @@ def _merge(path: Path, name: str, value: dict) -> dict:
 
 def load(cache_dir: Path) -> dict:
     """``students.json`` (the drawn students, their costs and training-free scores) plus one
-    ``<hash>.json`` of measurements per student (so parallel workers never share a file)."""
+    ``<hash>.json`` of measurements per student (written through :func:`_merge`)."""
     if not (cache_dir / "students.json").exists():
         return {}
     cache = json.loads((cache_dir / "students.json").read_text())
