@@ -5,6 +5,11 @@ runs, a heartbeat (``alive_at``, seconds since the epoch) every :data:`BEAT_S` s
 asking for a trial, a worker fails the RUNNING trials whose owner is a dead process on its own
 host (at once) or whose heartbeat is older than :data:`GRACE_S` (any host, e.g. a machine that
 went away). This works on every storage, unlike Optuna's heartbeat (RDB storages only).
+
+A trial is created and its owner recorded under the claim lock (``storage.claim_lock``); Optuna
+samples the trial's parameters in between, which takes a while. So a RUNNING trial without an
+owner, seen by a worker that holds the claim lock, was left by a worker that died inside its
+claim: it is failed at once, not after the grace period.
 """
 
 from __future__ import annotations
@@ -43,9 +48,12 @@ def _dead_here(who: str) -> bool:
     return False
 
 
-def orphan_reason(t: optuna.trial.FrozenTrial, now: float) -> str | None:
-    """Why the RUNNING trial ``t`` has no live worker, or None if it may still have one."""
+def orphan_reason(t: optuna.trial.FrozenTrial, now: float, claim_held: bool = False) -> str | None:
+    """Why the RUNNING trial ``t`` has no live worker, or None if it may still have one.
+    ``claim_held``: the caller holds the claim lock, so an owner being recorded is not pending."""
     who = t.user_attrs.get("worker")
+    if claim_held and who is None and t.state == TrialState.RUNNING:
+        return "the claiming process died before it recorded itself as the owner (process killed)"
     if who and _dead_here(who):
         return f"worker {who} died (process killed)"
     alive = t.user_attrs.get("alive_at")
@@ -56,11 +64,12 @@ def orphan_reason(t: optuna.trial.FrozenTrial, now: float) -> str | None:
     return None
 
 
-def fail_orphans(study: optuna.Study, storage: BaseStorage) -> list[int]:
-    """Mark FAIL every RUNNING trial of ``study`` whose worker is gone; return their numbers."""
+def fail_orphans(study: optuna.Study, storage: BaseStorage, claim_held: bool = False) -> list[int]:
+    """Mark FAIL every RUNNING trial of ``study`` whose worker is gone; return their numbers.
+    ``claim_held``: the caller holds the claim lock (see the module's docstring)."""
     now, failed = time.time(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-        reason = orphan_reason(t, now)
+        reason = orphan_reason(t, now, claim_held)
         if reason is None:
             continue
         try:

@@ -136,15 +136,16 @@ def of(study: optuna.Study) -> BaseStorage:
 
 
 @contextmanager
-def claim_lock(study: optuna.Study, run_dir: Path, spec: str | None) -> Iterator[None]:
-    """Hold the lock under which a worker counts trials and asks for a new one."""
+def claim_lock(study: optuna.Study, run_dir: Path, spec: str | None) -> Iterator[bool]:
+    """Hold the lock under which a worker counts trials and asks for a new one; yields whether
+    the lock is exclusive (False only where the platform has no file locks)."""
     url = _url(run_dir, spec)
     if url.startswith("postgresql"):
         key = int.from_bytes(hashlib.sha1(study.study_name.encode()).digest()[:8], "big", signed=True)
         with of(study).engine.connect() as conn:  # type: ignore[attr-defined]
             conn.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
             try:
-                yield
+                yield True
             finally:
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
         return
@@ -154,20 +155,21 @@ def claim_lock(study: optuna.Study, run_dir: Path, spec: str | None) -> Iterator
         lock_file = Path(url[len("sqlite:///"):] + ".claim")
     else:  # another database: workers must share the run folder
         lock_file = run_dir / ".claim"
-    with file_lock(lock_file):
-        yield
+    with file_lock(lock_file) as exclusive:
+        yield exclusive
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path``; yields False where there are no file locks."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no lock
-        yield
+        yield False
         return
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)

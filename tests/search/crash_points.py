@@ -3,6 +3,7 @@
 Run as a script, it is ``nas-student`` with crash points: ``NAS_STUDENT_CRASH=POINT:N`` kills
 the process (SIGKILL, no clean-up) the N-th time this process reaches POINT:
 
+* ``claim``: the trial is created (RUNNING, its parameters sampled), its owner not yet recorded;
 * ``train``: a student's training starts (the trial is RUNNING, nothing of it saved);
 * ``weights``: a student's weights are in their temporary file, not yet renamed into place;
 * ``tell``: the trial's record is stored, its final state not yet written;
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SCRIPT = str(Path(__file__).resolve())
-POINTS = ("train", "weights", "tell", "result", "tables")
+POINTS = ("claim", "train", "weights", "tell", "result", "tables")
 
 
 def _kill() -> None:
@@ -53,9 +54,12 @@ def install(spec: str) -> None:
     import sqlalchemy.orm
 
     from nas_student import search
-    from nas_student.search import objective
+    from nas_student.search import liveness, objective
 
-    if point == "train":
+    if point == "claim":
+        real_adopt = liveness.adopt
+        liveness.adopt = lambda *a, **k: _kill() if reached() else real_adopt(*a, **k)
+    elif point == "train":
         real_train = objective.train
         objective.train = lambda *a, **k: _kill() if reached() else real_train(*a, **k)
     elif point == "weights":

@@ -1,11 +1,11 @@
 """SIGKILL a seeded 40-trial search at every delicate moment; the same command resumes it.
 
-The run is killed during a trial, with a student's weights half saved, between the end of a
-trial and the write of its result, inside the SQLite transaction that writes the result, and
-while the tables are written (see crash_points.py); then it runs to the end. The result must be
-the uninterrupted run's: 40 complete trials with the same parameters and values, the same
-front; each interrupted trial failed with its reason, none left RUNNING, no architecture
-trained twice, no complete trial lost, the study file sound after every kill.
+The run is killed while it claims a trial (created, its owner not yet recorded), during a
+trial, with a student's weights half saved, between the end of a trial and the write of its
+result, inside the SQLite transaction that writes the result, and while the tables are written
+(see crash_points.py); then it runs to the end. The result must be the uninterrupted run's: 40
+complete trials with the same parameters and values, the same front; each interrupted trial
+failed at once with its reason, none left RUNNING, no architecture trained twice, no complete trial lost, the study file sound after every kill.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from crash_points import campaign, outcome
 pytestmark = pytest.mark.slow
 
 TRIALS = 40
-HOOK_KILLS = ["train:6", "weights:5", "tell:5", "result:5", "tables:1"]
+HOOK_KILLS = ["claim:4", "train:6", "weights:5", "tell:5", "result:5", "tables:1"]
+DIED = "interrupted: worker died (process killed)"
+DIED_CLAIMING = "interrupted: the claiming process died before it recorded itself as the owner (process killed)"
 ENV = {"OMP_NUM_THREADS": "1"}  # the machine may be shared: one thread per search
 
 
@@ -36,11 +38,12 @@ def reference(tmp_path_factory: pytest.TempPathFactory, digits_task) -> Path:
     return results / "u"
 
 
-def expected(interrupted: int) -> dict[str, object]:
-    """What a run interrupted ``interrupted`` times mid-trial must look like at the end."""
+def expected(interrupted: int, reasons: list[str]) -> dict[str, object]:
+    """What a run interrupted ``interrupted`` times mid-trial must look like at the end: every
+    interrupted trial failed at once with one of ``reasons`` (never after a grace period)."""
     return {
         "complete": TRIALS, "failed": interrupted, "unfinished": 0,
-        "fail_reasons": ["interrupted: worker died (process killed)"] if interrupted else [],
+        "fail_reasons": sorted(reasons) if interrupted else [],
         "trained_twice": 0, "untimed_training": 0, "repeats_point_at_their_source": True,
         "weights_are_the_trained": True, "table_rows": {"COMPLETE": TRIALS, "FAIL": interrupted},
         "same_params": True, "same_values": True, "same_front": True, "integrity": "ok",
@@ -60,7 +63,7 @@ def test_killed_at_every_delicate_moment_the_search_resumes_to_the_uninterrupted
     got = outcome(run_dir, reference)
     assert got["temporary_files"] == 1  # the weights kill's, never counted as a student's weights
     assert got["front_size"] >= 1
-    want = expected(len(HOOK_KILLS) - 1)
+    want = expected(len(HOOK_KILLS) - 1, [DIED, DIED_CLAIMING])
     assert {k: got[k] for k in want} == want, {k: (got[k], v) for k, v in want.items() if got[k] != v}
 
 
@@ -71,4 +74,6 @@ def test_killed_at_random_moments_nothing_is_lost(tmp_path, reference):
     assert res.lost == [] and res.kills >= 1 and res.survived == res.kills
     interrupted = sum(bool(s["RUNNING"]) for s in res.snapshots[:-1])
     got = outcome(run_dir, reference)
-    assert {k: got[k] for k in expected(0)} == expected(interrupted)
+    # a random kill may land inside a claim too (sampling takes a while): either reason, no other
+    reasons = [r for r in (DIED, DIED_CLAIMING) if r in got["fail_reasons"]] or [DIED]
+    assert {k: got[k] for k in expected(0, [])} == expected(interrupted, reasons)

@@ -85,8 +85,8 @@ def _states(db, name="k"):
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
-    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--no-trust", "--trials", "8", "--steps", "1000",
-           "--run", "k", "--results-dir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--no-trust", "--trials", "8", "--steps", "400",
+           "--space", "digits-mlp", "--run", "k", "--results-dir", str(tmp_path)]
     db = tmp_path / "k" / "study.db"
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
@@ -114,7 +114,7 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
     assert proc.returncode == -signal.SIGKILL
     interrupted = [t.number for t in _states(db) if t.state == optuna.trial.TrialState.RUNNING]
     assert interrupted
-    result = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    result = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy(), timeout=600)
     assert result.returncode == 0, result.stderr
     trials = _states(db)
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]

@@ -59,6 +59,23 @@ def test_trials_of_dead_or_silent_workers_are_failed_live_ones_kept(tmp_path):
     assert "silent" in trials[1].user_attrs["fail_reason"]
 
 
+def test_an_unowned_trial_is_an_orphan_only_under_the_claim_lock(tmp_path):
+    """A worker killed between Optuna's ask and recording its owner leaves a RUNNING trial with
+    no owner. Under the claim lock nobody can be in the middle of a claim: it is failed at once.
+    Without the lock it may be a claim in progress: it is kept until the grace period ends."""
+    study = _study(tmp_path)
+    store = storage.of(study)
+    unowned = study.ask()
+    assert liveness.fail_orphans(study, store) == []
+    assert study.trials[0].state.name == "RUNNING"
+    with storage.claim_lock(study, tmp_path, None) as exclusive:
+        assert exclusive
+        assert liveness.fail_orphans(study, store, claim_held=exclusive) == [unowned.number]
+    assert "claiming process died" in study.trials[0].user_attrs["fail_reason"]
+    assert isinstance(claim(study, 2, tmp_path, None), optuna.Trial)  # the claim fails it, then asks
+    assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
+
+
 def test_heartbeat_refreshes_alive_at(tmp_path):
     study = _study(tmp_path)
     trial = study.ask()
