@@ -81,7 +81,9 @@ class StudySearcher(Searcher):
         self._beat: threading.Thread | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_stop": None, "_beat": None}
+        """Tune pickles the searcher into its experiment state; threads and the callbacks (the
+        CLI's progress display holds locks) stay out: the study in its storage is the state."""
+        return {**self.__dict__, "_stop": None, "_beat": None, "callbacks": []}
 
     def _heartbeats(self) -> None:
         """The driver owns its trials: it keeps them alive, queued ones too (see liveness)."""

@@ -1,10 +1,12 @@
-"""Samplers whose proposals depend only on the seed and the study's finished trials.
+"""Samplers whose proposals depend only on the seed and the study's trials.
 
 Optuna's samplers draw from one RNG per process, so a search resumed after a crash would
 propose other architectures than an uninterrupted one. :class:`Reseeding` wraps a sampler
-and, before each trial, reseeds every RNG inside it from (seed, number of finished trials).
-Failed (interrupted) trials are not counted, so a resumed search proposes what an
-uninterrupted one would have proposed, trial for trial.
+and, before each trial, reseeds every RNG inside it from (seed, number of finished trials +
+number of other trials running). Failed (interrupted) trials are not counted, so a resumed
+search proposes what an uninterrupted one would have proposed, trial for trial. Running ones
+are: trials asked while others run (parallel workers, Ray) must not share a seed, or during
+the sampler's random start-up they would all propose the same student.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ class Reseeding(BaseSampler):
         self.inner, self.seed = inner, seed
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        n = len(study.get_trials(deepcopy=False, states=_COUNTED))
+        # asks are serialised (the claim lock), and each adds one to this count for the next
+        n = sum(t.state in _COUNTED or (t.state == TrialState.RUNNING and t.number != trial.number)
+                for t in study.get_trials(deepcopy=False))
         _reseed(self.inner, (self.seed * 1_000_003 + n * 7_919) % 2**32, set())
         self.inner.before_trial(study, trial)
 

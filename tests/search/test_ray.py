@@ -1,7 +1,10 @@
 """The Ray Tune backend on a local Ray cluster of two nodes (``ray.cluster_utils.Cluster``):
 the search completes into the same artefacts (`pareto` reads them), and a worker node killed
-mid-trial does not cost the search any of its asked trials."""
+mid-trial does not cost the search any of its asked trials, nor does a driver killed mid-search."""
 
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -83,3 +86,42 @@ def test_a_worker_node_killed_mid_trial_costs_no_trial(tmp_path, digits_task, cl
     assert retried.state.name == "COMPLETE", retried.user_attrs
     assert retried.user_attrs["ray_nodes"][0] == node.node_id
     assert retried.user_attrs["ray_node"] != node.node_id, retried.user_attrs["ray_nodes"]
+
+
+def test_the_driver_killed_mid_search_resumes_with_no_trial_lost(tmp_path, digits_task, cluster):
+    """SIGKILL the Ray driver (the process that owns the study's trials) while trials run on the
+    cluster; the same command resumes: the trials it was running fail as interrupted, the complete
+    ones keep their values, and the study reaches its target."""
+    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--backend", "ray", "--address", cluster.address,
+           "--no-trust", "--trials", "6", "--steps", "400", "--space", "digits-mlp", "--seed", "0",
+           "--run", "rd", "--results-dir", str(tmp_path)]
+    run_dir = tmp_path / "rd"
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        deadline, before = time.time() + 300, {}
+        while time.time() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                trials = load_study(run_dir).get_trials(deepcopy=False)
+            except Exception:  # noqa: BLE001 - the study may not exist yet
+                continue
+            done = {t.number: t.values for t in trials if t.state.name == "COMPLETE"}
+            if done and any(t.state.name == "RUNNING" for t in trials):
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                before = done
+                break
+    assert before, f"never caught mid-search (exit {proc.poll()}): {(tmp_path / 'first.log').read_text()[-2000:]}"
+    interrupted = [t.number for t in load_study(run_dir).trials if t.state.name == "RUNNING"]
+    assert interrupted
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    trials = load_study(run_dir).trials
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
+    for n in interrupted:
+        assert trials[n].state.name == "FAIL"
+        assert trials[n].user_attrs["fail_reason"].startswith("interrupted: worker "), trials[n].user_attrs
+        assert "died (process killed)" in trials[n].user_attrs["fail_reason"]
+    assert {n: trials[n].values for n in before} == before
+    assert (run_dir / "pareto.csv").exists()
