@@ -21,7 +21,13 @@ class DataError(NasStudentError):
 
 
 def _tensor(a: Any, what: str) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a
+    if not isinstance(a, torch.Tensor):
+        a = np.asarray(a)
+        # read-only arrays (safetensors, memory maps) are copied: torch would warn, and training
+        # must not write into the user's file
+        t = torch.from_numpy(a if a.flags.writeable else a.copy())
+    else:
+        t = a
     if t.dtype == torch.float64:
         t = t.float()
     return t
