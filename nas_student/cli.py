@@ -180,6 +180,12 @@ def spaces() -> None:
 
 from nas_student import cli_cost, cli_results, cli_train  # noqa: E402,F401  (register their commands)
 
+# Typer's command list keeps the docstrings' line breaks in rich mode (the command's own --help
+# does not): give each command its first paragraph on one line as its short help.
+for _info in app.registered_commands:
+    if _info.short_help is None and _info.callback is not None and _info.callback.__doc__:
+        _info.short_help = " ".join(_info.callback.__doc__.strip().split("\n\n")[0].split())
+
 
 def main() -> None:
     app()

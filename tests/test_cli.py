@@ -18,6 +18,14 @@ def test_help_lists_commands_and_search_options():
         assert opt in result.output
 
 
+def test_the_command_list_flows_each_summary_as_one_paragraph(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # wide enough that rich wraps nothing
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "same bounds) until it has its trials. Start as many as you like" in result.output
+    assert "pareto.csv, pareto.parquet, pareto.png" in result.output
+
+
 def test_spaces_lists_builtin_spaces_with_sizes():
     result = runner.invoke(app, ["spaces"], terminal_width=200)
     assert result.exit_code == 0
