@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
@@ -19,7 +20,9 @@ app = typer.Typer(
     help="nas-student: search the best small student for a trained teacher "
          "(architecture search + knowledge distillation, Pareto-optimal under a cost budget).",
     no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-out = Console()
+# Piped to a file or a CI log (no terminal, no COLUMNS): rich would cut tables at 80 columns;
+# a log has no width, so tables get room for every column.
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 

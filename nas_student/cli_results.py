@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from nas_student.cli import _one_line_errors, app, out
@@ -67,18 +68,25 @@ def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int |
     if knee is None and len(front):
         knee = knee_point(front, objs)
     teacher = attrs.get("teacher", {})
-    table = Table(title=f"Pareto front ({', '.join(objs)}): {len(front)} students ({run_dir})")
-    for col in ("trial", "val acc", "agree", "MACs", "params", "MACs %", "params %"):
+    narrow = out.width < 100  # an 80-column terminal: no agreement, no rules between columns
+    table = Table(title=f"Pareto front ({', '.join(objs)}): {len(front)} students ({run_dir})",
+                  box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD)
+    cols = ["trial", "val acc", *([] if narrow else ["agree"]), "MACs", "params", "MACs %", "params %"]
+    for col in cols:
         table.add_column(col, justify="right", no_wrap=True)
-    table.add_column("architecture", overflow="fold", min_width=24)
+    table.add_column("architecture", overflow="fold", min_width=12 if narrow else 24)
+
+    def row(trial: str, acc: str, agree: str, *rest: str, style: str | None = None) -> None:
+        table.add_row(trial, acc, *([] if narrow else [agree]), *rest, style=style)
+
     if teacher:
-        table.add_row("teacher", f"{teacher.get('val_accuracy', math.nan):.4f}", "", f"{teacher['macs']:,}",
-                      f"{teacher['params']:,}", "100", "100", "", style="dim")
+        row("teacher", f"{teacher.get('val_accuracy', math.nan):.4f}", "", f"{teacher['macs']:,}",
+            f"{teacher['params']:,}", "100", "100", "", style="dim")
     for r in front.itertuples():
         mark = " *" if r.trial == knee else ""
-        table.add_row(f"{r.trial}{mark}", f"{r.accuracy:.4f}", f"{r.agreement:.4f}", f"{int(r.macs):,}",
-                      f"{int(r.params):,}", f"{100 * r.macs_ratio:.2f}", f"{100 * r.params_ratio:.2f}",
-                      describe(json.loads(r.arch)), style="bold" if mark else None)
+        row(f"{r.trial}{mark}", f"{r.accuracy:.4f}", f"{r.agreement:.4f}", f"{int(r.macs):,}",
+            f"{int(r.params):,}", f"{100 * r.macs_ratio:.2f}", f"{100 * r.params_ratio:.2f}",
+            describe(json.loads(r.arch)), style="bold" if mark else None)
     out.print(table)
     if knee is not None:
         out.print(f"Recommended (knee, *): trial {knee}, {KNEE_RULE}.", soft_wrap=True)

@@ -44,6 +44,20 @@ def run_copy(small_run, tmp_path):
     return dst
 
 
+def test_on_an_80_column_terminal_the_front_keeps_every_architecture_whole(run_copy, monkeypatch):
+    from nas_student.cli import out
+    from nas_student.families.base import describe
+
+    monkeypatch.setattr(out, "width", 80)
+    r = invoke("pareto", run_copy)
+    assert r.exit_code == 0, r.output
+    table = r.output[:r.output.index("Recommended")]  # the sentences below wrap softly (paths stay whole)
+    assert max(map(len, table.splitlines())) <= 80
+    flat = "".join(table.split())  # folded cells read on, line after line
+    for arch in pd.read_csv(run_copy / "pareto.csv")["arch"]:
+        assert "".join(describe(json.loads(arch)).split()) in flat
+
+
 def test_pareto_prints_knee_and_writes_files(run_copy):
     r = invoke("pareto", run_copy)
     assert r.exit_code == 0, r.output
