@@ -113,16 +113,31 @@ def print_summary(trials: Any, run_dir: Path) -> None:
     out.print(f"Files: {run_dir / 'pareto.csv'}, {run_dir / 'trials.csv'}, {run_dir / 'study.db'}")
 
 
+TRIAL_HELP = "Trial number (see `nas-student pareto`). \\[default: the front's recommended knee]"
+
+
+def _trial_or_knee(view: Any, trial: int | None) -> int:
+    """``trial``, or the run's knee, named in one line so the user knows which was taken."""
+    if trial is not None:
+        return trial
+    from nas_student.results.export import knee_trial
+
+    knee = knee_trial(view)
+    out.print(f"Trial {knee}: the front's recommended knee (--trial N for another).", soft_wrap=True)
+    return knee
+
+
 @app.command()
 @_one_line_errors
 def show(run: str = RUN_ARG,
-         trial: int = typer.Option(..., "--trial", help="Trial number (see `nas-student pareto`)."),
+         trial: Optional[int] = typer.Option(None, "--trial", help=TRIAL_HELP),
          results_dir: Path = RESULTS_DIR) -> None:
     """Show one student: its layers (output shape, params, MACs), costs, metrics and status."""
     from nas_student.results.export import (front_position, get_trial, layer_table, open_run,
                                             resolve_run, run_io, trial_model)
 
     view = open_run(resolve_run(run, results_dir))
+    trial = _trial_or_knee(view, trial)
     t = get_trial(view, trial)
     arch = t.user_attrs.get("arch")
     status = t.user_attrs.get("status") or t.state.name.lower()
@@ -173,7 +188,7 @@ def show(run: str = RUN_ARG,
 @app.command()
 @_one_line_errors
 def export(run: str = RUN_ARG,
-           trial: int = typer.Option(..., "--trial", help="Trial number of a trained student."),
+           trial: Optional[int] = typer.Option(None, "--trial", help=TRIAL_HELP),
            out_dir: Path = typer.Option(..., "--out", help="Folder to write the bundle into."),
            results_dir: Path = RESULTS_DIR) -> None:
     """Export a trained student: arch.json, weights.pt, model.ts (TorchScript), model.onnx
@@ -181,6 +196,7 @@ def export(run: str = RUN_ARG,
     from nas_student.results.export import export_trial, open_run, resolve_run
 
     view = open_run(resolve_run(run, results_dir))
+    trial = _trial_or_knee(view, trial)
     b = export_trial(view, trial, out_dir)
     out.print(f"Exported trial {trial} to {b.out}: {', '.join(p.name for p in b.files)}", soft_wrap=True)
     out.print(f"Checked on a fixed input: ONNX (onnxruntime) max abs diff {b.onnx_max_abs_diff:.2e}, "

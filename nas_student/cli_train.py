@@ -10,14 +10,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nas_student.cli import _one_line_errors, app, out
-from nas_student.errors import NasStudentError
 
 
 @app.command("train")
 @_one_line_errors
 def train_cmd(
     source: str = typer.Argument(..., help="A run (name or folder) with --trial N, or an architecture JSON file (e.g. export's arch.json)."),
-    trial: Optional[int] = typer.Option(None, help="The trial of the run to train (see `nas-student pareto RUN`)."),
+    trial: Optional[int] = typer.Option(None, help="The trial of the run to train (see `nas-student pareto RUN`). \\[default: the front's recommended knee]"),
     recipe: Optional[Path] = typer.Option(None, help="A recipe YAML (loss terms, schedules, budget). \\[default: the run's proxy recipe, 20x the steps, at full training's lr and temperature]"),
     steps: Optional[int] = typer.Option(None, min=1, help="Override the recipe's steps."),
     seeds: int = typer.Option(1, min=1, help="Train with seeds 0..N-1; the report gives mean ± sd."),
@@ -49,11 +48,12 @@ def train_cmd(
         cfg = build_config(config, {("task",): task} if task else {})
         job = job_from_arch(path, cfg, rec, out_dir, **kw)
     else:
-        from nas_student.results.export import resolve_run
+        from nas_student.cli_results import _trial_or_knee
+        from nas_student.results.export import open_run, resolve_run
 
-        if trial is None:
-            raise NasStudentError(f"{source}: a run needs --trial N (or give an architecture .json file)")
-        job = job_from_run(resolve_run(source, results_dir), trial, rec, out_dir, **kw)
+        run_dir = resolve_run(source, results_dir)
+        trial = _trial_or_knee(open_run(run_dir), trial)
+        job = job_from_run(run_dir, trial, rec, out_dir, **kw)
     if data_free:
         job.cfg = job.cfg.model_copy(update={"data_free": job.cfg.data_free.model_copy(update={"enabled": True})})
     if rec is None and steps:
@@ -76,6 +76,8 @@ def train_cmd(
 
 
 def _print_report(r: dict) -> None:
+    from nas_student.training import mean_sd
+
     table = Table(title=f"{r['task']}: student vs teacher")
     for col in ("model", "test accuracy", "retention"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -84,7 +86,7 @@ def _print_report(r: dict) -> None:
     for kind, label in (("kd", "student (distilled)"), ("ce", "student (CE only)")):
         if kind in r:
             a = r[kind]["accuracy"]
-            table.add_row(label, f"{a['mean']:.4f} ± {a['sd']:.4f}", f"{100 * a['mean'] / t_acc:.1f} %")
+            table.add_row(label, mean_sd(a), f"{100 * a['mean'] / t_acc:.1f} %")
     out.print(table)
     out.print(f"MACs {r['macs_ratio']:.2%} and params {r['params_ratio']:.2%} of the teacher; "
               f"latency speedup {r['latency_speedup']:.2f}x (measured)")

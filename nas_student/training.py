@@ -152,9 +152,16 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
     return report
 
 
+def mean_sd(d: dict[str, float], with_n: bool = False) -> str:
+    """``mean ± sd`` over seeds; one seed has no spread to show, so just its value."""
+    if d.get("n", 1) <= 1:
+        return f"{d['mean']:.4f}" + (" (n=1)" if with_n else "")
+    return f"{d['mean']:.4f} ± {d['sd']:.4f}" + (f" (n={d['n']})" if with_n else "")
+
+
 def report_markdown(r: dict[str, Any]) -> str:
     def ms(d: dict[str, float]) -> str:
-        return f"{d['mean']:.4f} ± {d['sd']:.4f} (n={d['n']})"
+        return mean_sd(d, with_n=True)
 
     lines = [f"# Full training report: {r['source']}", "",
              f"Task `{r['task']}`; recipe: {r['recipe']}; seeds {r['seeds']}.", "",

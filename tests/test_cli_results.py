@@ -100,6 +100,21 @@ def test_show_prints_layers_costs_metrics(small_run):
         assert text in r.output
 
 
+def test_without_a_trial_show_and_export_take_the_knee_and_say_so(run_copy, tmp_path):
+    small_run = run_copy
+    assert invoke("pareto", small_run).exit_code == 0  # writes pareto.csv with its knee column
+    front = pd.read_csv(small_run / "pareto.csv")
+    knee = int(front.loc[front["knee"], "trial"].iloc[0])
+    r = invoke("show", small_run)
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"Trial {knee}: the front's recommended knee") and f"Trial {knee} of" in r.output
+    r = invoke("export", small_run, "--out", tmp_path / "b")
+    assert r.exit_code == 0, r.output
+    assert f"Exported trial {knee} to" in r.output
+    assert json.loads((tmp_path / "b" / "arch.json").read_text())["arch"] == json.loads(
+        front.loc[front["knee"], "arch"].iloc[0])
+
+
 @pytest.mark.parametrize("cmd", ["show", "export"])
 def test_bad_trial_number_is_one_line_exit_2(small_run, tmp_path, cmd):
     args = [cmd, small_run, "--trial", 999] + (["--out", tmp_path / "b"] if cmd == "export" else [])

@@ -203,6 +203,18 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def knee_trial(view: RunView) -> int:
+    """The trial the run recommends (the front's knee), for commands given no ``--trial``."""
+    from nas_student.results import pareto_front
+    from nas_student.results.plots import knee_point
+
+    front = pareto_front(view.trials, view.objectives)
+    if front.empty:
+        raise NasStudentError(f"{view.run_dir}: no trained student on the front yet; give --trial N "
+                              "(see `nas-student pareto`)")
+    return int(knee_point(front, view.objectives))
+
+
 def front_position(view: RunView, number: int) -> dict[str, Any]:
     """Where a trial stands: on the front (rank by cost among its n points), knee or not."""
     from nas_student.results import pareto_front

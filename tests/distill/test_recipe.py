@@ -86,3 +86,11 @@ def test_full_training_default_recipe_from_the_proxy():
     curriculum = default_recipe(RunConfig.model_validate(
         {"budget": {"temperature": {"kind": "cosine", "start": 8, "end": 2}}}).budget)
     assert isinstance(curriculum.temperature, Schedule) and curriculum.final_temperature == pytest.approx(2.0)
+
+
+def test_reports_give_a_spread_only_over_several_seeds():
+    from nas_student.training import mean_sd
+
+    assert mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}) == "0.4611"
+    assert mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}, with_n=True) == "0.4611 (n=1)"
+    assert mean_sd({"mean": 0.9, "sd": 0.01234, "n": 3}, with_n=True) == "0.9000 ± 0.0123 (n=3)"
