@@ -14,6 +14,7 @@ from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.families.base import describe
 
 RULE_MARGIN = 0.05  # the budget rule: the smallest budget whose tau is within this of the best
+COST_CEILING = 0.05  # the proxy's cost goal: this share of the full recipe's steps at most
 
 
 def score_of(m: dict, split: str, args) -> float:
@@ -43,7 +44,15 @@ def kd_target(st: dict, args) -> float:
 
 def is_default_proxy(overrides: dict) -> bool:
     """True when the full recipe with ``overrides`` is the search's default proxy recipe (at
-    any number of steps)."""
+    any number of steps), from the init seed the search uses (repeats from other seeds: see
+    :func:`proxy_noise`)."""
+    if "seed" in overrides:
+        return False
+    return is_default_recipe(overrides)
+
+
+def is_default_recipe(overrides: dict) -> bool:
+    overrides = {k: v for k, v in overrides.items() if k != "seed"}
     mine = Recipe.model_validate({**Recipe().model_dump(), **overrides}).model_dump()
     ref = ProxyRecipe().model_dump()
     return {k: v for k, v in mine.items() if k != "steps"} == {k: v for k, v in ref.items() if k != "steps"}
@@ -67,7 +76,7 @@ def scores(st: dict, args) -> dict[str, tuple[float, int]]:
         out[f"CE only, {s} steps (val {metric})"] = (score_of(m[f"ce@{s}"], "val", args), s)
     for name, (ov, steps) in args.variants.items():
         for s in steps:
-            if not is_default_proxy(ov):
+            if not is_default_proxy(ov) and "seed" not in ov:
                 out[f"KD {label(ov)}, {s} steps (val {metric})"] = (score_of(m[f"{name}@{s}"], "val", args), s)
     out["parameter count"] = (st["params"], 0)
     out["MACs"] = (st["macs"], 0)
@@ -115,9 +124,59 @@ def noise_ceiling(args, done: list[dict]) -> list[tuple[str, float]]:
             (f"one full run vs the mean of the other {k - 1}", statistics.mean(rest))]
 
 
-def budget_rule(rows: list[dict]) -> tuple[int | None, float, dict[int, float]]:
-    """Over the default proxy's budgets: the smallest whose tau is within RULE_MARGIN of the best."""
+def seed_groups(args) -> dict[tuple[str, int], list[str]]:
+    """(recipe, steps) -> the measurements of that proxy from each init seed: the seed-0 one
+    first (``kd@S`` for the full recipe cut short, else the variant without ``seed``), then its
+    ``seed=K`` repeats. Only groups with repeats."""
+    groups: dict[tuple[str, int], list[str]] = {}
+    for s in args.budgets:
+        groups[("full recipe cut short", s)] = [f"kd@{s}"]
+    for name, (ov, steps) in args.variants.items():
+        rec = {k: v for k, v in ov.items() if k != "seed"}
+        key = "**default proxy**" if is_default_recipe(rec) else f"KD {label(rec)}" if rec else "full recipe cut short"
+        for s in steps:
+            names = groups.setdefault((key, s), [])
+            names.insert(0 if "seed" not in ov else len(names), f"{name}@{s}")
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def over_seeds(args, done: list[dict], tgt_fn=target) -> list[dict]:
+    """For each proxy repeated from several init seeds: its tau from each seed (mean, spread),
+    tau between seeds (the proxy's own noise), and the tau of the mean over seeds (what
+    averaging would buy, at that many times the cost)."""
+    tgt = [tgt_fn(st, args) for st in done]
+    out = []
+    for (key, s), names in sorted(seed_groups(args).items(), key=lambda kv: (kv[0][0] != "**default proxy**", kv[0][1])):
+        sc = [[score_of(st["m"][n], "val", args) for st in done] for n in names]
+        each = [tau(x, tgt) for x in sc]
+        out.append({"score": key, "steps": s, "seeds": len(names), "taus": each, "mean": statistics.mean(each),
+                    "sd": statistics.stdev(each), "held_out": statistics.mean(tau(x[len(x) // 2:], tgt[len(tgt) // 2:]) for x in sc),
+                    "between": statistics.mean(tau(sc[i], sc[j]) for i in range(len(sc)) for j in range(i + 1, len(sc))),
+                    "of_mean": tau([statistics.mean(v) for v in zip(*sc)], tgt)})
+    return out
+
+
+def seeds_table(rows: list[dict], full_steps: int) -> list[str]:
+    if not rows:
+        return []
+    out = ["**Over proxy init seeds** (the tables above use one init seed per student and proxy; a proxy "
+           "run is itself noisy): each proxy repeated from other init seeds.", "",
+           "| proxy | steps | seeds | tau per seed | mean tau (sd) | mean tau, held-out half | tau seed vs seed "
+           "| tau of the mean over seeds (cost) |", "|---|---:|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['score']} | {r['steps']} | {r['seeds']} | {', '.join(f'{t:.3f}' for t in r['taus'])} "
+                   f"| **{r['mean']:.3f}** ({r['sd']:.3f}) | {r['held_out']:.3f} | {r['between']:.3f} "
+                   f"| {r['of_mean']:.3f} ({r['seeds'] * r['steps'] / full_steps:.0%}) |")
+    return out + [""]
+
+
+def budget_rule(rows: list[dict], seeded: list[dict] = ()) -> tuple[int | None, float, dict[int, float]]:
+    """Over the default proxy's budgets: the smallest whose tau is within RULE_MARGIN of the
+    best; on the mean tau over init seeds where every budget was repeated."""
     fam = {r["steps"]: r["tau"] for r in rows if r["score"].startswith("**default proxy**")}
+    means = {r["steps"]: r["mean"] for r in seeded if r["score"] == "**default proxy**"}
+    if means and set(means) == set(fam):
+        fam = means
     if not fam:
         return None, math.nan, fam
     best = max(fam.values())
@@ -143,8 +202,9 @@ def table(rows: list[dict], full_steps: int) -> list[str]:
 
 def report(args, cache: dict, done: list[dict], wall: float) -> str:
     rows = analyse(args, done)
+    seeded = over_seeds(args, done)
     tgt = sorted(shown(target(st, args), args) for st in done)
-    chosen, best, fam = budget_rule(rows)
+    chosen, best, fam = budget_rule(rows, seeded)
     default_steps = ProxyRecipe().steps
     default_name = next((n for n, (ov, _) in args.variants.items() if is_default_proxy(ov)), None)
     default_row = next((r for r in rows if r["score"].startswith("**default proxy**") and r["steps"] == default_steps), None)
@@ -165,15 +225,25 @@ def report(args, cache: dict, done: list[dict], wall: float) -> str:
         "variants were chosen looking at the first half only; the second half is held out.", "",
         *table(rows, args.full_steps), "",
     ]
+    lines += seeds_table(seeded, args.full_steps)
     if default_row is not None:
         share = wall_share(args, done, f"{default_name}@{default_steps}")
-        lines += [f"default proxy: Kendall tau = {default_row['tau']:.2f} ({default_steps} steps = "
+        rep = next((r for r in seeded if r["score"] == "**default proxy**" and r["steps"] == default_steps), None)
+        value = (f"{rep['mean']:.2f} (mean over {rep['seeds']} proxy init seeds, "
+                 f"{min(rep['taus']):.2f} to {max(rep['taus']):.2f}; held-out half {rep['held_out']:.2f})"
+                 if rep else f"{default_row['tau']:.2f} (held-out half: {default_row['tau_b']:.2f})")
+        lines += [f"default proxy: Kendall tau = {value}; {default_steps} steps = "
                   f"{default_steps / args.full_steps:.0%} of the full recipe's steps, {share:.1%} of its wall "
-                  f"time (median over students); held-out half: {default_row['tau_b']:.2f})", ""]
+                  "time (median over students)", ""]
     if chosen is not None:
         lines += [f"Budget rule (smallest budget of the default proxy whose tau is within {RULE_MARGIN} of its "
-                  f"best, {best:.3f}): **{chosen} steps**. Taus by budget: "
-                  + ", ".join(f"{s}: {t:.3f}" for s, t in sorted(fam.items())) + ".", ""]
+                  f"best, {best:.3f}{', taus averaged over init seeds' if seeded else ''}): **{chosen} steps**. "
+                  "Taus by budget: " + ", ".join(f"{s}: {t:.3f}" for s, t in sorted(fam.items())) + ".", ""]
+        cheap = {s: t for s, t in fam.items() if s / args.full_steps <= COST_CEILING + 1e-9}
+        if chosen / args.full_steps > COST_CEILING + 1e-9 and cheap:
+            within, _, _ = budget_rule([{"score": "**default proxy**", "steps": s, "tau": t} for s, t in cheap.items()])
+            lines += [f"That budget costs {chosen / args.full_steps:.0%} of the full recipe, over the "
+                      f"{COST_CEILING:.0%} ceiling; the same rule over the budgets within it: **{within} steps**.", ""]
     rows2 = analyse(args, done, kd_target)
     lines += ["Against a second target, minus the validation KD loss after the full recipe (continuous, "
               "so no ties; how closely the distilled student matches the teacher):", "",

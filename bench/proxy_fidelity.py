@@ -72,14 +72,16 @@ def plan(args) -> list[tuple[str, int, bool, int, dict]]:
     first: the proxies, their variants, then the full recipe from ``--full-seeds`` init seeds."""
     out = [(f"kd@{s}", s, True, 0, {}) for s in args.budgets]
     out += [(f"ce@{s}", s, False, 0, {}) for s in args.ce_steps]
-    out += [(f"{name}@{s}", s, True, 0, ov) for name, (ov, steps) in args.variants.items() for s in steps]
+    out += [(f"{name}@{s}", s, True, ov.get("seed", 0), {k: v for k, v in ov.items() if k != "seed"})
+            for name, (ov, steps) in args.variants.items() for s in steps]
     out += [(f"full@s{k}", args.full_steps, True, 100 + k, {}) for k in range(args.full_seeds)]
     return out
 
 
 def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[int]]]:
     """``"lr1e-2:lr=0.01;T2@50/150:temperature=2,alpha=0.5"`` -> {name: (recipe overrides,
-    budgets)}; a variant without ``@`` is measured at ``steps`` (``--variant-steps``)."""
+    budgets)}; a variant without ``@`` is measured at ``steps`` (``--variant-steps``). The key
+    ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0)."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         head, _, kv = part.partition(":")

@@ -142,8 +142,9 @@ class ProxyRecipe(Recipe):
     150 steps, ``lr`` 0.01, ``temperature`` 1: on digits (30 students drawn from
     ``digits-cnn``, ``bench/proxy_fidelity.py``) this ranks students as full distillation
     (3000 steps, T = 4, lr 3e-3) does far better than the full recipe cut short (Kendall tau
-    0.74 vs 0.53 at 150 steps, 5 % of the full run's steps): a short run at T = 4 and a small learning
-    rate measures how fast a student starts, and unnormalised students start slowly. See
+    0.68 vs 0.54 at 150 steps, 5 % of the full run's steps; means over 5 init seeds): a short
+    run at T = 4 and a small learning rate measures how fast a student starts, and
+    unnormalised students start slowly. See
     ``results/BENCHMARKS.md``."""
 
     steps: Annotated[int, Field(ge=1)] = 150
