@@ -11,6 +11,7 @@ import dataclasses
 
 import json
 import math
+import os
 import platform
 import shutil
 import warnings
@@ -291,21 +292,42 @@ def _card(view: RunView, t: FrozenTrial, pos: dict[str, Any], io: ModelIO, b: Bu
 
 
 def fixed_input(io: ModelIO, batch: int = 4) -> Any:
+    """A fixed example batch of the task's input: token ids for token tasks, else uniform."""
     import torch
 
     g = torch.Generator().manual_seed(0)
+    if io.tokens:
+        return torch.randint(0, int(io.vocab_size or 1), (batch, *io.input_shape), generator=g)
     return torch.rand(batch, *io.input_shape, generator=g)
 
 
 def export_trial(view: RunView, number: int, out: Path) -> Bundle:
-    """Write the bundle for a trained trial into ``out`` (created; files replaced)."""
+    """Write the bundle for a trained trial into ``out`` (created; files replaced). The bundle
+    is written and checked in a folder beside ``out`` and moved in only when complete."""
+    t = trained_trial(view, number)
+    if out.exists() and not out.is_dir():
+        raise NasStudentError(f"--out {out}: is a file, not a folder")
+    partial = out.parent / f".{out.name}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    try:
+        bundle = _write_bundle(view, t, number, partial)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    out.mkdir(parents=True, exist_ok=True)
+    for f in bundle.files:
+        os.replace(f, out / f.name)
+    partial.rmdir()
+    return dataclasses.replace(bundle, out=out, files=[out / f.name for f in bundle.files])
+
+
+def _write_bundle(view: RunView, t: FrozenTrial, number: int, out: Path) -> Bundle:
     import numpy as np
     import torch
 
-    t = trained_trial(view, number)
     io = run_io(view)
     model = trial_model(view, t)
-    out.mkdir(parents=True, exist_ok=True)
     files = []
     spec = {"arch": t.user_attrs["arch"],
             "io": {**dataclasses.asdict(io), "input_shape": list(io.input_shape)}}
@@ -317,6 +339,7 @@ def export_trial(view: RunView, number: int, out: Path) -> Bundle:
     x = fixed_input(io)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, still works
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # RNN shape checks; check_trace verifies
         ref = model(x)
         ts = torch.jit.trace(model, io.example_input(), check_trace=True)
         ts.save(str(out / "model.ts"))

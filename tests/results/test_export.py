@@ -25,6 +25,19 @@ def test_task_io_matches_the_loaded_task(digits_task, small_run):
         task_io("imagenet")
 
 
+def test_an_export_that_fails_its_check_leaves_no_half_bundle(small_run, tmp_path, monkeypatch):
+    from nas_student.results import export
+
+    view = open_run(small_run)
+    monkeypatch.setattr(export, "ONNX_TOLERANCE", -1.0)  # the ONNX check fails after 4 files are written
+    with pytest.raises(NasStudentError, match="ONNX export .* differs"):
+        export_trial(view, _trained(view), tmp_path / "bundle")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NasStudentError, match="is a file"):
+        export_trial(view, _trained(view), tmp_path / "afile")
+
+
 def test_export_rebuilds_bit_for_bit_in_a_fresh_process(small_run, tmp_path):
     view = open_run(small_run)
     n = int(pareto_front(view.trials, view.objectives)["trial"].iloc[0])

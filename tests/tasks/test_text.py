@@ -85,3 +85,14 @@ def test_search_on_the_text_task_gives_a_front_of_feasible_students(tmp_path, te
     front = pd.read_csv(tmp_path / f"text-{space}-s0" / "pareto.csv")
     assert len(front) >= 1 and front["feasible"].all()
     assert (front["macs_ratio"] <= 0.1).all() and (front["params_ratio"] <= 0.1).all()
+    # the knee exports (token inputs: TorchScript and ONNX checked on token ids) and rebuilds
+    import nas_student
+
+    result = CliRunner().invoke(app, ["export", f"text-{space}-s0", "--results-dir", str(tmp_path),
+                                      "--out", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in (tmp_path / "b").iterdir()} == {
+        "arch.json", "weights.pt", "model.ts", "model.onnx", "recipe.json", "MODEL_CARD.md"}
+    model = nas_student.build(str(tmp_path / "b" / "arch.json"), weights=str(tmp_path / "b" / "weights.pt"))
+    ids = torch.randint(0, text.IO.vocab_size, (2, *text.IO.input_shape))
+    assert model(ids).shape == (2, *text.IO.input_shape, text.IO.num_outputs)
