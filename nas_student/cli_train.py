@@ -36,7 +36,7 @@ def train_cmd(
     """
     from nas_student.distill.recipe import load_recipe
     from nas_student.search.objective import resolve_device
-    from nas_student.training import job_from_arch, job_from_run, run_job
+    from nas_student.training import inputs, job_from_arch, job_from_run, run_job
 
     overrides = {"steps": steps} if steps else {}
     rec = load_recipe(recipe, overrides) if recipe else None
@@ -58,7 +58,7 @@ def train_cmd(
         job.cfg = job.cfg.model_copy(update={"data_free": job.cfg.data_free.model_copy(update={"enabled": True})})
     if rec is None and steps:
         job.recipe = job.recipe.model_copy(update={"steps": steps})
-    out.print(f"Training {job.source}: {job.recipe.describe()}; output in {job.out}")
+    out.print(f"Training {job.source}: {job.recipe.describe()}; on {inputs(job)}; output in {job.out}")
     progress = Progress(TextColumn("{task.description}"), MofNCompleteColumn(), BarColumn(),
                         TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=out)
     bars: dict[str, int] = {}

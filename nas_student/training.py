@@ -92,9 +92,51 @@ def _mean_sd(values: list[float]) -> dict[str, float]:
             "n": len(values)}
 
 
+def inputs(job: TrainJob) -> str:
+    """What the student is trained on, in words (reports and the CLI say it)."""
+    if job.cfg.data_free.enabled:
+        return "data-free: inputs synthesised from the teacher alone (no training data)"
+    return "the task's training data"
+
+
+def settings(job: TrainJob) -> dict[str, Any]:
+    """What a finished phase's result depends on besides its seed: the architecture, the recipe
+    and where the training inputs come from (the data, or data-free synthesis)."""
+    cfg = job.cfg
+    return {"arch": job.arch, "recipe": job.recipe.model_dump(mode="json"),
+            "task": cfg.task, "teacher": cfg.teacher.model_dump(mode="json") if cfg.teacher else None,
+            "data": cfg.data.model_dump(mode="json") if cfg.data else None,
+            "data_free": cfg.data_free.model_dump(mode="json") if cfg.data_free.enabled else None}
+
+
+def _differences(old: Any, new: Any, path: str = "") -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in _differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))]
+    return [] if old == new else [f"{path or 'value'} {json.dumps(old)} -> {json.dumps(new)}"]
+
+
+def claim_folder(job: TrainJob) -> None:
+    """Make ``job.out`` this job's: new, or holding finished phases of the same settings (then
+    they are kept: more seeds, a resumed run). Phases of other settings are never mixed in."""
+    job.out.mkdir(parents=True, exist_ok=True)
+    mine, path = settings(job), job.out / "settings.json"
+    if path.exists():
+        theirs = json.loads(path.read_text())
+    elif any(job.out.glob("*-s*.json")) or any(job.out.glob("*.ckpt")):
+        theirs = None  # written before settings were recorded: they cannot be checked
+    else:
+        theirs = mine
+    if theirs != mine:
+        what = "; ".join(_differences(theirs, mine)[:3]) if theirs else "its settings were not recorded"
+        raise NasStudentError(f"{job.out} holds a training with other settings ({what}); "
+                              "give another --out, or delete that folder to train again there")
+    path.write_text(json.dumps(mine, indent=2))
+
+
 def run_job(job: TrainJob, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
     """Train every phase not finished yet, then write and return the report."""
-    job.out.mkdir(parents=True, exist_ok=True)
+    claim_folder(job)
     (job.out / "arch.json").write_text(json.dumps({"arch": job.arch}, indent=2))
     (job.out / "recipe.json").write_text(job.recipe.model_dump_json(indent=2))
     task = task_for_config(job.cfg, str(device))
@@ -137,7 +179,7 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
     metrics = [m for m in ("accuracy", "perplexity") if m in teacher]
     report: dict[str, Any] = {
         "source": job.source, "task": task.name, "arch": job.arch, "recipe": job.recipe.describe(),
-        "seeds": job.seeds, "teacher": {**teacher, **t_cost}, "student_cost": s_cost,
+        "seeds": job.seeds, "inputs": inputs(job), "teacher": {**teacher, **t_cost}, "student_cost": s_cost,
         "macs_ratio": s_cost["macs"] / t_cost["macs"], "params_ratio": s_cost["params"] / t_cost["params"],
         "latency_speedup": t_cost["latency_ms"] / s_cost["latency_ms"],
     }
@@ -164,7 +206,8 @@ def report_markdown(r: dict[str, Any]) -> str:
         return mean_sd(d, with_n=True)
 
     lines = [f"# Full training report: {r['source']}", "",
-             f"Task `{r['task']}`; recipe: {r['recipe']}; seeds {r['seeds']}.", "",
+             f"Task `{r['task']}`; recipe: {r['recipe']}; seeds {r['seeds']}; trained on "
+             f"{r.get('inputs', 'the task training data')}.", "",
              "| model | test accuracy | " + ("perplexity |" if "perplexity" in r["teacher"] else ""),
              "|---|---|" + ("---|" if "perplexity" in r["teacher"] else "")]
     extra = "perplexity" in r["teacher"]

@@ -52,7 +52,33 @@ def test_train_reports_and_resumes_after_kill(tmp_path, digits_task):
         (killed / "report.json").read_text())["kd"]["wall_s"]}
 
 
-def test_train_needs_a_trial_for_a_run(tmp_path):
+def test_a_folder_keeps_one_setting_more_seeds_join_other_settings_are_refused(tmp_path, digits_task):
+    from typer.testing import CliRunner
+
+    from nas_student.cli import app
+
+    (tmp_path / "arch.json").write_text(json.dumps({"arch": ARCH}))
+    out = tmp_path / "t"
+
+    def train(*extra):
+        return CliRunner().invoke(app, ["train", str(tmp_path / "arch.json"), "--task", "digits", "--no-baseline",
+                                        "--device", "cpu", "--out", str(out), *extra])
+
+    assert train("--steps", "20").exit_code == 0
+    first = (out / "kd-s0.json").read_text()
+    r = train("--steps", "30")
+    assert r.exit_code == 2 and "other settings (recipe.steps 20 -> 30)" in r.output, r.output
+    r = train("--steps", "20", "--data-free")
+    assert r.exit_code == 2 and "data_free null -> " in r.output, r.output
+    assert (out / "kd-s0.json").read_text() == first and not (out / "kd-s1.json").exists()
+    r = train("--steps", "20", "--seeds", "2")  # the same settings: seed 0 is kept, seed 1 added
+    assert r.exit_code == 0, r.output
+    assert (out / "kd-s0.json").read_text() == first
+    assert json.loads((out / "kd-s1.json").read_text())["steps"] == 20
+    assert json.loads((out / "report.json").read_text())["kd"]["accuracy"]["n"] == 2
+
+
+def test_train_of_an_unknown_run_is_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "nas_student.cli", "train", "somerun", "--results-dir", str(tmp_path)],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
