@@ -157,7 +157,7 @@ class ExecutionSettings(_Model):
 
 
 class RunConfig(_Model):
-    run: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    run: str | None = None
     task: str = "digits"  # a built-in task, or a name for your own teacher + data
     teacher: TeacherSpec | None = None
     data: DataSpec | None = None
@@ -171,6 +171,14 @@ class RunConfig(_Model):
     search: SearchSettings = SearchSettings()
     data_free: DataFreeSettings = DataFreeSettings()
     execution: ExecutionSettings = ExecutionSettings()
+
+    @field_validator("run")
+    @classmethod
+    def _folder_name(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", v):
+            raise ValueError("a run is one folder under the results folder: letters, digits, _ . - "
+                             "and not starting with . or -")
+        return v
 
     @model_validator(mode="after")
     def _teacher_with_data(self) -> "RunConfig":
