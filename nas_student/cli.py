@@ -35,6 +35,12 @@ def _one_line_errors(fn: F) -> F:
         except NasStudentError as e:
             err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
+        except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
+            # a path the user gave (or its folder) is not what it must be: say which, in one line
+            where = f"{e.filename}: " if e.filename else ""
+            err.print(f"[bold red]error:[/] {escape(where + (e.strerror or str(e)).lower())}", highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(2) from None
     return wrapper  # type: ignore[return-value]
 
 
@@ -160,6 +166,7 @@ def init(path: Path = typer.Argument(Path("run.yaml"), help="Where to write the 
 
     if path.exists() and not force:
         raise NasStudentError(f"{path} exists; pass --force to overwrite it")
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATE)
     out.print(f"Wrote {path}. Edit it, then: nas-student search --config {path}")
 

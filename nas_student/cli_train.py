@@ -58,6 +58,7 @@ def train_cmd(
         job.cfg = job.cfg.model_copy(update={"data_free": job.cfg.data_free.model_copy(update={"enabled": True})})
     if rec is None and steps:
         job.recipe = job.recipe.model_copy(update={"steps": steps})
+    dev = resolve_device(device)
     out.print(f"Training {job.source}: {job.recipe.describe()}; on {inputs(job)}; output in {job.out}")
     progress = Progress(TextColumn("{task.description}"), MofNCompleteColumn(), BarColumn(),
                         TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=out)
@@ -70,7 +71,7 @@ def train_cmd(
             progress.update(bars[phase], completed=done)
 
     with progress:
-        report = run_job(job, resolve_device(device), on_progress)
+        report = run_job(job, dev, on_progress)
     _print_report(report)
     out.print(f"Report: {job.out / 'report.md'}; weights: {job.out / 'student.pt'}")
 

@@ -97,3 +97,23 @@ def test_a_zero_ratio_disables_that_bound(monkeypatch):
     result = runner.invoke(app, ["search", "--macs-ratio", "0"])
     assert result.exit_code == 2 and "stop here" in result.output
     assert seen["cfg"].constraints.macs_ratio is None and seen["cfg"].constraints.params_ratio == 0.1
+
+
+def test_a_device_that_is_not_here_is_one_line(monkeypatch, tmp_path):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = runner.invoke(app, ["search", "--device", "cuda", "--results-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "device 'cuda' is not available here" in result.output and "--device auto" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_paths_that_are_not_what_they_must_be_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["init", "sub/dir/run.yaml"])  # missing folders are made
+    assert result.exit_code == 0 and (tmp_path / "sub" / "dir" / "run.yaml").exists()
+    (tmp_path / "afile").write_text("x")
+    result = runner.invoke(app, ["search", "--results-dir", "afile", "--space", "digits-mlp"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.strip().startswith("error: afile/") and "not a directory" in result.output

@@ -23,19 +23,28 @@ from nas_student.config import OBJECTIVES, RunConfig
 from nas_student.cost.constraints import constraint_values, is_feasible, limits
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
+from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.search import early_stop, feasibility, memory
 from nas_student.spaces import Space, arch_hash, load_space
 from nas_student.tasks import Task, task_for_config
 
 
+def _mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
 def resolve_device(name: str) -> torch.device:
+    """``auto``: a GPU when present, else the CPU. A device asked for by name must be here."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("mps" if _mps() else "cpu")
+    kind = name.split(":")[0]
+    if (kind == "cuda" and not torch.cuda.is_available()) or (kind == "mps" and not _mps()):
+        build = "a CPU-only build of torch" if torch.version.cuda is None and kind == "cuda" else "no such device"
+        raise NasStudentError(f"device {name!r} is not available here ({build}, torch {torch.__version__}); "
+                              "use --device auto (a GPU when present) or cpu")
     return torch.device(name)
 
 
