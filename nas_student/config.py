@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -154,6 +155,24 @@ class ExecutionSettings(_Model):
     cpus_per_trial: Annotated[float, Field(gt=0)] = 1.0
     gpus_per_trial: Annotated[float, Field(ge=0)] = 0.0
     max_concurrent: Annotated[int, Field(ge=1)] | None = None  # ray: None = as resources allow
+
+    @field_validator("storage")
+    @classmethod
+    def _absolute_file(cls, v: str | None) -> str | None:
+        """A journal or SQLite file given relative (to the working folder; a run file's are made
+        relative to its folder first) is stored absolute: the run, its workers and `pareto` find
+        it from any folder."""
+        return rebase_storage(v, Path.cwd()) if v else v
+
+
+def rebase_storage(url: str, base: Path) -> str:
+    """``url`` with the file of a ``journal:PATH`` or ``sqlite:///PATH`` storage made absolute
+    against ``base`` when relative; other URLs as they are."""
+    for prefix in ("journal:", "sqlite:///"):
+        path = url[len(prefix):] if url.startswith(prefix) else ""
+        if path and not Path(path).is_absolute():
+            return prefix + str((base / path).resolve())
+    return url
 
 
 class RunConfig(_Model):

@@ -11,14 +11,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nas_student.config import RunConfig
+from nas_student.config import RunConfig, rebase_storage
 from nas_student.errors import ConfigError
 from nas_student.validation import config_error_from
 from nas_student.yamlio import Path_, load_yaml
 
 PATH_KEYS = [("teacher", "factory"), ("teacher", "weights"), ("teacher", "torchscript"),
              ("teacher", "hf_dir"), ("data", "train"), ("data", "val"), ("data", "test"),
-             ("data", "factory"), ("data", "unlabelled"), ("space",), ("results_dir",)]
+             ("data", "factory"), ("data", "unlabelled"), ("space",), ("results_dir",),
+             ("execution", "storage")]
 
 
 def _resolve(value: str, base: Path, key: tuple[str, ...]) -> str:
@@ -30,6 +31,8 @@ def _resolve(value: str, base: Path, key: tuple[str, ...]) -> str:
         return value
     if key == ("space",) and not (value.endswith((".yaml", ".yml")) or "/" in value):
         return value  # a built-in space name
+    if key == ("execution", "storage"):  # files in storage URLs: journal:PATH, sqlite:///PATH
+        return rebase_storage(value, base)
     return value if Path(value).is_absolute() else str(base / value)
 
 

@@ -97,3 +97,17 @@ def test_search_in_a_journal_file_and_pareto_reads_it(tmp_path, digits_task):
     assert str(int(out.front["trial"].iloc[0])) in res.output
     os.remove(tmp_path / "j" / "run.json")  # without run.json the run cannot be found
     assert CliRunner().invoke(app, ["pareto", "j", "--results-dir", str(tmp_path)]).exit_code == 2
+
+
+def test_a_relative_storage_file_is_kept_absolute(tmp_path, monkeypatch):
+    from nas_student.runfile import build_config
+
+    monkeypatch.chdir(tmp_path)
+    cfg = build_config(None, {("execution", "storage"): "journal:shared/run.journal"})
+    assert cfg.execution.storage == f"journal:{tmp_path / 'shared' / 'run.journal'}"
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "run.yaml").write_text("execution: {storage: 'sqlite:///db/s.db'}\n")
+    cfg = build_config(tmp_path / "conf" / "run.yaml", {})
+    assert cfg.execution.storage == f"sqlite:///{tmp_path / 'conf' / 'db' / 's.db'}"  # the run file's folder
+    cfg = build_config(None, {("execution", "storage"): "postgresql://u@h/db"})
+    assert cfg.execution.storage == "postgresql://u@h/db"
