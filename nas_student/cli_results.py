@@ -29,34 +29,37 @@ def pareto(run: str = RUN_ARG,
            results_dir: Path = RESULTS_DIR) -> None:
     """Print a run's Pareto front and its recommended knee point; write pareto.csv,
     pareto.parquet, pareto.png and pareto.html (an interactive plot, opens offline) and
-    trials.csv. Works while the search is still running."""
+    trials.csv. Works while the search is still running. A front over other objectives than
+    the search's goes to pareto-OBJ1-OBJ2.* (the search's own files are kept)."""
     from nas_student.results import pareto_front
-    from nas_student.results.export import open_run, parse_objectives, resolve_run
+    from nas_student.results.export import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
     from nas_student.results.plots import draw_html, draw_png, knee_point, plot_data
 
     run_dir = resolve_run(run, results_dir)
     view = open_run(run_dir)
     objs = parse_objectives(objectives, view.objectives)
+    check_measured(view, objs)
+    stem = "pareto" if objs == list(view.objectives) else "pareto-" + "-".join(objs)
     trials = view.trials
     front = pareto_front(trials, objs)
     knee = knee_point(front, objs)
     saved = front.assign(knee=front["trial"] == knee)
     trials.to_csv(run_dir / "trials.csv", index=False)
-    saved.to_csv(run_dir / "pareto.csv", index=False)
-    saved.to_parquet(run_dir / "pareto.parquet", index=False)
+    saved.to_csv(run_dir / f"{stem}.csv", index=False)
+    saved.to_parquet(run_dir / f"{stem}.parquet", index=False)
     attrs = {**view.attrs, "objectives": objs, "title": f"{run_dir.name}: Pareto front"}
     data = plot_data(trials, front, objs, attrs, knee)
-    draw_png(data, run_dir / "pareto.png")
-    draw_html(data, run_dir / "pareto.html")
+    draw_png(data, run_dir / f"{stem}.png")
+    draw_html(data, run_dir / f"{stem}.html")
     print_front(front, attrs, run_dir, knee=knee)
     if not front.empty:
         hv = front_hypervolume(front, objs, scales(objs, view.attrs))
         out.print(f"Hypervolume ({', '.join(objs)}; normalised, reference = accuracy 0 and costs "
                   f"at the bound): {hv:.4f}")
-    print_summary(trials, run_dir)
-    out.print(f"Plots: {run_dir / 'pareto.png'}, {run_dir / 'pareto.html'}; "
-              f"table: {run_dir / 'pareto.parquet'}", soft_wrap=True)
+    print_summary(trials, run_dir, stem)
+    out.print(f"Plots: {run_dir / f'{stem}.png'}, {run_dir / f'{stem}.html'}; "
+              f"table: {run_dir / f'{stem}.parquet'}", soft_wrap=True)
 
 
 def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int | None = None) -> None:
@@ -99,18 +102,32 @@ def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int |
                       "of the teacher's).", soft_wrap=True)
 
 
-def print_summary(trials: Any, run_dir: Path) -> None:
-    n = len(trials)
-    trained = int((trials["feasible"] & trials["duplicate_of"].isna()).sum())
+def print_summary(trials: Any, run_dir: Path, stem: str = "pareto") -> None:
+    """One line that adds up: every trial asked is in exactly one of the counts."""
+    queued = int((trials["state"] == "WAITING").sum())  # enqueued (first stage), not asked yet
+    n = len(trials) - queued
+    own = trials["feasible"] & trials["duplicate_of"].isna()
+    early = int((own & trials["status"].astype(str).str.startswith("stopped early")).sum())
+    trained = int(own.sum()) - early
     infeasible = int(((trials["state"] == "COMPLETE") & ~trials["feasible"]).sum())
     invalid = int((trials["state"] == "PRUNED").sum())
     dups = int(trials["duplicate_of"].notna().sum())
     failed = int((trials["state"] == "FAIL").sum())
     running = int((trials["state"] == "RUNNING").sum())
-    out.print(f"{n} trials: {trained} trained, {infeasible} over the cost bounds (not trained), "
-              f"{invalid} breaking the space's rules, {dups} repeats (not retrained), {failed} failed"
-              + (f", {running} running." if running else "."))
-    out.print(f"Files: {run_dir / 'pareto.csv'}, {run_dir / 'trials.csv'}, {run_dir / 'study.db'}")
+    out.print(f"{n} trials: {trained} trained" + (f", {early} stopped early" if early else "")
+              + f", {infeasible} over the cost bounds (not trained), {invalid} breaking the space's rules, "
+              f"{dups} repeats (not retrained), {failed} failed" + (f", {running} running" if running else "")
+              + "." + (f" ({queued} queued by the first stage, not run.)" if queued else ""))
+    files = [run_dir / f"{stem}.csv", run_dir / "trials.csv"]
+    files += [run_dir / "study.db"] if (run_dir / "study.db").exists() else []
+    out.print(f"Files: {', '.join(map(str, files))}")
+
+
+def _cell(objective: str, value: Any) -> str:
+    """A front value as the tables show it: counts with separators, the rest to 4 digits."""
+    if objective in ("macs", "params"):
+        return f"{int(value):,}"
+    return f"{value:.4f}" if objective in ("accuracy", "agreement") else f"{value:.4g}"
 
 
 TRIAL_HELP = "Trial number (see `nas-student pareto`). \\[default: the front's recommended knee]"
@@ -219,7 +236,7 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
 
     from nas_student.errors import NasStudentError
     from nas_student.results import pareto_front
-    from nas_student.results.export import open_run, parse_objectives, resolve_run
+    from nas_student.results.export import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
     from nas_student.results.plots import knee_point
 
@@ -228,6 +245,12 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
     objs = parse_objectives(objectives, common)
     if not objs:
         raise NasStudentError("the two runs share no objective; pass --objectives")
+    for v in views:
+        check_measured(v, objs)
+    if objectives is None and list(views[0].objectives) != list(views[1].objectives):
+        out.print(f"warning: the runs searched different objectives ({', '.join(views[0].objectives)} vs "
+                  f"{', '.join(views[1].objectives)}); compared on the shared ones: {', '.join(objs)}",
+                  style="yellow", soft_wrap=True)
     per_run = [scales(objs, v.attrs) for v in views]
     scale = {o: max(s[o] for s in per_run) for o in per_run[0]}
     names = [v.run_dir.name for v in views]
@@ -240,19 +263,18 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
         hv = front_hypervolume(front, objs, scale)
         hvs.append(hv)
         t = Table(title=f"{name}\n{len(front)} on the front, hypervolume {hv:.4f}")
-        for col in ("trial", "acc", "MACs", "params"):
+        for col in ("trial", *objs):
             t.add_column(col, justify="right", no_wrap=True)
-        for r in front.itertuples():
-            t.add_row(f"{r.trial}{' *' if r.trial == knee else ''}", f"{r.accuracy:.4f}",
-                      f"{int(r.macs):,}", f"{int(r.params):,}")
+        for _, r in front.iterrows():
+            t.add_row(f"{r['trial']}{' *' if r['trial'] == knee else ''}", *(_cell(o, r[o]) for o in objs))
         tables.append(t)
     out.print(Columns(tables, padding=(0, 4)))
     teachers = [v.attrs.get("teacher", {}).get("macs") for v in views]
     if teachers[0] != teachers[1]:
         out.print("warning: the runs have different teachers; the comparison uses one scale "
                   "but the fronts answer different questions", style="yellow")
-    sc = ", ".join(f"{o} / {s:,.0f}" for o, s in scale.items())
-    out.print(f"Objectives: {', '.join(objs)}. Normalised: quality as 1 - value; {sc}; "
+    parts = ["quality as 1 - value", *(f"{o} / {s:,.4g}" for o, s in scale.items())]
+    out.print(f"Objectives: {', '.join(objs)}. Normalised: {'; '.join(parts)}; "
               f"reference point (1, ..., 1). * = knee.", soft_wrap=True)
     if math.isclose(hvs[0], hvs[1], rel_tol=1e-9, abs_tol=1e-12):
         verdict = "equal hypervolumes"

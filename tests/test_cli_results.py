@@ -58,6 +58,25 @@ def test_on_an_80_column_terminal_the_front_keeps_every_architecture_whole(run_c
         assert "".join(describe(json.loads(arch)).split()) in flat
 
 
+def test_a_front_over_other_objectives_keeps_the_searchs_files(run_copy):
+    assert invoke("pareto", run_copy).exit_code == 0
+    own = (run_copy / "pareto.csv").read_text()
+    r = invoke("pareto", run_copy, "--objectives", "accuracy,latency_ms")  # never measured in this run
+    assert r.exit_code == 2 and "has no latency_ms values" in r.output, r.output
+    r = invoke("compare", run_copy, run_copy, "--objectives", "accuracy,latency_ms")
+    assert r.exit_code == 2 and "has no latency_ms values" in r.output, r.output
+    r = invoke("pareto", run_copy, "--objectives", "accuracy,params")
+    assert r.exit_code == 0, r.output
+    assert (run_copy / "pareto.csv").read_text() == own
+    view = pd.read_csv(run_copy / "pareto-accuracy-params.csv")
+    assert (run_copy / "pareto-accuracy-params.png").exists() and f"{run_copy / 'pareto-accuracy-params.csv'}" in r.output
+    trained = pd.read_csv(run_copy / "trials.csv").query("feasible")
+    # the 2-objective front: no trained student has both more accuracy and fewer params than one on it
+    for _, f in view.iterrows():
+        assert not ((trained["accuracy"] >= f["accuracy"]) & (trained["params"] <= f["params"])
+                    & ((trained["accuracy"] > f["accuracy"]) | (trained["params"] < f["params"]))).any()
+
+
 def test_pareto_prints_knee_and_writes_files(run_copy):
     r = invoke("pareto", run_copy)
     assert r.exit_code == 0, r.output

@@ -72,6 +72,18 @@ def parse_objectives(text: str | None, default: list[str] | tuple[str, ...]) -> 
     return objs
 
 
+def check_measured(view: RunView, objs: list[str]) -> None:
+    """Refuse objectives the run has no values for (latency is measured only in searches that
+    optimise or bound it): a front over them would be empty, not informative."""
+    t = view.trials
+    trained = t[t["feasible"].astype(bool)] if "feasible" in t else t
+    missing = [o for o in objs if o not in t or (len(trained) and trained[o].isna().all())]
+    if missing:
+        raise NasStudentError(f"{view.run_dir}: the run has no {', '.join(missing)} values (its search "
+                              f"measured {', '.join(view.objectives)}; latency_ms only when the search "
+                              "optimises or bounds it)")
+
+
 def open_run(run_dir: Path, objectives: list[str] | None = None) -> RunView:
     """Open a run's study (a search may still be writing to it: nothing is written here)."""
     from nas_student.results import trials_frame

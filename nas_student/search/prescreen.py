@@ -52,7 +52,7 @@ def prescreen(ctx: SearchContext, study: optuna.Study) -> list[Candidate]:
         torch.manual_seed(_seed(c.hash, seed))
         c.scores[s.score] = fn(build(c.arch, ctx.task.io).to(ctx.device), x, ctx.task.teacher)
     costs = [o for o in ctx.cfg.search.objectives if OBJECTIVES[o] == "minimize" and o in ("macs", "params", "size_mb")]
-    picks = rank(cands, s.score, costs)[: s.keep]
+    picks = rank(cands, s.score, costs)[: min(s.keep, ctx.cfg.search.trials)]  # never more than the search runs
     for c in picks:
         study.enqueue_trial(c.params, user_attrs={"prescreen_score": c.scores[s.score]})
     return picks

@@ -54,6 +54,9 @@ def test_prescreen_enqueues_its_picks_into_a_new_study_only(tmp_path, digits_tas
     assert prescreen(ctx, study) == []  # the study has trials: nothing more is enqueued
     off = cfg.model_copy(update={"search": SearchSettings(trials=3)})
     assert prescreen(prepare(off), optuna.create_study(directions=["maximize"] * 3)) == []
+    few = cfg.model_copy(update={"search": SearchSettings(
+        trials=2, prescreen=PrescreenSettings(enabled=True, candidates=12, keep=3))})
+    assert len(prescreen(prepare(few), optuna.create_study(directions=["maximize"] * 3))) == 2  # <= trials
 
 
 @pytest.mark.slow
