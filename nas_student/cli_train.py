@@ -57,7 +57,7 @@ def train_cmd(
     if data_free:
         job.cfg = job.cfg.model_copy(update={"data_free": job.cfg.data_free.model_copy(update={"enabled": True})})
     if rec is None and steps:
-        job.recipe = job.recipe.model_copy(update={"steps": steps})
+        job.recipe = job.recipe.model_copy(update={"steps": steps, "epochs": None})
     dev = resolve_device(device)
     out.print(f"Training {job.source}: {job.recipe.describe()}; on {inputs(job)}; output in {job.out}")
     progress = Progress(TextColumn("{task.description}"), MofNCompleteColumn(), BarColumn(),

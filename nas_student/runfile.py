@@ -63,6 +63,8 @@ def build_config(file: str | Path | None, overrides: dict[tuple[str, ...], Any])
             if isinstance(node, dict) and isinstance(node.get(key[-1]), str):
                 node[key[-1]] = _resolve(node[key[-1]], base, key)
     for path, value in overrides.items():
+        if path == ("budget", "steps") and isinstance(data.get("budget"), dict):
+            data["budget"].pop("epochs", None)  # --steps replaces the file's budget in epochs
         _set(data, path, value)
         lines.pop(path, None)
     try:

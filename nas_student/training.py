@@ -60,6 +60,9 @@ def default_recipe(proxy: Recipe) -> Recipe:
     for name, f in ProxyRecipe.model_fields.items():
         if f.default != Recipe.model_fields[name].default and data[name] == f.default:
             data[name] = Recipe.model_fields[name].default
+    if proxy.epochs is not None:  # a budget in epochs stays one, FULL_FACTOR times longer
+        data.pop("steps")
+        return Recipe.model_validate({**data, "epochs": proxy.epochs * FULL_FACTOR})
     return Recipe.model_validate({**data, "steps": proxy.steps * FULL_FACTOR})
 
 

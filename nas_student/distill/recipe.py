@@ -98,6 +98,8 @@ class Recipe(_Model):
 
     @model_validator(mode="after")
     def _ranges(self) -> "Recipe":
+        if self.epochs is not None and "steps" in self.model_fields_set:
+            raise ValueError("give steps or epochs, not both (epochs would win silently)")
         if self.warmup_steps >= self.steps and self.epochs is None:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
         return self
@@ -124,7 +126,7 @@ class Recipe(_Model):
         def fmt(v: Scheduled) -> str:
             return f"{v.start:g}->{v.end:g} {v.kind}" if isinstance(v, Schedule) and v.end is not None else (
                 f"{v.start:g}" if isinstance(v, Schedule) else f"{v:g}")
-        parts = [f"{self.steps if self.epochs is None else f'{self.epochs:g} epochs'} steps",
+        parts = [f"{self.steps} steps" if self.epochs is None else f"{self.epochs:g} epochs",
                  f"T={fmt(self.temperature)}", f"alpha={fmt(self.alpha)}", f"beta={fmt(self.beta)}"]
         if self.features:
             parts.append(f"features x{self.features.weight:g}")
@@ -168,5 +170,7 @@ def load_recipe(path: str | Path, overrides: dict[str, object] | None = None) ->
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("a recipe must be a mapping of settings", file=str(path), line=1)
+    if "steps" in (overrides or {}):
+        data.pop("epochs", None)  # --steps on the command line replaces the file's budget
     data = {**data, **(overrides or {})}
     return validate_model(Recipe, data, file=str(path), lines=lines)

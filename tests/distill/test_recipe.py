@@ -94,3 +94,30 @@ def test_reports_give_a_spread_only_over_several_seeds():
     assert mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}) == "0.4611"
     assert mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}, with_n=True) == "0.4611 (n=1)"
     assert mean_sd({"mean": 0.9, "sd": 0.01234, "n": 3}, with_n=True) == "0.9000 ± 0.0123 (n=3)"
+
+
+def test_a_budget_is_steps_or_epochs_not_both(tmp_path):
+    from nas_student.distill.recipe import ProxyRecipe, Recipe, load_recipe
+    from nas_student.errors import ConfigError
+    from nas_student.training import FULL_FACTOR, default_recipe
+
+    f = tmp_path / "r.yaml"
+    f.write_text("steps: 50\nepochs: 2\n")
+    with pytest.raises(ConfigError, match="r.yaml.*steps or epochs, not both"):
+        load_recipe(f)
+    f.write_text("epochs: 2\n")
+    assert load_recipe(f).total_steps(1078) == 34 and load_recipe(f).describe().startswith("2 epochs,")
+    r = load_recipe(f, {"steps": 10})  # --steps replaces the file's epochs
+    assert r.epochs is None and r.total_steps(1078) == 10
+    assert default_recipe(ProxyRecipe(epochs=2)).epochs == 2 * FULL_FACTOR
+    assert Recipe(steps=40).describe().startswith("40 steps,")
+
+
+def test_steps_on_the_command_line_replace_a_run_files_epochs(tmp_path):
+    from nas_student.runfile import build_config
+
+    f = tmp_path / "run.yaml"
+    f.write_text("budget: {epochs: 2}\n")
+    assert build_config(f, {}).budget.epochs == 2
+    cfg = build_config(f, {("budget", "steps"): 80})
+    assert cfg.budget.epochs is None and cfg.budget.steps == 80
