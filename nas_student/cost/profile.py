@@ -183,3 +183,20 @@ def profile(
         by_op=dict(sorted(by_op.items())),
         other_ops=dict(sorted(other_ops.items())),
     )
+
+
+def macs_by_path(model: nn.Module, example_input: Tensor | tuple[Tensor, ...]) -> dict[str, int]:
+    """MACs run inside every named sub-module, nested ones too (``"layers.0.attn"``), in eval
+    mode: what :func:`profile` counts, per module (for layer tables)."""
+    inputs = _as_inputs(example_input)
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=_rng_devices(model)):
+            analysis = _analyse(model, inputs)
+            per_module = analysis.by_module_and_operator()
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+    return {name: sum(_split(per_module.get(analysis.canonical_module_name(name), Counter()))[0].values())
+            for name, _ in model.named_modules() if name}

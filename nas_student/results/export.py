@@ -149,31 +149,30 @@ def trained_trial(view: RunView, number: int) -> FrozenTrial:
 # --------------------------------------------------------------------------------- layer table
 
 def layer_table(model: Any, io: ModelIO) -> tuple[pd.DataFrame, int]:
-    """One row per leaf module run in a forward pass of one example: name, type, output shape,
-    own params and MACs (convolutions and linear layers; 1 MAC per multiply-add, as
-    :func:`nas_student.cost.profile`). Returns the table and profile's total MACs; a row
-    ``(elsewhere)`` holds any MACs the leaves do not account for."""
+    """One row per leaf module run in a forward pass of one example: name, type, output shape
+    (the first output of modules that return several, e.g. RNNs), own params and MACs (as
+    :func:`nas_student.cost.profile` counts them, module by module). A parent that holds
+    parameters itself (e.g. a learned positional embedding) or runs ops in its own forward (an
+    attention block's matmuls) gets an ``(own)`` row, so params and MACs sum to the model's; a
+    row ``(elsewhere)`` would hold any MACs left over. Returns the table and the total MACs."""
     import torch
     from torch import nn
 
     from nas_student.cost import profile
+    from nas_student.cost.profile import macs_by_path
 
+    macs = macs_by_path(model, io.example_input())
     rows: list[dict[str, Any]] = []
     hooks = []
 
     def hook(name: str):
         def fn(mod: nn.Module, inp: tuple, out: Any) -> None:
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else None
-            macs = 0
-            if isinstance(mod, nn.modules.conv._ConvNd) and shape is not None:
-                k = math.prod(mod.kernel_size) * mod.in_channels // mod.groups
-                macs = out.numel() * k
-            elif isinstance(mod, nn.Linear) and shape is not None:
-                macs = out.numel() * mod.in_features
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            shape = tuple(first.shape) if isinstance(first, torch.Tensor) else None
             rows.append({"module": name, "type": type(mod).__name__,
                          "output": "x".join(map(str, shape[1:])) if shape else "?",
                          "params": sum(p.numel() for p in mod.parameters(recurse=False)),
-                         "macs": int(macs)})
+                         "macs": macs.get(name, 0)})
         return fn
 
     for name, mod in model.named_modules():
@@ -189,6 +188,16 @@ def layer_table(model: Any, io: ModelIO) -> tuple[pd.DataFrame, int]:
             h.remove()
         model.train(was)
     total = profile(model, io.example_input()).macs
+    macs[""] = total
+    for name, mod in model.named_modules():  # a parent's own parameters and ops (its forward's matmuls)
+        children = [f"{name}.{c}" if name else c for c, _ in mod.named_children()]
+        if not children:
+            continue
+        held = sum(p.numel() for p in mod.parameters(recurse=False))
+        own = macs.get(name, 0) - sum(macs.get(c, 0) for c in children)
+        if held or own:
+            rows.append({"module": name or "(model)", "type": f"{type(mod).__name__} (own)", "output": "",
+                         "params": held, "macs": own})
     df = pd.DataFrame(rows, columns=["module", "type", "output", "params", "macs"])
     rest = total - int(df["macs"].sum())
     if rest:

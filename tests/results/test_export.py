@@ -113,3 +113,22 @@ def test_layer_table_sums_to_profile(small_run):
     assert total == rec["macs"] and int(layers["macs"].sum()) == total
     assert int(layers["params"].sum()) == rec["params"]
     assert "(elsewhere)" not in set(layers["module"])
+
+
+@pytest.mark.parametrize("arch", [
+    {"family": "transformer", "layers": 1, "d_model": 16, "heads": 2, "ffn_ratio": 2.0, "pos_encoding": "learned",
+     "norm_placement": "pre", "activation": "gelu", "dropout": 0.0},
+    {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 24, "embed_dim": 16, "bidirectional": False,
+     "dropout": 0.0},
+], ids=["transformer", "gru"])
+def test_layer_table_of_sequence_students_sums_to_their_costs(arch):
+    from nas_student.cost import profile
+    from nas_student.families import build
+    from nas_student.tasks import text
+
+    model = build(arch, text.IO)
+    layers, total = layer_table(model, text.IO)
+    assert total == profile(model, text.IO.example_input()).macs
+    assert int(layers["macs"].sum()) == total and "(elsewhere)" not in set(layers["module"])
+    assert int(layers["params"].sum()) == sum(p.numel() for p in model.parameters())  # positions included
+    assert "?" not in set(layers["output"])  # RNNs return (output, state): the output's shape
