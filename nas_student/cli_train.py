@@ -15,7 +15,7 @@ from nas_student.cli import _one_line_errors, app, out
 @app.command("train")
 @_one_line_errors
 def train_cmd(
-    source: str = typer.Argument(..., help="A run (name or folder) with --trial N, or an architecture JSON file (e.g. export's arch.json)."),
+    source: str = typer.Argument(..., help="A run (name or folder; --trial N, default the knee), or an architecture JSON file (e.g. export's arch.json)."),
     trial: Optional[int] = typer.Option(None, help="The trial of the run to train (see `nas-student pareto RUN`). \\[default: the front's recommended knee]"),
     recipe: Optional[Path] = typer.Option(None, help="A recipe YAML (loss terms, schedules, budget). \\[default: the run's proxy recipe, 20x the steps, at full training's lr and temperature]"),
     steps: Optional[int] = typer.Option(None, min=1, help="Override the recipe's steps."),
@@ -79,15 +79,17 @@ def train_cmd(
 def _print_report(r: dict) -> None:
     from nas_student.training import mean_sd
 
+    ppl = "perplexity" in r["teacher"]  # language models: perplexity first (lower is better)
     table = Table(title=f"{r['task']}: student vs teacher")
-    for col in ("model", "test accuracy", "retention"):
+    for col in ("model", *(["test perplexity"] if ppl else []), "test accuracy", "retention"):
         table.add_column(col, justify="left" if col == "model" else "right")
     t_acc = r["teacher"]["accuracy"]
-    table.add_row("teacher", f"{t_acc:.4f}", "100 %")
+    table.add_row("teacher", *([f"{r['teacher']['perplexity']:.3f}"] if ppl else []), f"{t_acc:.4f}", "100 %")
     for kind, label in (("kd", "student (distilled)"), ("ce", "student (CE only)")):
         if kind in r:
             a = r[kind]["accuracy"]
-            table.add_row(label, mean_sd(a), f"{100 * a['mean'] / t_acc:.1f} %")
+            table.add_row(label, *([mean_sd(r[kind]["perplexity"])] if ppl else []), mean_sd(a),
+                          f"{100 * a['mean'] / t_acc:.1f} %")
     out.print(table)
     out.print(f"MACs {r['macs_ratio']:.2%} and params {r['params_ratio']:.2%} of the teacher; "
               f"latency speedup {r['latency_speedup']:.2f}x (measured)")

@@ -127,6 +127,9 @@ def test_without_a_trial_show_and_export_take_the_knee_and_say_so(run_copy, tmp_
     r = invoke("show", small_run)
     assert r.exit_code == 0, r.output
     assert r.output.startswith(f"Trial {knee}: the front's recommended knee") and f"Trial {knee} of" in r.output
+    r = invoke("cost", small_run)
+    assert r.exit_code == 0, r.output
+    assert r.output.startswith(f"Trial {knee}: the front's recommended knee") and f"trial {knee}" in r.output
     r = invoke("export", small_run, "--out", tmp_path / "b")
     assert r.exit_code == 0, r.output
     assert f"Exported trial {knee} to" in r.output
