@@ -39,9 +39,12 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
                       + ", ".join(f"{k} <= {v:,.4g}" for k, v in ctx.bounds.items()))
         console.print(f"Space {ctx.space.name!r} ({ctx.space.family}), {cfg.search.sampler} sampler, "
                       f"seed {cfg.search.seed}, {cfg.budget.steps} KD steps per student, device {ctx.device}.")
-        if done:
+        if done >= cfg.search.trials:
+            console.print(f"The run already has {done} finished trials (--trials {cfg.search.trials}): "
+                          "nothing to search; pass a larger --trials to add more.")
+        elif done:
             console.print(f"Resuming: {done} trials already finished.")
-        state["task"] = progress.add_task("search", total=cfg.search.trials, completed=done, best="")
+        state["task"] = progress.add_task("search", total=max(cfg.search.trials, done), completed=done, best="")
         progress.start()
 
     def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:

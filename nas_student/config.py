@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -91,6 +92,9 @@ class SearchSettings(_Model):
         bad = [o for o in v if o not in OBJECTIVES]
         if bad or not v or len(set(v)) != len(v):
             raise ValueError(f"objectives must be distinct names from {sorted(OBJECTIVES)}, got {list(v)}")
+        if not any(OBJECTIVES[o] == "maximize" for o in v):
+            raise ValueError(f"objectives need a quality to maximise (accuracy or agreement), got {list(v)}: "
+                             "costs alone would make the untrained cheapest student the best")
         return v
 
 
@@ -220,3 +224,11 @@ class RunConfig(_Model):
             return self.run
         space = re.sub(r"\.ya?ml$", "", self.space.rsplit("/", 1)[-1])
         return f"{self.task}-{space}-s{self.search.seed}"
+
+
+def differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """Where two nested settings differ, as ``key.path old -> new`` (JSON values)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(set(old) | set(new), key=str)
+                for d in differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))]
+    return [] if old == new else [f"{path or 'value'} {json.dumps(old)} -> {json.dumps(new)}"]

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from nas_student.config import RunConfig
+from nas_student.config import RunConfig, differences
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, predict, train
 from nas_student.distill.recipe import ProxyRecipe, Recipe
@@ -112,13 +112,6 @@ def settings(job: TrainJob) -> dict[str, Any]:
             "data_free": cfg.data_free.model_dump(mode="json") if cfg.data_free.enabled else None}
 
 
-def _differences(old: Any, new: Any, path: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        return [d for k in sorted(set(old) | set(new), key=str)
-                for d in _differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))]
-    return [] if old == new else [f"{path or 'value'} {json.dumps(old)} -> {json.dumps(new)}"]
-
-
 def claim_folder(job: TrainJob) -> None:
     """Make ``job.out`` this job's: new, or holding finished phases of the same settings (then
     they are kept: more seeds, a resumed run). Phases of other settings are never mixed in."""
@@ -131,7 +124,7 @@ def claim_folder(job: TrainJob) -> None:
     else:
         theirs = mine
     if theirs != mine:
-        what = "; ".join(_differences(theirs, mine)[:3]) if theirs else "its settings were not recorded"
+        what = "; ".join(differences(theirs, mine)[:3]) if theirs else "its settings were not recorded"
         raise NasStudentError(f"{job.out} holds a training with other settings ({what}); "
                               "give another --out, or delete that folder to train again there")
     path.write_text(json.dumps(mine, indent=2))

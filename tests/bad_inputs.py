@@ -37,6 +37,8 @@ class Case:
 CASES = [
     Case("run file: a run name that leaves the results folder", {"run.yaml": "run: ../elsewhere\n"},
          "run.yaml:1: run: a run is one folder under the results folder"),
+    Case("option: objectives without a quality", {}, "command line: search.objectives: objectives need a quality",
+         ["--objectives", "macs,params"]),
     Case("option: --run ..", {}, "command line: run: a run is one folder under the results folder", ["--run", ".."]),
     Case("run file: YAML syntax error", {"run.yaml": "budget: {steps: 10\nsearch: {}\n"},
          "run.yaml:2: YAML syntax error"),

@@ -117,3 +117,13 @@ def test_paths_that_are_not_what_they_must_be_are_one_line(tmp_path, monkeypatch
     result = runner.invoke(app, ["search", "--results-dir", "afile", "--space", "digits-mlp"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.output.strip().startswith("error: afile/") and "not a directory" in result.output
+
+
+def test_a_rerun_with_fewer_trials_than_finished_says_there_is_nothing_to_do(tmp_path, digits_task):
+    args = ["search", "--space", "digits-mlp", "--steps", "5", "--no-trust", "--run", "f",
+            "--results-dir", str(tmp_path)]
+    assert runner.invoke(app, [*args, "--trials", "2"]).exit_code == 0
+    result = runner.invoke(app, [*args, "--trials", "1"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "The run already has 2 finished trials (--trials 1): nothing to search" in result.output
+    assert "2 trials: " in result.output and "trial 2/2" in result.output

@@ -23,7 +23,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas_student.config import RunConfig
+from nas_student.config import RunConfig, differences
 from nas_student.errors import NasStudentError
 from nas_student.search import liveness, samplers, storage
 from nas_student.search.objective import Objective, SearchContext, directions
@@ -115,10 +115,10 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         study.set_user_attr("io", dataclasses.asdict(ctx.task.io))
     elif _with_defaults(stored) != key:
         stored = _with_defaults(stored)
-        changed = sorted(k for k in key if key[k] != stored.get(k))
+        changed = differences(stored, key)
         raise NasStudentError(
-            f"run {cfg.run_name()!r} already exists with different settings ({', '.join(changed)}); "
-            f"use the same settings to resume it, or another --run name")
+            f"run {cfg.run_name()!r} already exists with different settings ({'; '.join(changed[:4])}"
+            f"{'; ...' if len(changed) > 4 else ''}); use the same settings to resume it, or another --run name")
     return study
 
 

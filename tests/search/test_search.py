@@ -74,7 +74,7 @@ def test_an_architecture_is_never_trained_twice(tmp_path, digits_task):
 def test_resume_with_different_settings_is_refused(tmp_path, digits_task):
     run_search(small(tmp_path, search=SearchSettings(trials=1)))
     from nas_student.errors import NasStudentError
-    with pytest.raises(NasStudentError, match="different settings.*budget"):
+    with pytest.raises(NasStudentError, match=r"different settings \(budget.steps \d+ -> 41\)"):
         run_search(small(tmp_path, search=SearchSettings(trials=2)).model_copy(update={"budget": Budget(steps=41)}))
 
 
