@@ -72,7 +72,8 @@ def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int |
         knee = knee_point(front, objs)
     teacher = attrs.get("teacher", {})
     narrow = out.width < 100  # an 80-column terminal: no agreement, no rules between columns
-    table = Table(title=f"Pareto front ({', '.join(objs)}): {len(front)} student{'s' if len(front) != 1 else ''} ({run_dir})",
+    n = f"{len(front)} student{'s' if len(front) != 1 else ''}"
+    table = Table(title=f"Pareto front ({', '.join(objs)}): {n} ({run_dir})",
                   box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD)
     cols = ["trial", "val acc", *([] if narrow else ["agree"]), "MACs", "params", "MACs %", "params %"]
     for col in cols:
