@@ -75,22 +75,25 @@ def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int |
     n = f"{len(front)} student{'s' if len(front) != 1 else ''}"
     table = Table(title=f"Pareto front ({', '.join(objs)}): {n} ({run_dir})",
                   box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD)
-    cols = ["trial", "val acc", *([] if narrow else ["agree"]), "MACs", "params", "MACs %", "params %"]
+    extra = [o for o in objs if o in ("latency_ms", "size_mb")]  # searched costs beyond MACs and params
+    cols = ["trial", "val acc", *([] if narrow else ["agree"]), "MACs", "params", *extra, "MACs %", "params %"]
     for col in cols:
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("architecture", overflow="fold", min_width=12 if narrow else 24)
 
-    def row(trial: str, acc: str, agree: str, *rest: str, style: str | None = None) -> None:
-        table.add_row(trial, acc, *([] if narrow else [agree]), *rest, style=style)
+    def row(trial: str, acc: str, agree: str, macs: str, params: str, more: list[str], *rest: str,
+            style: str | None = None) -> None:
+        table.add_row(trial, acc, *([] if narrow else [agree]), macs, params, *more, *rest, style=style)
 
     if teacher:
         row("teacher", f"{teacher.get('val_accuracy', math.nan):.4f}", "", f"{teacher['macs']:,}",
-            f"{teacher['params']:,}", "100", "100", "", style="dim")
-    for r in front.itertuples():
-        mark = " *" if r.trial == knee else ""
-        row(f"{r.trial}{mark}", f"{r.accuracy:.4f}", f"{r.agreement:.4f}", f"{int(r.macs):,}",
-            f"{int(r.params):,}", f"{100 * r.macs_ratio:.2f}", f"{100 * r.params_ratio:.2f}",
-            describe(json.loads(r.arch)), style="bold" if mark else None)
+            f"{teacher['params']:,}", [_cell(o, teacher[o]) if o in teacher else "" for o in extra],
+            "100", "100", "", style="dim")
+    for _, r in front.iterrows():
+        mark = " *" if r["trial"] == knee else ""
+        row(f"{r['trial']}{mark}", f"{r['accuracy']:.4f}", f"{r['agreement']:.4f}", f"{int(r['macs']):,}",
+            f"{int(r['params']):,}", [_cell(o, r[o]) for o in extra], f"{100 * r['macs_ratio']:.2f}",
+            f"{100 * r['params_ratio']:.2f}", describe(json.loads(r["arch"])), style="bold" if mark else None)
     out.print(table)
     if knee is not None:
         out.print(f"Recommended (knee, *): trial {knee}, {KNEE_RULE}.", soft_wrap=True)
