@@ -112,10 +112,9 @@ def settings(job: TrainJob) -> dict[str, Any]:
             "data_free": cfg.data_free.model_dump(mode="json") if cfg.data_free.enabled else None}
 
 
-def claim_folder(job: TrainJob) -> None:
-    """Make ``job.out`` this job's: new, or holding finished phases of the same settings (then
-    they are kept: more seeds, a resumed run). Phases of other settings are never mixed in."""
-    job.out.mkdir(parents=True, exist_ok=True)
+def check_folder(job: TrainJob) -> None:
+    """``job.out`` must be new, or hold finished phases of the same settings (then they are
+    kept: more seeds, a resumed run). Phases of other settings are never mixed in."""
     mine, path = settings(job), job.out / "settings.json"
     if path.exists():
         theirs = json.loads(path.read_text())
@@ -127,15 +126,28 @@ def claim_folder(job: TrainJob) -> None:
         what = "; ".join(differences(theirs, mine)[:3]) if theirs else "its settings were not recorded"
         raise NasStudentError(f"{job.out} holds a training with other settings ({what}); "
                               "give another --out, or delete that folder to train again there")
-    path.write_text(json.dumps(mine, indent=2))
+
+
+def check_recipe(job: TrainJob, task: Task) -> None:
+    """Fail now, before any file is written, if the recipe's terms do not fit this pair of
+    models (feature pairs that name no module, attention maps without Transformer layers)."""
+    from nas_student.distill.terms import LossTerms
+
+    if not job.recipe.uses_teacher_model:
+        return
+    device = next(iter(task.teacher.parameters()), torch.empty(0)).device
+    LossTerms(job.recipe, build(job.arch, task.io).to(device), task.teacher, task.train.x[:2].to(device))
 
 
 def run_job(job: TrainJob, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
     """Train every phase not finished yet, then write and return the report."""
-    claim_folder(job)
+    check_folder(job)
+    task = task_for_config(job.cfg, str(device))
+    check_recipe(job, task)
+    job.out.mkdir(parents=True, exist_ok=True)
+    (job.out / "settings.json").write_text(json.dumps(settings(job), indent=2))
     (job.out / "arch.json").write_text(json.dumps({"arch": job.arch}, indent=2))
     (job.out / "recipe.json").write_text(job.recipe.model_dump_json(indent=2))
-    task = task_for_config(job.cfg, str(device))
     x, y = task.distillation_set()
     teacher_logits = predict(task.teacher, x)
     results: dict[tuple[str, int], dict[str, Any]] = {}

@@ -83,3 +83,16 @@ def test_train_of_an_unknown_run_is_one_line(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "somerun" in r.stderr and "\n" not in r.stderr.strip()
+
+
+def test_a_recipe_that_does_not_fit_the_models_fails_before_writing_anything(tmp_path, digits_task):
+    from typer.testing import CliRunner
+
+    from nas_student.cli import app
+
+    (tmp_path / "arch.json").write_text(json.dumps({"arch": ARCH}))
+    (tmp_path / "att.yaml").write_text("steps: 20\nattention: {weight: 1.0}\n")
+    r = CliRunner().invoke(app, ["train", str(tmp_path / "arch.json"), "--task", "digits", "--device", "cpu",
+                                 "--recipe", str(tmp_path / "att.yaml"), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "needs Transformer layers in both models" in r.output, r.output
+    assert not (tmp_path / "o").exists()
