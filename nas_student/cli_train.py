@@ -73,6 +73,10 @@ def train_cmd(
     with progress:
         report = run_job(job, dev, on_progress)
     _print_report(report)
+    if report.get("reused"):
+        out.print(f"Kept from an earlier run with the same settings: {', '.join(report['reused'])}.")
+    for phase, step in report.get("resumed", {}).items():
+        out.print(f"{phase} resumed from its checkpoint at step {step}.")
     out.print(f"Report: {job.out / 'report.md'}; weights: {job.out / 'student.pt'}")
 
 

@@ -154,7 +154,7 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
     for kind, seed in job.phases():
         done = job.out / f"{kind}-s{seed}.json"
         if done.exists():
-            results[(kind, seed)] = json.loads(done.read_text())
+            results[(kind, seed)] = {**json.loads(done.read_text()), "reused": True}
             continue
         torch.manual_seed(seed)
         model = build(job.arch, task.io).to(device)
@@ -173,6 +173,9 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
         (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
         results[(kind, seed)] = record
     report = _report(job, task, device, results)
+    report["reused"] = [f"{k} seed {sd}" for (k, sd), r in sorted(results.items()) if r.get("reused")]
+    report["resumed"] = {f"{k} seed {sd}": r["resumed_from"] for (k, sd), r in sorted(results.items())
+                         if r.get("resumed_from") and not r.get("reused")}
     (job.out / "report.json").write_text(json.dumps(report, indent=2))
     (job.out / "report.md").write_text(report_markdown(report))
     return report

@@ -45,6 +45,7 @@ def test_train_reports_and_resumes_after_kill(tmp_path, digits_task):
     assert r.returncode == 0, r.stderr
     phase = json.loads((killed / "kd-s0.json").read_text())
     assert phase["resumed_from"] > 0
+    assert f"kd seed 0 resumed from its checkpoint at step {phase['resumed_from']}." in r.stdout
     a = torch.load(whole / "student.pt", weights_only=True)
     b = torch.load(killed / "student.pt", weights_only=True)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -73,6 +74,7 @@ def test_a_folder_keeps_one_setting_more_seeds_join_other_settings_are_refused(t
     assert (out / "kd-s0.json").read_text() == first and not (out / "kd-s1.json").exists()
     r = train("--steps", "20", "--seeds", "2")  # the same settings: seed 0 is kept, seed 1 added
     assert r.exit_code == 0, r.output
+    assert "Kept from an earlier run with the same settings: kd seed 0." in r.output
     assert (out / "kd-s0.json").read_text() == first
     assert json.loads((out / "kd-s1.json").read_text())["steps"] == 20
     assert json.loads((out / "report.json").read_text())["kd"]["accuracy"]["n"] == 2
