@@ -71,7 +71,8 @@ def cost(
     c, costs = price(model, io, torch.device("cpu"), LatencySettings(batch_size=batch, threads=threads))
     int8 = model_size_bytes(model, "int8") / 1e6
     out.print(f"[bold]{name}[/]: {c.macs:,} MACs, {c.params:,} params, {costs['size_mb']:.3f} MB fp32, "
-              f"{int8:.3f} MB int8 (dynamic quantisation of Linear/LSTM/GRU weights; convolutions stay fp32), {costs['latency_ms']:.3f} ms "
+              f"{int8:.3f} MB int8 (dynamic quantisation of Linear/LSTM/GRU weights; convolutions stay fp32), "
+              f"{costs['latency_ms']:.3f} ms "
               f"(CPU, batch {batch}, {threads} thread{'s' if threads > 1 else ''}, median)", soft_wrap=True)
     for title, data in (("MACs by module", c.by_module), ("MACs by op", c.by_op),
                         ("not in MACs (output elements)", c.other_ops)):
