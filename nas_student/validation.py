@@ -34,7 +34,9 @@ def config_error_from(
 
     Given the validated ``data``, parts of the error's location that are no key of it
     (pydantic's union member tags such as ``constrained-int``) are left out of the key."""
-    first = err.errors()[0]
+    errors = err.errors()
+    # an unknown key is usually a misspelt one: name it rather than the key it left missing
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and "[" in p))
     if data is not ...:
         loc = _keys_in(data, loc, missing=first["type"] == "missing")

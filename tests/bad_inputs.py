@@ -37,6 +37,10 @@ class Case:
 CASES = [
     Case("run file: a run name that leaves the results folder", {"run.yaml": "run: ../elsewhere\n"},
          "run.yaml:1: run: a run is one folder under the results folder"),
+    Case("space: a misspelt key is named, not the key it leaves missing",
+         {"space.yaml": "name: x\nfamily: mlp\nparams:\n  layers: {type: repeat, count: 1, params: "
+                        "{width: {type: choice, vals: [8, 16]}}}\n  activation: relu\n"},
+         "space.yaml:4: params.layers.params.width.vals: unknown key", ["--space", "space.yaml"]),
     Case("option: objectives without a quality", {}, "command line: search.objectives: objectives need a quality",
          ["--objectives", "macs,params"]),
     Case("option: --run ..", {}, "command line: run: a run is one folder under the results folder", ["--run", ".."]),
