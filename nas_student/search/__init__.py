@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,9 +49,15 @@ def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None]
     :func:`nas_student.search.worker.join`."""
     ctx = prepare(cfg)
     run_dir = Path(cfg.results_dir) / cfg.run_name()
+    new = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     with optuna_backend.run_lock(run_dir):
-        study = optuna_backend.create_or_resume(cfg, ctx, run_dir)
+        try:
+            study = optuna_backend.create_or_resume(cfg, ctx, run_dir)
+        except BaseException:
+            if new and {p.name for p in run_dir.iterdir()} <= {".lock"}:  # nothing of the run exists
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
         optuna_backend.write_run_info(run_dir, cfg)
         worker.save_teacher_outputs(run_dir, ctx)
         prescreen(ctx, study)

@@ -111,3 +111,13 @@ def test_a_relative_storage_file_is_kept_absolute(tmp_path, monkeypatch):
     assert cfg.execution.storage == f"sqlite:///{tmp_path / 'conf' / 'db' / 's.db'}"  # the run file's folder
     cfg = build_config(None, {("execution", "storage"): "postgresql://u@h/db"})
     assert cfg.execution.storage == "postgresql://u@h/db"
+
+
+def test_a_storage_that_cannot_be_opened_leaves_no_run_folder(tmp_path, digits_task):
+    from nas_student.errors import NasStudentError
+
+    cfg = RunConfig(run="m", results_dir=str(tmp_path), budget=Budget(steps=5), device="cpu", space="digits-mlp",
+                    search=SearchSettings(trials=1), execution=ExecutionSettings(storage="mysql://u@localhost/db"))
+    with pytest.raises(NasStudentError, match="no database driver"):
+        run_search(cfg)
+    assert not (tmp_path / "m").exists()
