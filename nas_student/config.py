@@ -138,12 +138,17 @@ class DataSpec(_Model):
     grayscale: bool = False
     split: tuple[float, float, float] = (0.6, 0.2, 0.2)
 
+    @field_validator("split")
+    @classmethod
+    def _fractions(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if abs(sum(v) - 1.0) > 1e-6 or min(v) < 0 or v[0] <= 0:
+            raise ValueError(f"split must be three non-negative fractions summing to 1, got {list(v)}")
+        return v
+
     @model_validator(mode="after")
     def _source(self) -> "DataSpec":
         if bool(self.train) == bool(self.factory):
             raise ValueError("give exactly one of train (a file or folder) or factory")
-        if abs(sum(self.split) - 1.0) > 1e-6 or min(self.split) < 0 or self.split[0] <= 0:
-            raise ValueError(f"split must be three non-negative fractions summing to 1, got {list(self.split)}")
         return self
 
 

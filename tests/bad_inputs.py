@@ -92,6 +92,10 @@ CASES = [
     Case("data of the wrong shape for the teacher",
          {"run.yaml": USER_TASK + "teacher: {factory: models.py:make_teacher, kwargs: {in_features: 5}}\n"},
          "the teacher cannot run on the data's inputs of shape [2, 4]"),
+    Case("data: split fractions that do not sum to 1, at the split's own line",
+         {"run.yaml": "task: blobs\ntrust_code: true\nteacher: {factory: models.py:make_teacher}\ndata:\n"
+                      "  train: train.npz\n  label: y\n  split: [0.5, 0.2, 0.2]\nspace: digits-mlp\n"},
+         "run.yaml:7: data.split: split must be three non-negative fractions summing to 1"),
     Case("data: inputs and labels of different lengths",
          {"run.yaml": USER_TASK.replace("train.npz", "short.npz") + "teacher: {factory: models.py:make_teacher}\n"},
          "short.npz: 30 inputs but 20 labels"),
