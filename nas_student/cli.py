@@ -111,7 +111,8 @@ def search(
     trust_steps: Optional[int] = typer.Option(None, min=1, help="Steps per student in the trust report. \\[default: 2 x --steps]"),
     prescreen: bool = typer.Option(False, "--prescreen", help="Training-free first stage: score 200 students at init, start with the 10 best."),
 ) -> None:
-    """Search students for a teacher; ends with the Pareto front (table, pareto.csv, trials.csv).
+    """Search students for a teacher; ends with the Pareto front (table, pareto.csv,
+    trials.csv, and its plots pareto.png and pareto.html).
 
     Running the same command again resumes the run: finished trials are kept, a trial that was
     interrupted is marked failed, and the search goes on up to --trials. More processes (on
@@ -133,15 +134,21 @@ def search(
         overrides[OPTION_KEYS[name]] = value
     cfg = build_config(config, overrides)
     from nas_student.cli_progress import run_with_progress
-    from nas_student.cli_results import print_front, print_summary
+    from nas_student.cli_results import print_front, print_summary, write_front_files
 
     outcome = run_with_progress(cfg, out)
-    print_front(outcome.front, outcome.study.user_attrs, outcome.run_dir)
+    from nas_student.results.plots import knee_point
+
+    attrs = outcome.study.user_attrs
+    knee = knee_point(outcome.front, list(attrs["objectives"]))
+    write_front_files(outcome.run_dir, outcome.trials, outcome.front, attrs, knee)  # the plots stay current
+    print_front(outcome.front, attrs, outcome.run_dir, knee=knee)
     if outcome.trust is not None:
         from nas_student.search.trust import summary
 
         out.print(summary(outcome.trust) + f" ({outcome.run_dir / 'trust.md'})", markup=False)
     print_summary(outcome.trials, outcome.run_dir)
+    out.print(f"Plots: {outcome.run_dir / 'pareto.png'}, {outcome.run_dir / 'pareto.html'}", soft_wrap=True)
 
 
 @app.command()

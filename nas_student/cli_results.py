@@ -34,7 +34,7 @@ def pareto(run: str = RUN_ARG,
     from nas_student.results import pareto_front
     from nas_student.results.export import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
-    from nas_student.results.plots import draw_html, draw_png, knee_point, plot_data
+    from nas_student.results.plots import knee_point
 
     run_dir = resolve_run(run, results_dir)
     view = open_run(run_dir)
@@ -44,14 +44,8 @@ def pareto(run: str = RUN_ARG,
     trials = view.trials
     front = pareto_front(trials, objs)
     knee = knee_point(front, objs)
-    saved = front.assign(knee=front["trial"] == knee)
-    trials.to_csv(run_dir / "trials.csv", index=False)
-    saved.to_csv(run_dir / f"{stem}.csv", index=False)
-    saved.to_parquet(run_dir / f"{stem}.parquet", index=False)
-    attrs = {**view.attrs, "objectives": objs, "title": f"{run_dir.name}: Pareto front"}
-    data = plot_data(trials, front, objs, attrs, knee)
-    draw_png(data, run_dir / f"{stem}.png")
-    draw_html(data, run_dir / f"{stem}.html")
+    attrs = {**view.attrs, "objectives": objs}
+    write_front_files(run_dir, trials, front, attrs, knee, stem)
     print_front(front, attrs, run_dir, knee=knee)
     if not front.empty:
         hv = front_hypervolume(front, objs, scales(objs, view.attrs))
@@ -60,6 +54,21 @@ def pareto(run: str = RUN_ARG,
     print_summary(trials, run_dir, stem)
     out.print(f"Plots: {run_dir / f'{stem}.png'}, {run_dir / f'{stem}.html'}; "
               f"table: {run_dir / f'{stem}.parquet'}", soft_wrap=True)
+
+
+def write_front_files(run_dir: Path, trials: Any, front: Any, attrs: dict[str, Any], knee: int | None,
+                      stem: str = "pareto") -> None:
+    """trials.csv, and the front as STEM.csv / .parquet (with its knee) / .png / .html."""
+    from nas_student.results.plots import draw_html, draw_png, plot_data
+
+    objs = list(attrs.get("objectives") or ["accuracy", "macs", "params"])
+    saved = front.assign(knee=front["trial"] == knee)
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    saved.to_csv(run_dir / f"{stem}.csv", index=False)
+    saved.to_parquet(run_dir / f"{stem}.parquet", index=False)
+    data = plot_data(trials, front, objs, {**attrs, "title": f"{run_dir.name}: Pareto front"}, knee)
+    draw_png(data, run_dir / f"{stem}.png")
+    draw_html(data, run_dir / f"{stem}.html")
 
 
 def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int | None = None) -> None:

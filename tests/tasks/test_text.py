@@ -84,6 +84,8 @@ def test_search_on_the_text_task_gives_a_front_of_feasible_students(tmp_path, te
     assert result.exit_code == 0, result.output
     front = pd.read_csv(tmp_path / f"text-{space}-s0" / "pareto.csv")
     assert len(front) >= 1 and front["feasible"].all()
+    for plot in ("pareto.png", "pareto.html"):  # the search draws its front too
+        assert (tmp_path / f"text-{space}-s0" / plot).stat().st_size > 0
     assert (front["macs_ratio"] <= 0.1).all() and (front["params_ratio"] <= 0.1).all()
     # the knee exports (token inputs: TorchScript and ONNX checked on token ids) and rebuilds
     import nas_student
