@@ -179,8 +179,10 @@ def rebase_storage(url: str, base: Path) -> str:
     against ``base`` when relative; other URLs as they are."""
     for prefix in ("journal:", "sqlite:///"):
         path = url[len(prefix):] if url.startswith(prefix) else ""
-        if path and not Path(path).is_absolute():
+        if path and not Path(path).expanduser().is_absolute():
             return prefix + str((base / path).resolve())
+        if path:
+            return prefix + str(Path(path).expanduser())
     return url
 
 

@@ -106,24 +106,29 @@ def settings(job: TrainJob) -> dict[str, Any]:
     """What a finished phase's result depends on besides its seed: the architecture, the recipe
     and where the training inputs come from (the data, or data-free synthesis)."""
     cfg = job.cfg
+    free = cfg.data_free
     return {"arch": job.arch, "recipe": job.recipe.model_dump(mode="json"),
             "task": cfg.task, "teacher": cfg.teacher.model_dump(mode="json") if cfg.teacher else None,
             "data": cfg.data.model_dump(mode="json") if cfg.data else None,
-            "data_free": cfg.data_free.model_dump(mode="json") if cfg.data_free.enabled else None}
+            # synthetic inputs depend on the run's seed too
+            "data_free": {**free.model_dump(mode="json"), "seed": cfg.search.seed} if free.enabled else None}
 
 
 def check_folder(job: TrainJob) -> None:
-    """``job.out`` must be new, or hold finished phases of the same settings (then they are
-    kept: more seeds, a resumed run). Phases of other settings are never mixed in."""
+    """``job.out`` must hold no phase (finished or checkpointed), or phases of the same settings
+    (then they are kept: more seeds, a resumed run). Phases of other settings are never mixed in."""
+    if not (any(job.out.glob("*-s*.json")) or any(job.out.glob("*.ckpt"))):
+        return  # nothing trained here yet: any settings may start
     mine, path = settings(job), job.out / "settings.json"
     if path.exists():
         theirs = json.loads(path.read_text())
-    elif any(job.out.glob("*-s*.json")) or any(job.out.glob("*.ckpt")):
-        theirs = None  # written before settings were recorded: they cannot be checked
-    else:
-        theirs = mine
+    else:  # phases from before settings were recorded: their architecture and recipe files
+        theirs = {k: json.loads((job.out / f"{k}.json").read_text()) if (job.out / f"{k}.json").exists() else None
+                  for k in ("arch", "recipe")}
+        theirs["arch"] = (theirs["arch"] or {}).get("arch")
+        mine = {k: mine[k] for k in ("arch", "recipe")}
     if theirs != mine:
-        what = "; ".join(differences(theirs, mine)[:3]) if theirs else "its settings were not recorded"
+        what = "; ".join(differences(theirs, mine)[:3])
         raise NasStudentError(f"{job.out} holds a training with other settings ({what}); "
                               "give another --out, or delete that folder to train again there")
 

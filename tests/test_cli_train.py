@@ -65,7 +65,9 @@ def test_a_folder_keeps_one_setting_more_seeds_join_other_settings_are_refused(t
         return CliRunner().invoke(app, ["train", str(tmp_path / "arch.json"), "--task", "digits", "--no-baseline",
                                         "--device", "cpu", "--out", str(out), *extra])
 
-    assert train("--steps", "20").exit_code == 0
+    out.mkdir()
+    (out / "settings.json").write_text('{"recipe": {"steps": 7}}')  # an attempt that failed before any phase
+    assert train("--steps", "20").exit_code == 0  # nothing was trained there: it may start over
     first = (out / "kd-s0.json").read_text()
     r = train("--steps", "30")
     assert r.exit_code == 2 and "other settings (recipe.steps 20 -> 30)" in r.output, r.output

@@ -98,7 +98,9 @@ class Recipe(_Model):
 
     @model_validator(mode="after")
     def _ranges(self) -> "Recipe":
-        if self.epochs is not None and "steps" in self.model_fields_set:
+        # stored settings carry the default steps next to epochs: only a chosen steps conflicts
+        if (self.epochs is not None and "steps" in self.model_fields_set
+                and self.steps != type(self).model_fields["steps"].default):
             raise ValueError("give steps or epochs, not both (epochs would win silently)")
         if self.warmup_steps >= self.steps and self.epochs is None:
             raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")

@@ -328,18 +328,20 @@ def export_trial(view: RunView, number: int, out: Path) -> Bundle:
     t = trained_trial(view, number)
     if out.exists() and not out.is_dir():
         raise NasStudentError(f"--out {out}: is a file, not a folder")
-    partial = out.parent / f".{out.name}.partial"
+    created = not out.exists()
+    partial = out / ".partial"  # inside out: the final moves stay on one filesystem
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     try:
         bundle = _write_bundle(view, t, number, partial)
+        for f in bundle.files:
+            os.replace(f, out / f.name)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
         raise
-    out.mkdir(parents=True, exist_ok=True)
-    for f in bundle.files:
-        os.replace(f, out / f.name)
-    partial.rmdir()
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return dataclasses.replace(bundle, out=out, files=[out / f.name for f in bundle.files])
 
 

@@ -78,7 +78,10 @@ def fail_orphans(study: optuna.Study, storage: BaseStorage, claim_held: bool = F
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             failed.append(t.number)
         except RuntimeError:  # finished meanwhile (its worker was alive after all)
-            pass
+            continue
+        if "fixed_params" in t.system_attrs:  # a queued pick (the first stage): queue it again
+            study.enqueue_trial(t.system_attrs["fixed_params"],
+                                user_attrs={k: v for k, v in t.user_attrs.items() if k == "prescreen_score"})
     return failed
 
 

@@ -74,6 +74,9 @@ def prepare(cfg: RunConfig) -> SearchContext:
     val_acc = evaluate(task.teacher, task.val.x, task.val.y)["accuracy"]  # padding-aware for LM
     bounds = limits(cfg.constraints, t_cost)
     feasibility.check(space, task.io, bounds, cfg.constraints)  # before any student is trained
+    if cfg.budget.epochs is not None:  # the search counts in steps: epochs over this task's data
+        steps = cfg.budget.total_steps(len(train_logits))
+        cfg = cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"steps": steps, "epochs": None})})
     return SearchContext(cfg, space, task, device, t_cost, bounds,
                          train_logits, val_logits, val_acc)
 
@@ -157,7 +160,7 @@ class Objective:
         trial.set_user_attr("record", record)
         trial.set_user_attr("feasible", feasible)
         status = "trained" if feasible else "infeasible (over the cost bounds)"
-        if feasible and res.steps < ctx.cfg.budget.steps:  # early stopping: record = rung metrics
+        if feasible and stopper is not None and res.steps < ctx.cfg.budget.steps:  # stopped at a rung
             trial.set_user_attr("stopped_early", res.steps)
             status = f"stopped early at step {res.steps} (dominated there by trial {stopper.stopped_by})"
         trial.set_user_attr("status", status)

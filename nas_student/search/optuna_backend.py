@@ -144,7 +144,10 @@ def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None) -> 
         if len(trials) >= target:
             return Claim.WAIT
         trial = study.ask()
-        liveness.adopt(store, trial._trial_id)
+        try:
+            liveness.adopt(store, trial._trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:  # failed by a worker not sharing our lock
+            return Claim.WAIT  # (a misconfigured claim lock); ask again
         return trial
 
 

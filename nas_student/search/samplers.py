@@ -3,8 +3,9 @@
 Optuna's samplers draw from one RNG per process, so a search resumed after a crash would
 propose other architectures than an uninterrupted one. :class:`Reseeding` wraps a sampler
 and, before each trial, reseeds every RNG inside it from (seed, number of finished trials +
-number of other trials running). Failed (interrupted) trials are not counted, so a resumed
-search proposes what an uninterrupted one would have proposed, trial for trial. Running ones
+number of other trials running). Interrupted trials are not counted, so a resumed search
+proposes what an uninterrupted one would have proposed, trial for trial; a student that failed
+by itself is, so that the next proposal differs. Running ones
 are: trials asked while others run (parallel workers, Ray) must not share a seed, or during
 the sampler's random start-up they would all propose the same student.
 """
@@ -21,6 +22,16 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _counts(t: FrozenTrial) -> bool:
+    """Finished trials count; so do failures of the student itself (else the next proposal
+    would repeat the failing one). Interrupted trials do not: a resumed search must propose
+    what an uninterrupted one would."""
+    if t.state in _COUNTED:
+        return True
+    reason = str(t.user_attrs.get("fail_reason", "interrupted"))
+    return t.state == TrialState.FAIL and not reason.startswith("interrupted")
 
 
 def _reseed(obj: Any, seed: int, seen: set[int]) -> None:
@@ -41,7 +52,7 @@ class Reseeding(BaseSampler):
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         # asks are serialised (the claim lock), and each adds one to this count for the next
-        n = sum(t.state in _COUNTED or (t.state == TrialState.RUNNING and t.number != trial.number)
+        n = sum(_counts(t) or (t.state == TrialState.RUNNING and t.number != trial.number)
                 for t in study.get_trials(deepcopy=False))
         _reseed(self.inner, (self.seed * 1_000_003 + n * 7_919) % 2**32, set())
         self.inner.before_trial(study, trial)

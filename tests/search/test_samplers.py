@@ -40,3 +40,13 @@ def test_an_interrupted_trial_does_not_change_what_comes_next(name):
     _suggest(lost)
     resumed.tell(lost, state=TrialState.FAIL)
     assert first + finished(resumed, 2) == plain
+
+
+@pytest.mark.parametrize("name", ["tpe", "random"])
+def test_a_student_that_failed_by_itself_is_not_proposed_again(name):
+    study = _study(name)
+    first = study.ask()
+    a = _suggest(first)
+    first.set_user_attr("fail_reason", "RuntimeError: out of memory")
+    study.tell(first, state=TrialState.FAIL)
+    assert _suggest(study.ask()) != a  # an interrupted trial (test above) is proposed again instead

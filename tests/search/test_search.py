@@ -162,3 +162,15 @@ def test_a_run_made_before_new_settings_existed_still_resumes():
     assert _with_defaults(old) == key
     old["budget"]["steps"] = 41  # a setting that did change is still caught
     assert _with_defaults(old) != key
+
+
+def test_a_budget_in_epochs_searches_and_its_stored_settings_reload(tmp_path, digits_task):
+    from nas_student.distill.recipe import ProxyRecipe
+
+    cfg = RunConfig(results_dir=str(tmp_path), space="digits-mlp", budget=ProxyRecipe(epochs=1),
+                    search=SearchSettings(trials=2, trust={"enabled": False}))
+    out = run_search(cfg)
+    assert [t.state.name for t in out.study.trials] == ["COMPLETE", "COMPLETE"]
+    assert all(t.user_attrs["feasible"] and "stopped_early" not in t.user_attrs for t in out.study.trials)
+    stored = RunConfig.model_validate(out.study.user_attrs["config"])  # what workers and `train` read
+    assert stored.budget.epochs == 1

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -109,6 +110,8 @@ def test_a_relative_storage_file_is_kept_absolute(tmp_path, monkeypatch):
     (tmp_path / "conf" / "run.yaml").write_text("execution: {storage: 'sqlite:///db/s.db'}\n")
     cfg = build_config(tmp_path / "conf" / "run.yaml", {})
     assert cfg.execution.storage == f"sqlite:///{tmp_path / 'conf' / 'db' / 's.db'}"  # the run file's folder
+    cfg = build_config(None, {("execution", "storage"): "journal:~/x.journal"})
+    assert cfg.execution.storage == f"journal:{Path.home() / 'x.journal'}"
     cfg = build_config(None, {("execution", "storage"): "postgresql://u@h/db"})
     assert cfg.execution.storage == "postgresql://u@h/db"
 
@@ -121,3 +124,24 @@ def test_a_storage_that_cannot_be_opened_leaves_no_run_folder(tmp_path, digits_t
     with pytest.raises(NasStudentError, match="no database driver"):
         run_search(cfg)
     assert not (tmp_path / "m").exists()
+
+
+def test_an_interrupted_queued_pick_is_queued_again(tmp_path):
+    study = _study(tmp_path)
+    study.enqueue_trial({"x": 3}, user_attrs={"prescreen_score": 0.5})
+    picked = study.ask()  # pops the queued pick; its worker then dies before recording itself
+    picked.suggest_int("x", 0, 10)
+    with storage.claim_lock(study, tmp_path, None) as exclusive:
+        assert liveness.fail_orphans(study, storage.of(study), claim_held=exclusive) == [picked.number]
+    again = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert [(t.system_attrs["fixed_params"], t.user_attrs["prescreen_score"]) for t in again] == [({"x": 3}, 0.5)]
+
+
+def test_a_claim_whose_trial_was_failed_meanwhile_asks_again(tmp_path, monkeypatch):
+    study = _study(tmp_path)
+
+    def failed_by_another(store, trial_id):  # a worker that does not share this lock failed it
+        raise optuna.exceptions.UpdateFinishedTrialError("finished")
+
+    monkeypatch.setattr(liveness, "adopt", failed_by_another)
+    assert claim(study, 2, tmp_path, None) is Claim.WAIT
