@@ -41,6 +41,11 @@ CASES = [
          {"space.yaml": "name: x\nfamily: mlp\nparams:\n  layers: {type: repeat, count: 1, params: "
                         "{width: {type: choice, vals: [8, 16]}}}\n  activation: relu\n"},
          "space.yaml:4: params.layers.params.width.vals: unknown key", ["--space", "space.yaml"]),
+    Case("space: a range that leaves the family's bounds names the range, not a file value",
+         {"space.yaml": "name: x\nfamily: rnn\nparams:\n  cell: gru\n  layers: 1\n  hidden: 16\n  embed_dim: 16\n"
+                        "  dropout: {type: float, low: 0.0, high: 1.5}\n"},
+         "space.yaml:8: params.dropout: family 'rnn': input should be less than 1 (the space samples ",
+         ["--space", "space.yaml"]),
     Case("option: objectives without a quality", {}, "command line: search.objectives: objectives need a quality",
          ["--objectives", "macs,params"]),
     Case("option: --run ..", {}, "command line: run: a run is one folder under the results folder", ["--run", ".."]),

@@ -89,7 +89,7 @@ class Family:
             e = err.errors()[0]
             rule = {"extra_forbidden": "unknown parameter",
                     "missing": "required parameter is missing"}.get(e["type"], e["msg"].removeprefix("Value error, "))
-            if e["type"] not in ("missing",) and not isinstance(e.get("input"), (dict, list)):
+            if e["type"] not in ("missing", "extra_forbidden") and not isinstance(e.get("input"), (dict, list)):
                 rule += f" (got {e.get('input')!r})"
             return tuple(e["loc"]), rule
         return None

@@ -121,6 +121,8 @@ def _check_against_family(space: Space, lines: dict[Path_, int], file: str) -> N
             key_path = ("params",) + tuple(path)
             if len(path) >= 2 and isinstance(path[1], int):  # stages[1].width -> params.stages.params.width
                 key_path = ("params", path[0], "params") + tuple(path[2:])
+            if "(got " in rule:  # the value is a sample of this space's range, not a value the file wrote
+                rule = rule.replace("(got ", "(the space samples ", 1)
             raise ConfigError(f"family {space.family!r}: {rule}", file=file,
                               line=line_of(lines, key_path), key=dotted(key_path))
     if valid == 0 and (space.size is None or space.size == math.inf):  # not counted exactly
