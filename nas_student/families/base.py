@@ -95,6 +95,15 @@ class Family:
         return None
 
 
+def refuse_tokens(family: str, io: ModelIO) -> None:
+    """Families of real-valued inputs refuse token-id tasks with one clear line."""
+    if io.tokens:
+        from nas_student.errors import NasStudentError
+
+        raise NasStudentError(f"family {family!r} takes real-valued inputs, but this task's inputs are token ids: "
+                              "search a sequence family (transformer or rnn; e.g. --space text-transformer)")
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU, "relu6": nn.ReLU6, "gelu": nn.GELU, "silu": nn.SiLU,
     "hardswish": nn.Hardswish, "tanh": nn.Tanh,

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from nas_student.families import register
-from nas_student.families.base import ACTIVATIONS, ArchModel, Family, ModelIO, TappedModel
+from nas_student.families.base import ACTIVATIONS, ArchModel, Family, ModelIO, TappedModel, refuse_tokens
 
 Act = Literal["relu", "relu6", "gelu", "silu", "hardswish", "tanh"]
 
@@ -122,4 +122,5 @@ class CNNFamily(Family):
     arch_model = CNNArch
 
     def build(self, arch: dict[str, Any], io: ModelIO) -> TappedModel:
+        refuse_tokens("cnn", io)
         return CNN(self.parse(arch), io)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from pydantic import Field
 from torch import nn
 
 from nas_student.families import register
-from nas_student.families.base import ACTIVATIONS, ArchModel, Family, ModelIO, TappedModel
+from nas_student.families.base import ACTIVATIONS, ArchModel, Family, ModelIO, TappedModel, refuse_tokens
 
 
 class MLPLayer(ArchModel):
@@ -58,4 +58,5 @@ class MLPFamily(Family):
     arch_model = MLPArch
 
     def build(self, arch: dict[str, Any], io: ModelIO) -> TappedModel:
+        refuse_tokens("mlp", io)
         return MLP(self.parse(arch), io)  # type: ignore[arg-type]

@@ -121,6 +121,21 @@ def _origin(name: str, bound: float, constraints: Constraints) -> str:
     return f"{name.split('_')[0]}_ratio {ratio:g} x the teacher's"
 
 
+def check_buildable(space: Space, io: ModelIO) -> None:
+    """Raise a one-line NasStudentError when the space's family cannot serve the task at all
+    (e.g. an MLP space on a token task), instead of failing every trial."""
+    rng = RandomSuggester(0)
+    for _ in range(RANDOM_SAMPLES):
+        arch = space.sample(rng)
+        if not space.violations(arch):
+            try:
+                build(arch, io)
+            except NasStudentError as e:
+                where = space.source or space.name
+                raise NasStudentError(f"{where}: space {space.name!r} cannot serve this task: {e}") from None
+            return
+
+
 def check(space: Space, io: ModelIO, bounds: dict[str, float], constraints: Constraints) -> None:
     """Raise a one-line NasStudentError when no student of ``space`` is found within the static
     bounds (nothing to check when only latency is bounded)."""

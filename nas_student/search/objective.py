@@ -73,7 +73,8 @@ def prepare(cfg: RunConfig) -> SearchContext:
     val_logits = predict(task.teacher, task.val.x)
     val_acc = evaluate(task.teacher, task.val.x, task.val.y)["accuracy"]  # padding-aware for LM
     bounds = limits(cfg.constraints, t_cost)
-    feasibility.check(space, task.io, bounds, cfg.constraints)  # before any student is trained
+    feasibility.check_buildable(space, task.io)  # before any student is trained
+    feasibility.check(space, task.io, bounds, cfg.constraints)
     if cfg.budget.epochs is not None:  # the search counts in steps: epochs over this task's data
         steps = cfg.budget.total_steps(len(train_logits))
         cfg = cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"steps": steps, "epochs": None})})

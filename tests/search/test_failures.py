@@ -157,3 +157,16 @@ def test_feasibility_finds_the_cheapest_student_and_stops_at_the_first_within_th
     assert n == 48 and best.costs["params"] == 142 and best.score == 142 / 50
     assert (best.arch["stem_width"], best.arch["groups"], best.arch["norm"]) == (8, 4, "none")
     assert best.arch["stages"] == [{"depth": 1, "width": 4, "kernel": 1, "downsample": "none"}]
+
+
+@pytest.mark.parametrize("space", ["digits-mlp", "digits-cnn"])
+def test_a_space_whose_family_cannot_take_the_tasks_inputs_is_refused_at_start(space):
+    from nas_student.errors import NasStudentError
+    from nas_student.search import feasibility
+    from nas_student.spaces import load_space
+    from nas_student.tasks import text
+
+    with pytest.raises(NasStudentError, match=f"space '{space}' cannot serve this task: family .* takes "
+                                              "real-valued inputs, but this task's inputs are token ids"):
+        feasibility.check_buildable(load_space(space), text.IO)
+    feasibility.check_buildable(load_space("text-rnn"), text.IO)  # a sequence family: fine
