@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import optuna
 from optuna.storages import BaseStorage
@@ -45,7 +46,17 @@ def _dead_here(who: str) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _zombie(int(pid))
+
+
+def _zombie(pid: int) -> bool:
+    """True for a process that has exited but is not yet reaped by its parent (Linux): it
+    answers signals, yet it will never beat again."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def orphan_reason(t: optuna.trial.FrozenTrial, now: float, claim_held: bool = False) -> str | None:

@@ -145,3 +145,22 @@ def test_a_claim_whose_trial_was_failed_meanwhile_asks_again(tmp_path, monkeypat
 
     monkeypatch.setattr(liveness, "adopt", failed_by_another)
     assert claim(study, 2, tmp_path, None) is Claim.WAIT
+
+
+def test_a_killed_worker_not_yet_reaped_counts_as_dead(tmp_path):
+    """A zombie (killed, its parent has not waited for it yet) still answers signal 0."""
+    study = _study(tmp_path)
+    store = storage.of(study)
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    trial = study.ask()
+    store.set_trial_user_attr(trial._trial_id, "worker", f"{socket.gethostname()}:{p.pid}")
+    assert liveness.fail_orphans(study, store) == []  # alive
+    p.kill()
+    deadline = time.time() + 10
+    while not liveness._zombie(p.pid) and time.time() < deadline:
+        time.sleep(0.05)
+    try:
+        assert liveness.fail_orphans(study, store) == [trial.number]
+        assert "died (process killed)" in study.trials[0].user_attrs["fail_reason"]
+    finally:
+        p.wait()
