@@ -32,13 +32,13 @@ def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) ->
             model_io = ModelIO.from_dict(io) if io else task_io(task)
             return str(path), build(data["arch"], model_io), model_io
         return str(path), build(data, task_io(task)), task_io(task)
-    from nas_student.cli_results import _trial_or_knee
+    from nas_student.cli_results import trial_or_knee
     from nas_student.results.export import open_run, resolve_run
     from nas_student.search.optuna_backend import load_study
 
     run_dir = resolve_run(spec, results_dir)
     if trial is None:
-        trial = _trial_or_knee(open_run(run_dir), None)
+        trial = trial_or_knee(open_run(run_dir), None)
     study = load_study(run_dir)
     trials = study.get_trials(deepcopy=False)
     if not 0 <= trial < len(trials) or "arch" not in trials[trial].user_attrs:

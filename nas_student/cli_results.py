@@ -146,7 +146,7 @@ def _cell(objective: str, value: Any) -> str:
 TRIAL_HELP = "Trial number (see `nas-student pareto`). \\[default: the front's recommended knee]"
 
 
-def _trial_or_knee(view: Any, trial: int | None) -> int:
+def trial_or_knee(view: Any, trial: int | None) -> int:
     """``trial``, or the run's knee, named in one line so the user knows which was taken."""
     if trial is not None:
         return trial
@@ -167,7 +167,7 @@ def show(run: str = RUN_ARG,
                                             resolve_run, run_io, trial_model)
 
     view = open_run(resolve_run(run, results_dir))
-    trial = _trial_or_knee(view, trial)
+    trial = trial_or_knee(view, trial)
     t = get_trial(view, trial)
     arch = t.user_attrs.get("arch")
     status = t.user_attrs.get("status") or t.state.name.lower()
@@ -226,7 +226,7 @@ def export(run: str = RUN_ARG,
     from nas_student.results.export import export_trial, open_run, resolve_run
 
     view = open_run(resolve_run(run, results_dir))
-    trial = _trial_or_knee(view, trial)
+    trial = trial_or_knee(view, trial)
     b = export_trial(view, trial, out_dir)
     out.print(f"Exported trial {trial} to {b.out}: {', '.join(p.name for p in b.files)}", soft_wrap=True)
     out.print(f"Checked on a fixed input: ONNX (onnxruntime) max abs diff {b.onnx_max_abs_diff:.2e}, "

@@ -48,11 +48,11 @@ def train_cmd(
         cfg = build_config(config, {("task",): task} if task else {})
         job = job_from_arch(path, cfg, rec, out_dir, **kw)
     else:
-        from nas_student.cli_results import _trial_or_knee
+        from nas_student.cli_results import trial_or_knee
         from nas_student.results.export import open_run, resolve_run
 
         run_dir = resolve_run(source, results_dir)
-        trial = _trial_or_knee(open_run(run_dir), trial)
+        trial = trial_or_knee(open_run(run_dir), trial)
         job = job_from_run(run_dir, trial, rec, out_dir, **kw)
     if data_free:
         job.cfg = job.cfg.model_copy(update={"data_free": job.cfg.data_free.model_copy(update={"enabled": True})})
@@ -81,7 +81,7 @@ def train_cmd(
 
 
 def _print_report(r: dict) -> None:
-    from nas_student.training import mean_sd
+    from nas_student.training import format_mean_sd
 
     ppl = "perplexity" in r["teacher"]  # language models: perplexity first (lower is better)
     table = Table(title=f"{r['task']}: student vs teacher")
@@ -92,8 +92,8 @@ def _print_report(r: dict) -> None:
     for kind, label in (("kd", "student (distilled)"), ("ce", "student (CE only)")):
         if kind in r:
             a = r[kind]["accuracy"]
-            table.add_row(label, *([mean_sd(r[kind]["perplexity"])] if ppl else []), mean_sd(a),
-                          f"{100 * a['mean'] / t_acc:.1f} %")
+            ppl_cell = [format_mean_sd(r[kind]["perplexity"])] if ppl else []
+            table.add_row(label, *ppl_cell, format_mean_sd(a), f"{100 * a['mean'] / t_acc:.1f} %")
     out.print(table)
     out.print(f"MACs {r['macs_ratio']:.2%} and params {r['params_ratio']:.2%} of the teacher; "
               f"latency speedup {r['latency_speedup']:.2f}x (measured)")

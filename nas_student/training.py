@@ -210,7 +210,7 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
     return report
 
 
-def mean_sd(d: dict[str, float], with_n: bool = False) -> str:
+def format_mean_sd(d: dict[str, float], with_n: bool = False) -> str:
     """``mean ± sd`` over seeds; one seed has no spread to show, so just its value."""
     if d.get("n", 1) <= 1:
         return f"{d['mean']:.4f}" + (" (n=1)" if with_n else "")
@@ -219,7 +219,7 @@ def mean_sd(d: dict[str, float], with_n: bool = False) -> str:
 
 def report_markdown(r: dict[str, Any]) -> str:
     def ms(d: dict[str, float]) -> str:
-        return mean_sd(d, with_n=True)
+        return format_mean_sd(d, with_n=True)
 
     lines = [f"# Full training report: {r['source']}", "",
              f"Task `{r['task']}`; recipe: {r['recipe']}; seeds {r['seeds']}; trained on "

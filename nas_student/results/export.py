@@ -76,7 +76,7 @@ def check_measured(view: RunView, objs: list[str]) -> None:
     """Refuse objectives the run has no values for (latency is measured only in searches that
     optimise or bound it): a front over them would be empty, not informative."""
     t = view.trials
-    trained = t[t["feasible"].astype(bool)] if "feasible" in t else t
+    trained = t[t["feasible"].astype(bool)]
     missing = [o for o in objs if o not in t or (len(trained) and trained[o].isna().all())]
     if missing:
         raise NasStudentError(f"{view.run_dir}: the run has no {', '.join(missing)} values (its search "
@@ -324,7 +324,7 @@ def fixed_input(io: ModelIO, batch: int = 4) -> Any:
 
 def export_trial(view: RunView, number: int, out: Path) -> Bundle:
     """Write the bundle for a trained trial into ``out`` (created; files replaced). The bundle
-    is written and checked in a folder beside ``out`` and moved in only when complete."""
+    is written and checked in ``out/.partial`` and moved into ``out`` only when complete."""
     t = trained_trial(view, number)
     if out.exists() and not out.is_dir():
         raise NasStudentError(f"--out {out}: is a file, not a folder")

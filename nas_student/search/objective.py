@@ -42,8 +42,8 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("mps" if _mps() else "cpu")
     kind = name.split(":")[0]
     if (kind == "cuda" and not torch.cuda.is_available()) or (kind == "mps" and not _mps()):
-        build = "a CPU-only build of torch" if torch.version.cuda is None and kind == "cuda" else "no such device"
-        raise NasStudentError(f"device {name!r} is not available here ({build}, torch {torch.__version__}); "
+        why = "a CPU-only build of torch" if torch.version.cuda is None and kind == "cuda" else "no such device"
+        raise NasStudentError(f"device {name!r} is not available here ({why}, torch {torch.__version__}); "
                               "use --device auto (a GPU when present) or cpu")
     return torch.device(name)
 

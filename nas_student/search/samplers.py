@@ -2,12 +2,14 @@
 
 Optuna's samplers draw from one RNG per process, so a search resumed after a crash would
 propose other architectures than an uninterrupted one. :class:`Reseeding` wraps a sampler
-and, before each trial, reseeds every RNG inside it from (seed, number of finished trials +
-number of other trials running). Interrupted trials are not counted, so a resumed search
-proposes what an uninterrupted one would have proposed, trial for trial; a student that failed
-by itself is, so that the next proposal differs. Running ones
-are: trials asked while others run (parallel workers, Ray) must not share a seed, or during
-the sampler's random start-up they would all propose the same student.
+and, before each trial, reseeds every RNG inside it from (seed, a count of the study's
+trials). The count takes:
+* finished trials, and students that failed by themselves (else the next proposal would
+  repeat the failing one);
+* not interrupted trials, so a resumed search proposes what an uninterrupted one would have
+  proposed, trial for trial;
+* the other trials running: trials asked while others run (parallel workers, Ray) must not
+  share a seed, or during the sampler's random start-up they would propose the same student.
 """
 
 from __future__ import annotations

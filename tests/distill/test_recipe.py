@@ -89,11 +89,11 @@ def test_full_training_default_recipe_from_the_proxy():
 
 
 def test_reports_give_a_spread_only_over_several_seeds():
-    from nas_student.training import mean_sd
+    from nas_student.training import format_mean_sd
 
-    assert mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}) == "0.4611"
-    assert mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}, with_n=True) == "0.4611 (n=1)"
-    assert mean_sd({"mean": 0.9, "sd": 0.01234, "n": 3}, with_n=True) == "0.9000 ± 0.0123 (n=3)"
+    assert format_mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}) == "0.4611"
+    assert format_mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}, with_n=True) == "0.4611 (n=1)"
+    assert format_mean_sd({"mean": 0.9, "sd": 0.01234, "n": 3}, with_n=True) == "0.9000 ± 0.0123 (n=3)"
 
 
 def test_a_budget_is_steps_or_epochs_not_both(tmp_path):
