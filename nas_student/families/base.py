@@ -113,9 +113,10 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 def describe(arch: dict[str, Any]) -> str:
     """A one-line human summary of an architecture (families may register a better one)."""
     fam = arch.get("family", "?")
-    if fam == "cnn":
+    if fam in ("cnn", "cnn1d"):
         stages = ",".join(
             f"{s['depth']}x{s['width']}k{s.get('kernel', 3)}"
+            + (f"ir{s.get('expansion', 1)}" if s.get("block") == "inverted" else "")
             + {"stride": "/s2", "maxpool": "/mp", "avgpool": "/ap"}.get(s.get("downsample", "none"), "")
             for s in arch.get("stages", []))
         extras = [arch.get("norm", "batch"), arch.get("activation", "relu")]
@@ -123,7 +124,7 @@ def describe(arch: dict[str, Any]) -> str:
             extras.append("res")
         if arch.get("groups", 1) > 1:
             extras.append(f"g{arch['groups']}")
-        return f"cnn stem{arch.get('stem_width')} [{stages}] {' '.join(extras)}"
+        return f"{fam} stem{arch.get('stem_width')} [{stages}] {' '.join(extras)}"
     if fam == "mlp":
         widths = "-".join(str(layer["width"]) for layer in arch.get("layers", [])) or "linear"
         return f"mlp [{widths}] {arch.get('norm', 'none')} {arch.get('activation', 'relu')}"

@@ -1,13 +1,15 @@
-"""``rnn``: token embedding, ``layers`` LSTM or GRU layers, a linear head.
+"""``rnn``: an input layer (token embedding or per-step projection), ``layers`` LSTM or GRU layers, a linear head.
 
-For sequence tasks (token-id inputs). Each layer is its own one-layer ``nn.LSTM``/``nn.GRU``
+For sequences: token ids, or real-valued signals ``(channels, length)`` read step by step
+through a per-step linear projection (:mod:`nas_student.families.sequence_input`). Each layer is its own one-layer ``nn.LSTM``/``nn.GRU``
 (so every layer's output is a feature tap), dropout between layers. ``bidirectional`` is
 refused for causal tasks (language modelling: a backward pass would see the future).
 Per-token output ``(B, L, V)`` when ``ModelIO.per_token``, else the mean over positions.
 
 MACs for B sequences of length L (what ``nas_student.cost.profile`` counts): per layer and
 direction ``B*L*g*(in*h + h*h)`` with g = 4 gates (LSTM) or 3 (GRU), ``in`` the embedding
-width for layer 1 and ``h * directions`` after; the head adds ``B*L*h*directions*V``.
+width for layer 1 and ``h * directions`` after; the head adds ``B*L*h*directions*V`` (per
+token) or ``B*h*directions*V``; a signal's per-step projection adds ``B*L*C*e``.
 Feature taps: ``embed``, ``layer1`` .. ``layerN``.
 """
 
@@ -22,7 +24,7 @@ from torch import nn
 from nas_student.errors import NasStudentError
 from nas_student.families import register
 from nas_student.families.base import ArchModel, Family, ModelIO, TappedModel
-from nas_student.families.transformer import check_token_io
+from nas_student.families.sequence_input import input_layer, sequence_shape
 
 
 class RNNArch(ArchModel):
@@ -38,7 +40,7 @@ class RNNArch(ArchModel):
 class SeqRNN(TappedModel):
     def __init__(self, a: RNNArch, io: ModelIO) -> None:
         super().__init__()
-        check_token_io("rnn", io)
+        _, channels = sequence_shape("rnn", io)
         if a.bidirectional and io.causal:
             raise NasStudentError("architecture for family 'rnn': bidirectional: not allowed for a "
                                   "causal task (language modelling would see the future)")
@@ -46,7 +48,7 @@ class SeqRNN(TappedModel):
         e = a.embed_dim or a.hidden
         cls = nn.LSTM if a.cell == "lstm" else nn.GRU
         dirs = 2 if a.bidirectional else 1
-        self.embed = nn.Embedding(io.vocab_size, e)  # type: ignore[arg-type]
+        self.embed = input_layer(io, channels, e)
         self.layers = nn.ModuleList(
             cls(e if i == 0 else a.hidden * dirs, a.hidden, batch_first=True, bidirectional=a.bidirectional)
             for i in range(a.layers))

@@ -1,6 +1,7 @@
-"""``transformer``: token embedding + positions, ``layers`` Transformer blocks, a linear head.
+"""``transformer``: an input layer (token embedding or per-step projection) + positions, ``layers`` Transformer blocks, a linear head.
 
-For sequence tasks (token-id inputs, ``ModelIO.tokens``). Each block is multi-head
+For sequences: token ids, or real-valued signals ``(channels, length)`` read step by step
+(:mod:`nas_student.families.sequence_input`). Each block is multi-head
 self-attention (one fused qkv projection, ``scaled_dot_product_attention``, an output
 projection) and a two-layer FFN of width ``round(ffn_ratio * d_model)``, with residuals and
 LayerNorm before (``pre``) or after (``post``) each sub-layer. Positions are a learned table or
@@ -11,7 +12,8 @@ then the output at position t depends only on tokens <= t. Per-token output ``(B
 
 MACs per block for B sequences of length L (what ``nas_student.cost.profile`` counts):
 ``B*L*(4*d^2 + 2*d*f) + 2*B*L^2*d`` (projections, FFN, QK^T and AV over the full score
-matrix); the head adds ``B*L*d*V``; embedding lookups and positions are 0 MACs.
+matrix); the head adds ``B*L*d*V``; embedding lookups and positions are 0 MACs (a signal's per-step
+projection adds ``B*L*C*d``).
 Feature taps: ``embed`` (embedding + positions), ``layer1`` .. ``layerN``; with
 :func:`keep_attention` also ``attn1`` .. ``attnN``, the attention probabilities
 ``(B, heads, L, L)`` (computed explicitly instead of by the fused kernel, so slower).
@@ -30,6 +32,7 @@ from torch import nn
 from nas_student.errors import NasStudentError
 from nas_student.families import register
 from nas_student.families.base import ArchModel, Family, ModelIO, TappedModel
+from nas_student.families.sequence_input import input_layer, sequence_shape
 
 
 def valid_heads(d_model: int) -> list[int]:
@@ -109,22 +112,13 @@ class Block(nn.Module):
         return self.norm2(x + self.drop(self.ffn(x)))
 
 
-def check_token_io(family: str, io: ModelIO) -> int:
-    """The sequence length; refuses non-token interfaces with one clear line."""
-    if not io.tokens or len(io.input_shape) != 1:
-        raise NasStudentError(f"{family} needs token-id inputs of shape (length,) "
-                              f"(a sequence task), got input_shape={io.input_shape}, "
-                              f"input_dtype={io.input_dtype!r}")
-    return io.input_shape[0]
-
-
 class SeqTransformer(TappedModel):
     def __init__(self, a: TransformerArch, io: ModelIO) -> None:
         super().__init__()
-        length = check_token_io("transformer", io)
+        length, channels = sequence_shape("transformer", io)
         d, pre = a.d_model, a.norm_placement == "pre"
         self.per_token = io.per_token
-        self.embed = nn.Embedding(io.vocab_size, d)  # type: ignore[arg-type]
+        self.embed = input_layer(io, channels, d)
         if a.pos_encoding == "learned":
             self.pos = nn.Parameter(torch.randn(1, length, d) * 0.02)
         else:
@@ -138,7 +132,8 @@ class SeqTransformer(TappedModel):
         self.tap_names = ("embed", *(f"layer{i + 1}" for i in range(a.layers)))
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        h = self.embed_drop(self.embed(x) + self.pos[:, : x.shape[1]])
+        h = self.embed(x)
+        h = self.embed_drop(h + self.pos[:, : h.shape[1]])
         feats = {"embed": h}
         for i, layer in enumerate(self.layers):
             feats[f"layer{i + 1}"] = (h := layer(h))

@@ -17,7 +17,7 @@ from nas_student.cost.constraints import constraint_values, is_feasible
 from nas_student.cost.price import price
 from nas_student.families import build
 from nas_student.families.base import ModelIO
-from nas_student.spaces import Space, arch_hash
+from nas_student.spaces import SearchSpace, arch_hash
 from nas_student.spaces.space import Arch, RandomSuggester
 
 
@@ -51,7 +51,7 @@ class Candidate:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def draw(space: Space, io: ModelIO, bounds: dict[str, float], n: int, *, seed: int = 0,
+def draw(space: SearchSpace, io: ModelIO, bounds: dict[str, float], n: int, *, seed: int = 0,
          max_draws: int | None = None, device: torch.device | str = "cpu") -> list[Candidate]:
     """Up to ``n`` distinct students that keep the space's rules and the cost ``bounds``
     (latency is not measured: a latency bound is not checked here), drawn uniformly.

@@ -19,11 +19,12 @@ from nas_student.config import Constraints
 from nas_student.cost.price import price
 from nas_student.errors import NasStudentError
 from nas_student.families import ModelIO, build
-from nas_student.spaces import RandomSuggester, Space, arch_hash
+from nas_student.spaces import RandomSuggester, SearchSpace, arch_hash
 
 STATIC = ("macs", "params", "size_mb")
 PASSES = 2
 RANDOM_SAMPLES = 16
+BUILD_CHECKS = 64
 MAX_PRICED = 64
 
 
@@ -57,7 +58,7 @@ class _Priced:
 
 
 class _Pricer:
-    def __init__(self, space: Space, io: ModelIO, bounds: dict[str, float]) -> None:
+    def __init__(self, space: SearchSpace, io: ModelIO, bounds: dict[str, float]) -> None:
         self.space, self.io, self.bounds = space, io, bounds
         self.seen: dict[str, _Priced | None] = {}
 
@@ -76,7 +77,7 @@ class _Pricer:
         return _Priced(max(costs[k] / b for k, b in self.bounds.items()), costs, arch)
 
 
-def cheapest(space: Space, io: ModelIO, bounds: dict[str, float]) -> tuple[_Priced | None, int]:
+def cheapest(space: SearchSpace, io: ModelIO, bounds: dict[str, float]) -> tuple[_Priced | None, int]:
     """The cheapest student found (relative to ``bounds``), stopping at the first within them;
     and how many students were priced."""
     pricer = _Pricer(space, io, bounds)
@@ -121,22 +122,29 @@ def _origin(name: str, bound: float, constraints: Constraints) -> str:
     return f"{name.split('_')[0]}_ratio {ratio:g} x the teacher's"
 
 
-def check_buildable(space: Space, io: ModelIO) -> None:
-    """Raise a one-line NasStudentError when the space's family cannot serve the task at all
-    (e.g. an MLP space on a token task), instead of failing every trial."""
+def check_buildable(space: SearchSpace, io: ModelIO) -> None:
+    """Raise a one-line NasStudentError when the space samples students that cannot serve the
+    task at all (an MLP on token ids, a 2-D CNN on signals, more downsampling than the input's
+    length allows), instead of failing their trials. Builds (on the meta device: nothing is
+    allocated) up to ``BUILD_CHECKS`` valid samples, and at least one of every family."""
     rng = RandomSuggester(0)
-    for _ in range(RANDOM_SAMPLES):
+    seen: set[str] = set()
+    for i in range(BUILD_CHECKS * 4):
         arch = space.sample(rng)
-        if not space.violations(arch):
-            try:
+        if space.violations(arch):
+            continue
+        try:
+            with torch.device("meta"):
                 build(arch, io)
-            except NasStudentError as e:
-                where = space.source or space.name
-                raise NasStudentError(f"{where}: space {space.name!r} cannot serve this task: {e}") from None
+        except NasStudentError as e:
+            where = space.source or space.name
+            raise NasStudentError(f"{where}: space {space.name!r} cannot serve this task: {e}") from None
+        seen.add(arch["family"])
+        if i >= BUILD_CHECKS and seen >= set(space.families):
             return
 
 
-def check(space: Space, io: ModelIO, bounds: dict[str, float], constraints: Constraints) -> None:
+def check(space: SearchSpace, io: ModelIO, bounds: dict[str, float], constraints: Constraints) -> None:
     """Raise a one-line NasStudentError when no student of ``space`` is found within the static
     bounds (nothing to check when only latency is bounded)."""
     static = {k: v for k, v in bounds.items() if k in STATIC}

@@ -26,7 +26,7 @@ from nas_student.distill import evaluate, predict, train
 from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.search import early_stop, feasibility, memory
-from nas_student.spaces import Space, arch_hash, load_space
+from nas_student.spaces import SearchSpace, arch_hash, load_space
 from nas_student.tasks import Task, task_for_config
 
 
@@ -53,7 +53,7 @@ class SearchContext:
     """Everything a trial needs, computed once per search (teacher outputs included)."""
 
     cfg: RunConfig
-    space: Space
+    space: SearchSpace
     task: Task
     device: torch.device
     teacher_cost: dict[str, float]  # macs, params, size_mb, latency_ms

@@ -7,7 +7,11 @@ from pathlib import Path
 
 from nas_student.errors import UnknownNameError
 from nas_student.spaces.loader import load_space_file, parse_space
+from nas_student.spaces.mixed import MixedSpace
 from nas_student.spaces.space import Arch, RandomSuggester, Space, arch_hash
+
+#: what a space file loads to: one family's space, or one that searches the family too
+SearchSpace = Space | MixedSpace
 
 
 def builtin_dir() -> Path:
@@ -33,9 +37,9 @@ def resolve_space(name_or_path: str) -> Path:
     return spaces[name_or_path]
 
 
-def load_space(name_or_path: str) -> Space:
+def load_space(name_or_path: str) -> SearchSpace:
     return load_space_file(resolve_space(name_or_path))
 
 
-__all__ = ["Arch", "RandomSuggester", "Space", "arch_hash", "builtin_spaces", "load_space",
+__all__ = ["Arch", "MixedSpace", "RandomSuggester", "SearchSpace", "Space", "arch_hash", "builtin_spaces", "load_space",
            "parse_space", "resolve_space"]

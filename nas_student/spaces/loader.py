@@ -8,7 +8,8 @@ from typing import Any
 
 from nas_student.errors import ConfigError, NasStudentError
 from nas_student.spaces.rules import Rule, RuleSyntaxError
-from nas_student.spaces.schema import LEAF_TYPES, RepeatParam, SpaceHeader
+from nas_student.spaces.mixed import MixedSpace
+from nas_student.spaces.schema import LEAF_TYPES, BranchHeader, MixedHeader, RepeatParam, SpaceHeader
 from nas_student.spaces.space import Fixed, Param, RandomSuggester, Repeat, Space
 from nas_student.validation import MAX_VALUE_CHARS, dotted, validate_model
 from nas_student.yamlio import Path_, line_of, load_yaml
@@ -16,28 +17,48 @@ from nas_student.yamlio import Path_, line_of, load_yaml
 N_CHECK_SAMPLES = 64
 
 
-def parse_space(data: Any, lines: dict[Path_, int], file: str) -> Space:
-    """Build a :class:`Space` from parsed YAML; raises ConfigError on the first problem."""
+def parse_space(data: Any, lines: dict[Path_, int], file: str) -> Space | MixedSpace:
+    """Build a :class:`Space` (or a :class:`MixedSpace` when the file has ``families``) from
+    parsed YAML; raises ConfigError on the first problem."""
     if not isinstance(data, dict):
         raise ConfigError("a space file must be a mapping with keys name, family, params",
                           file=file, line=1)
+    if "families" in data:
+        return _parse_mixed(data, lines, file)
     head: SpaceHeader = validate_model(SpaceHeader, data, file=file, lines=lines)
+    return _parse_family(head.name, head.family, data, lines, file, (), head.description)
+
+
+def _parse_mixed(data: dict[str, Any], lines: dict[Path_, int], file: str) -> MixedSpace:
+    head: MixedHeader = validate_model(MixedHeader, data, file=file, lines=lines)
+    branches = {}
+    for family, branch in head.families.items():
+        prefix = ("families", family)
+        validate_model(BranchHeader, branch, file=file, lines=lines, prefix=prefix)
+        branches[family] = _parse_family(head.name, family, branch, lines, file, prefix, head.description)
+    return MixedSpace(name=head.name, branches=branches, description=head.description, source=file)
+
+
+def _parse_family(name: str, family: str, data: dict[str, Any], lines: dict[Path_, int], file: str,
+                  prefix: Path_, description: str) -> Space:
+    """One family's parameters and rules (a whole one-family file, or one branch of a mixed one)."""
+    head: BranchHeader = validate_model(BranchHeader, {k: data[k] for k in ("params", "rules") if k in data},
+                                        file=file, lines=lines, prefix=prefix)
     if not head.params:
         raise ConfigError("at least one parameter is needed", file=file,
-                          line=line_of(lines, ("params",)), key="params")
+                          line=line_of(lines, prefix + ("params",)), key=dotted(prefix + ("params",)))
     ctx = _Ctx(file, lines)
-    params = {name: ctx.param(v, ("params", name), top=True) for name, v in head.params.items()}
+    params = {n: ctx.param(v, prefix + ("params", n), top=True) for n, v in head.params.items()}
     top_names = set(params)
-    rules = tuple(ctx.rule(t, ("rules", i), top_names) for i, t in enumerate(head.rules))
-    for name, p in params.items():
+    rules = tuple(ctx.rule(t, prefix + ("rules", i), top_names) for i, t in enumerate(head.rules))
+    for n, p in params.items():
         if isinstance(p, Repeat):
             allowed = top_names | set(p.params) | {"index"}
-            compiled = tuple(ctx.rule(t, ("params", name, "rules", i), allowed)
-                             for i, t in enumerate(data["params"][name].get("rules", [])))
-            params[name] = Repeat(p.count, p.params, compiled)
-    space = Space(name=head.name, family=head.family, params=params, rules=rules,
-                  description=head.description, source=file)
-    _check_against_family(space, lines, file)
+            compiled = tuple(ctx.rule(t, prefix + ("params", n, "rules", i), allowed)
+                             for i, t in enumerate(data["params"][n].get("rules", [])))
+            params[n] = Repeat(p.count, p.params, compiled)
+    space = Space(name=name, family=family, params=params, rules=rules, description=description, source=file)
+    _check_against_family(space, lines, file, prefix)
     return space
 
 
@@ -96,17 +117,18 @@ class _Ctx:
         return rule
 
 
-def _check_against_family(space: Space, lines: dict[Path_, int], file: str) -> None:
+def _check_against_family(space: Space, lines: dict[Path_, int], file: str, prefix: Path_) -> None:
     """The family must exist and accept what the space samples; some arch must obey the rules."""
     from nas_student.families import get_family
 
     try:
         family = get_family(space.family)
     except NasStudentError as e:
-        raise ConfigError(str(e), file=file, line=line_of(lines, ("family",)), key="family") from None
+        where = prefix or ("family",)
+        raise ConfigError(str(e), file=file, line=line_of(lines, where), key=dotted(where)) from None
     if space.size == 0:
         raise ConfigError("no architecture satisfies the rules; the space is empty",
-                          file=file, line=line_of(lines, ("rules",)), key="rules")
+                          file=file, line=line_of(lines, prefix + ("rules",)), key=dotted(prefix + ("rules",)))
     rng = RandomSuggester(0)
     valid = 0
     for _ in range(N_CHECK_SAMPLES):
@@ -118,18 +140,18 @@ def _check_against_family(space: Space, lines: dict[Path_, int], file: str) -> N
         if problem is not None:
             path, rule = problem
             rule = rule[:1].lower() + rule[1:]
-            key_path = ("params",) + tuple(path)
+            key_path = prefix + ("params",) + tuple(path)
             if len(path) >= 2 and isinstance(path[1], int):  # stages[1].width -> params.stages.params.width
-                key_path = ("params", path[0], "params") + tuple(path[2:])
+                key_path = prefix + ("params", path[0], "params") + tuple(path[2:])
             if "(got " in rule:  # the value is a sample of this space's range, not a value the file wrote
                 rule = rule.replace("(got ", "(the space samples ", 1)
             raise ConfigError(f"family {space.family!r}: {rule}", file=file,
                               line=line_of(lines, key_path), key=dotted(key_path))
     if valid == 0 and (space.size is None or space.size == math.inf):  # not counted exactly
         raise ConfigError(f"none of {N_CHECK_SAMPLES} sampled architectures satisfies the rules",
-                          file=file, line=line_of(lines, ("rules",)), key="rules")
+                          file=file, line=line_of(lines, prefix + ("rules",)), key=dotted(prefix + ("rules",)))
 
 
-def load_space_file(path: str | Path) -> Space:
+def load_space_file(path: str | Path) -> Space | MixedSpace:
     data, lines = load_yaml(path)
     return parse_space(data, lines, str(path))

@@ -156,3 +156,19 @@ class SpaceHeader(_Strict):
     family: str
     params: dict[str, Any]
     rules: list[str] = []
+
+
+class BranchHeader(_Strict):
+    """One family of a mixed space: its parameters and rules, as in a one-family space."""
+
+    params: dict[str, Any]
+    rules: list[str] = []
+
+
+class MixedHeader(_Strict):
+    """Top level of a space that searches the family itself: ``families`` maps each family
+    name to its parameters and rules."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str = ""
+    families: Annotated[dict[str, Any], Field(min_length=1)]

@@ -121,6 +121,10 @@ class Space:
     source: str = ""
     _size: int | float | None = field(default=-1, repr=False)
 
+    @property
+    def families(self) -> list[str]:
+        return [self.family]
+
     # -- sampling ---------------------------------------------------------------------------
     def sample(self, s: Suggester) -> Arch:
         """Draw one architecture; rules are not checked here (see :meth:`violations`)."""

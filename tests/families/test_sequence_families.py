@@ -88,7 +88,7 @@ def test_bidirectional_is_fine_where_the_task_is_not_causal():
 
 
 def test_sequence_families_refuse_image_inputs():
-    with pytest.raises(NasStudentError, match="token-id inputs"):
+    with pytest.raises(NasStudentError, match="takes token ids .* or signals"):
         build(TRANSFORMER, ModelIO((1, 8, 8), 10))
 
 
