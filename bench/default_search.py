@@ -30,13 +30,13 @@ def main() -> None:
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     t = time.perf_counter()
-    prepare(RunConfig())  # warm the teacher cache (trains it when cold)
+    prepare(RunConfig(task="digits"))  # warm the teacher cache (trains it when cold)
     warm = time.perf_counter() - t
     runs = []
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as d:
             t0 = time.perf_counter()
-            out = run_search(RunConfig(results_dir=d))
+            out = run_search(RunConfig(task="digits", results_dir=d))
             wall = time.perf_counter() - t0
             df = out.trials
             trained = df[df["feasible"] & df["duplicate_of"].isna()]
@@ -55,7 +55,7 @@ def main() -> None:
                 "trust_tau": out.trust.tau if out.trust else float("nan"),
             })
             print(runs[-1])
-    cfg = RunConfig()
+    cfg = RunConfig(task="digits")
     lines = [
         "# Default search: time and overhead",
         "",

@@ -107,7 +107,7 @@ def best_searched(results: Path) -> dict[str, Any]:
     from nas_student.config import RunConfig
     from nas_student.search import run_search
 
-    out = run_search(RunConfig(results_dir=str(results), device="cpu"))
+    out = run_search(RunConfig(task="digits", results_dir=str(results), device="cpu"))
     trained = [t for t in out.study.get_trials(deepcopy=False)
                if t.user_attrs.get("feasible") and "duplicate_of" not in t.user_attrs and "record" in t.user_attrs]
     best = max(trained, key=lambda t: (t.user_attrs["record"]["accuracy"], -t.user_attrs["record"]["kd_loss"]))

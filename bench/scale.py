@@ -61,7 +61,7 @@ def optuna_workers(n: int, trials: int, steps: int, root: Path) -> dict[str, flo
 
 
 def ray_workers(n: int, trials: int, steps: int, root: Path) -> dict[str, float]:
-    cfg = RunConfig(run="b", results_dir=str(root), budget=Recipe(steps=steps), device="cpu",
+    cfg = RunConfig(task="digits", run="b", results_dir=str(root), budget=Recipe(steps=steps), device="cpu",
                     search=SearchSettings(trials=trials),
                     execution=ExecutionSettings(backend="ray", max_concurrent=n, cpus_per_trial=1))
     t0 = time.perf_counter()
@@ -72,7 +72,7 @@ def ray_workers(n: int, trials: int, steps: int, root: Path) -> dict[str, float]
 def early_stopping(trials: int, steps: int, root: Path) -> dict[str, dict[str, float]]:
     res = {}
     for es in (False, True):
-        cfg = RunConfig(run=f"es{int(es)}", results_dir=str(root), budget=Recipe(steps=steps), device="cpu",
+        cfg = RunConfig(task="digits", run=f"es{int(es)}", results_dir=str(root), budget=Recipe(steps=steps), device="cpu",
                         search=SearchSettings(trials=trials, early_stop=es))
         t0 = time.perf_counter()
         out = run_search(cfg)
@@ -102,7 +102,7 @@ def main() -> None:
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     torch.set_num_threads(1)
-    prepare(RunConfig(device="cpu"))  # warm the teacher cache
+    prepare(RunConfig(task="digits", device="cpu"))  # warm the teacher cache
     load = os.getloadavg()
     rows = []
     for backend, fn in (("optuna", optuna_workers), ("ray", ray_workers)):

@@ -39,7 +39,7 @@ def run_name(arm: str, seed: int) -> str:
 
 def config(arm: str, seed: int, args) -> RunConfig:
     sampler, pre = ARMS[arm]
-    return RunConfig(run=run_name(arm, seed), results_dir=args.runs, device="cpu",
+    return RunConfig(task="digits", run=run_name(arm, seed), results_dir=args.runs, device="cpu",
                      budget={"steps": args.steps, "lr": args.lr, "temperature": args.temperature},
                      search={"trials": args.trials, "seed": seed, "sampler": sampler, "objectives": OBJ,
                              "trust": {"enabled": False}, "prescreen": {"enabled": pre}})

@@ -72,8 +72,8 @@ RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 @_one_line_errors
 def search(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A run file (YAML; `nas-student init` writes a template). Options given here override it."),
-    space: Optional[str] = typer.Option(None, help="Search space: a built-in name (see `nas-student spaces`) or a YAML path. \\[default: digits-cnn]"),
-    task: Optional[str] = typer.Option(None, help="Built-in task (data + teacher), or the name of your own task from the run file. \\[default: digits]"),
+    space: Optional[str] = typer.Option(None, help="Search space: a built-in name (see `nas-student spaces`) or a YAML path. \\[default: the task's own: mnist1d-cnn, digits-cnn, text-transformer]"),
+    task: Optional[str] = typer.Option(None, help="Built-in task (data + teacher): mnist1d (1-D signals), digits (8x8 images) or text (characters); or the name of your own task from the run file. \\[default: mnist1d]"),
     trials: Optional[int] = typer.Option(None, min=1, help="Students to evaluate; a resumed run goes on up to this count. \\[default: 40]"),
     run: Optional[str] = typer.Option(None, help="Run name: results go to RESULTS_DIR/RUN. \\[default: TASK-SPACE-sSEED]"),
     seed: Optional[int] = typer.Option(None, help="Seed of the sampler, the data split and the teacher. \\[default: 0]"),

@@ -186,13 +186,17 @@ def rebase_storage(url: str, base: Path) -> str:
     return url
 
 
+#: the space a built-in task searches when none is given
+DEFAULT_SPACES = {"digits": "digits-cnn", "mnist1d": "mnist1d-cnn", "text": "text-transformer"}
+
+
 class RunConfig(_Model):
     run: str | None = None
-    task: str = "digits"  # a built-in task, or a name for your own teacher + data
+    task: str = "mnist1d"  # a built-in task, or a name for your own teacher + data
     teacher: TeacherSpec | None = None
     data: DataSpec | None = None
     trust_code: bool = False
-    space: str = "digits-cnn"
+    space: str = "digits-cnn"  # without one: the task's own default space (DEFAULT_SPACES)
     results_dir: str = "results"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     budget: Budget = Budget()
@@ -201,6 +205,15 @@ class RunConfig(_Model):
     search: SearchSettings = SearchSettings()
     data_free: DataFreeSettings = DataFreeSettings()
     execution: ExecutionSettings = ExecutionSettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_space(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("space") is None and isinstance(data.get("task", "mnist1d"), str):
+            task = data.get("task", "mnist1d")
+            if task in DEFAULT_SPACES and data.get("data") is None:
+                data = {**data, "space": DEFAULT_SPACES[task]}
+        return data
 
     @field_validator("run")
     @classmethod

@@ -80,7 +80,7 @@ TEMPLATE = """\
 # Every key is optional except where said; command-line options override these values.
 # Paths are relative to this file's folder.
 
-task: my-task                 # a name for your task (or a built-in one: digits)
+task: my-task                 # a name for your task (or a built-in one: mnist1d, digits, text)
 trust_code: false             # factories and TorchScript run code: set true (or --trust-code) to allow
 
 teacher:                      # exactly one of factory / torchscript / hf_dir

@@ -34,11 +34,11 @@ def test_spaces_lists_builtin_spaces_with_sizes():
 
 
 def test_bad_option_values_give_one_line_and_exit_2(tmp_path):
-    result = runner.invoke(app, ["search", "--sampler", "grid", "--results-dir", str(tmp_path)])
+    result = runner.invoke(app, ["search", "--task", "digits", "--sampler", "grid", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "search.sampler" in result.output and "grid" in result.output
     assert "Traceback" not in result.output
-    result = runner.invoke(app, ["search", "--objectives", "accuracy,speed", "--results-dir", str(tmp_path)])
+    result = runner.invoke(app, ["search", "--task", "digits", "--objectives", "accuracy,speed", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2 and "objectives" in result.output
 
 
@@ -94,7 +94,7 @@ def test_a_zero_ratio_disables_that_bound(monkeypatch):
         raise NasStudentError("stop here")
 
     monkeypatch.setattr(progress, "run_with_progress", capture)
-    result = runner.invoke(app, ["search", "--macs-ratio", "0"])
+    result = runner.invoke(app, ["search", "--task", "digits", "--macs-ratio", "0"])
     assert result.exit_code == 2 and "stop here" in result.output
     assert seen["cfg"].constraints.macs_ratio is None and seen["cfg"].constraints.params_ratio == 0.1
 
@@ -103,7 +103,7 @@ def test_a_device_that_is_not_here_is_one_line(monkeypatch, tmp_path):
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    result = runner.invoke(app, ["search", "--device", "cuda", "--results-dir", str(tmp_path)])
+    result = runner.invoke(app, ["search", "--task", "digits", "--device", "cuda", "--results-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "device 'cuda' is not available here" in result.output and "--device auto" in result.output
     assert list(tmp_path.iterdir()) == []
@@ -114,13 +114,13 @@ def test_paths_that_are_not_what_they_must_be_are_one_line(tmp_path, monkeypatch
     result = runner.invoke(app, ["init", "sub/dir/run.yaml"])  # missing folders are made
     assert result.exit_code == 0 and (tmp_path / "sub" / "dir" / "run.yaml").exists()
     (tmp_path / "afile").write_text("x")
-    result = runner.invoke(app, ["search", "--results-dir", "afile", "--space", "digits-mlp"])
+    result = runner.invoke(app, ["search", "--task", "digits", "--results-dir", "afile", "--space", "digits-mlp"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert result.output.strip().startswith("error: afile/") and "not a directory" in result.output
 
 
 def test_a_rerun_with_fewer_trials_than_finished_says_there_is_nothing_to_do(tmp_path, digits_task):
-    args = ["search", "--space", "digits-mlp", "--steps", "5", "--no-trust", "--run", "f",
+    args = ["search", "--task", "digits", "--space", "digits-mlp", "--steps", "5", "--no-trust", "--run", "f",
             "--results-dir", str(tmp_path)]
     assert runner.invoke(app, [*args, "--trials", "2"]).exit_code == 0
     result = runner.invoke(app, [*args, "--trials", "1"], env={"COLUMNS": "200"})

@@ -48,7 +48,7 @@ TEACHER_ARCH = {
         {"depth": 2, "width": 128, "kernel": 3, "downsample": "stride"},
     ],
 }
-TEACHER_BUDGET = Recipe(steps=3000, batch_size=128, lr=3e-3, weight_decay=1e-4, optimizer="adamw")
+TEACHER_BUDGET = Recipe(steps=1000, batch_size=128, lr=3e-3, weight_decay=1e-4, optimizer="adamw")
 
 
 def _generate() -> dict[str, np.ndarray]:

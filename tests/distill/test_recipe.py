@@ -76,7 +76,7 @@ def test_full_training_default_recipe_from_the_proxy():
     from nas_student.config import RunConfig
     from nas_student.training import FULL_FACTOR, default_recipe
 
-    full = default_recipe(RunConfig().budget)
+    full = default_recipe(RunConfig(task="digits").budget)
     assert (full.steps, full.lr, full.temperature) == (150 * FULL_FACTOR, 3e-3, 4.0)
     assert type(full) is Recipe
     # what the run file sets is kept; what it left at the proxy's defaults is full training's

@@ -13,7 +13,7 @@ def make_run(base: Path, name: str, trials: int, sampler: str = "tpe") -> Path:
     run_dir = base / name
     if (run_dir / "trials.csv").exists():
         return run_dir
-    cfg = RunConfig(run=name, results_dir=str(base), device="cpu", budget=Budget(steps=30),
+    cfg = RunConfig(task="digits", run=name, results_dir=str(base), device="cpu", budget=Budget(steps=30),
                     search={"trials": trials, "seed": 0, "sampler": sampler})
     return run_search(cfg).run_dir
 

@@ -25,7 +25,7 @@ ENV = {"OMP_NUM_THREADS": "1"}  # the machine may be shared: one thread per sear
 
 
 def command(results: Path, run: str) -> list[str]:
-    return ["search", "--trials", str(TRIALS), "--steps", "10", "--seed", "0", "--space", "digits-mlp",
+    return ["search", "--task", "digits", "--trials", str(TRIALS), "--steps", "10", "--seed", "0", "--space", "digits-mlp",
             "--run", run, "--results-dir", str(results)]
 
 

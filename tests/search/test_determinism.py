@@ -20,7 +20,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 # no cost bounds: every sampled student is trained, so every trial's accuracy is compared
-ARGS = ["search", "--trials", "6", "--steps", "30", "--seed", "0", "--run", "d",
+ARGS = ["search", "--task", "digits", "--trials", "6", "--steps", "30", "--seed", "0", "--run", "d",
         "--macs-ratio", "0", "--params-ratio", "0", "--no-trust"]
 FRONT_COLUMNS = ["trial", "accuracy", "macs", "params", "arch_hash"]
 N_PROCESSES = 3

@@ -34,14 +34,14 @@ def test_only_peers_at_the_same_rung_count():
 
 
 def test_rungs_are_fractions_of_the_budget_below_it():
-    cfg = RunConfig(budget=Budget(steps=40), search=SearchSettings(early_stop=True, rungs=(0.25, 0.5)))
+    cfg = RunConfig(task="digits", budget=Budget(steps=40), search=SearchSettings(early_stop=True, rungs=(0.25, 0.5)))
     assert rung_steps(cfg) == [10, 20]
-    assert rung_steps(RunConfig(budget=Budget(steps=2), search=SearchSettings(rungs=(0.25, 0.5, 0.9)))) == [1]
+    assert rung_steps(RunConfig(task="digits", budget=Budget(steps=2), search=SearchSettings(rungs=(0.25, 0.5, 0.9)))) == [1]
 
 
 @pytest.mark.slow
 def test_search_stops_dominated_students_and_records_their_rung(tmp_path, digits_task):
-    cfg = RunConfig(results_dir=str(tmp_path), budget=Budget(steps=40), device="cpu", space="digits-mlp",
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), budget=Budget(steps=40), device="cpu", space="digits-mlp",
                     search=SearchSettings(trials=10, seed=0, early_stop=True))
     out = run_search(cfg)
     trials = {t.number: t for t in out.study.trials}

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def cfg(tmp_path, **kw):
-    return RunConfig(results_dir=str(tmp_path), budget=kw.pop("budget", Budget(steps=20)),
+    return RunConfig(task="digits", results_dir=str(tmp_path), budget=kw.pop("budget", Budget(steps=20)),
                      search=SearchSettings(trials=4, seed=1), **kw)
 
 

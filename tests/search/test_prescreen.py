@@ -42,7 +42,7 @@ def test_draw_keeps_rules_and_bounds(digits_task) -> None:
 
 
 def test_prescreen_enqueues_its_picks_into_a_new_study_only(tmp_path, digits_task) -> None:
-    cfg = RunConfig(results_dir=str(tmp_path), device="cpu", budget=Budget(steps=5),
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=Budget(steps=5),
                     search=SearchSettings(trials=3, prescreen=PrescreenSettings(enabled=True, candidates=12, keep=3)))
     ctx = prepare(cfg)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
@@ -64,7 +64,7 @@ def test_search_starts_with_the_prescreened_students(tmp_path, digits_task) -> N
     from nas_student.search import run_search
 
     settings = PrescreenSettings(enabled=True, candidates=10, keep=2)
-    cfg = RunConfig(results_dir=str(tmp_path), device="cpu", budget=Budget(steps=5),
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=Budget(steps=5),
                     search=SearchSettings(trials=3, prescreen=settings, trust={"enabled": False}))
     out = run_search(cfg)
     first = sorted(out.study.get_trials(), key=lambda t: t.number)[:2]

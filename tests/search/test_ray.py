@@ -37,7 +37,7 @@ def cluster():
 
 
 def _cfg(tmp_path, address, trials, run):
-    return RunConfig(run=run, results_dir=str(tmp_path), budget=Budget(steps=20), device="cpu", space="digits-mlp",
+    return RunConfig(task="digits", run=run, results_dir=str(tmp_path), budget=Budget(steps=20), device="cpu", space="digits-mlp",
                      search=SearchSettings(trials=trials, seed=0),
                      execution=ExecutionSettings(backend="ray", address=address))
 
@@ -93,7 +93,7 @@ def test_the_driver_killed_mid_search_resumes_with_no_trial_lost(tmp_path, digit
     """SIGKILL the Ray driver (the process that owns the study's trials) while trials run on the
     cluster; the same command resumes: the trials it was running fail as interrupted, the complete
     ones keep their values, and the study reaches its target."""
-    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--backend", "ray", "--address", cluster.address,
+    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--task", "digits", "--backend", "ray", "--address", cluster.address,
            "--no-trust", "--trials", "6", "--steps", "400", "--space", "digits-mlp", "--seed", "0",
            "--run", "rd", "--results-dir", str(tmp_path)]
     run_dir = tmp_path / "rd"

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 def small(tmp_path, **kw):
     search = kw.pop("search", SearchSettings(trials=6, seed=0))
-    return RunConfig(results_dir=str(tmp_path), budget=Budget(steps=40), search=search, **kw)
+    return RunConfig(task="digits", results_dir=str(tmp_path), budget=Budget(steps=40), search=search, **kw)
 
 
 def test_search_writes_front_and_trials_with_the_promised_columns(tmp_path, digits_task):
@@ -85,7 +85,7 @@ def _states(db, name="k"):
 
 
 def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
-    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--no-trust", "--trials", "8", "--steps", "400",
+    cmd = [sys.executable, "-m", "nas_student.cli", "search", "--task", "digits", "--no-trust", "--trials", "8", "--steps", "400",
            "--space", "digits-mlp", "--run", "k", "--results-dir", str(tmp_path)]
     db = tmp_path / "k" / "study.db"
     log = open(tmp_path / "first.log", "w")
@@ -154,7 +154,7 @@ def test_storage_opened_by_many_processes_at_once_never_crashes(tmp_path):
 def test_a_run_made_before_new_settings_existed_still_resumes():
     from nas_student.search.optuna_backend import _config_key, _with_defaults
 
-    key = _config_key(RunConfig(budget=Budget(steps=40)))
+    key = _config_key(RunConfig(task="digits", budget=Budget(steps=40)))
     old = json.loads(json.dumps(key))
     for section, name in (("budget", "features"), ("budget", "labelled_fraction"), ("search", "early_stop")):
         old[section].pop(name)
@@ -167,7 +167,7 @@ def test_a_run_made_before_new_settings_existed_still_resumes():
 def test_a_budget_in_epochs_searches_and_its_stored_settings_reload(tmp_path, digits_task):
     from nas_student.distill.recipe import ProxyRecipe
 
-    cfg = RunConfig(results_dir=str(tmp_path), space="digits-mlp", budget=ProxyRecipe(epochs=1),
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), space="digits-mlp", budget=ProxyRecipe(epochs=1),
                     search=SearchSettings(trials=2, trust={"enabled": False}))
     out = run_search(cfg)
     assert [t.state.name for t in out.study.trials] == ["COMPLETE", "COMPLETE"]

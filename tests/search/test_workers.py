@@ -61,7 +61,7 @@ def _search_with_workers(tmp_path: Path, n_workers: int, trials: int, extra: lis
     # before the workers have started (a few seconds each on a quiet machine)
     run = f"w{uuid.uuid4().hex[:8]}"  # a PostgreSQL database outlives test runs: a fresh study each time
     run_dir = tmp_path / run
-    search = _start(["search", "--run", run, "--results-dir", str(tmp_path), "--trials", str(trials),
+    search = _start(["search", "--task", "digits", "--run", run, "--results-dir", str(tmp_path), "--trials", str(trials),
                      "--steps", "150", "--device", "cpu", "--no-trust", *extra], tmp_path / "search.log")
     _wait_for(run_dir / "teacher_outputs.pt", search)
     workers = [_start(["worker", run, "--results-dir", str(tmp_path)], tmp_path / f"worker{i}.log")

@@ -141,7 +141,7 @@ def test_cli_refuses_invalid_files_in_one_line_and_creates_nothing(fuzz_files, t
     for path, case in chosen:
         results = tmp_path / f"res-{case.index}"
         results.mkdir()
-        result = runner.invoke(app, ["search", "--space", str(path), "--results-dir", str(results)])
+        result = runner.invoke(app, ["search", "--task", "digits", "--space", str(path), "--results-dir", str(results)])
         lines = [x for x in result.output.splitlines() if x.strip()]
         assert result.exit_code == 2, (path.name, result.exit_code, result.output[-500:])
         assert len(lines) == 1 and lines[0].startswith(f"error: {path}:"), (path.name, result.output)
@@ -274,6 +274,6 @@ def test_cli_prints_messages_verbatim(tmp_path):
                           "[and 1 more error]")]:
         path = tmp_path / "bad.yaml"
         path.write_text(text)
-        result = runner.invoke(app, ["search", "--space", str(path), "--results-dir", str(tmp_path / "r")])
+        result = runner.invoke(app, ["search", "--task", "digits", "--space", str(path), "--results-dir", str(tmp_path / "r")])
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert needle in result.output, result.output

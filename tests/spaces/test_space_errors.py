@@ -73,7 +73,7 @@ def test_float_exponent_is_read_as_float(tmp_path):
 def test_cli_reports_bad_space_in_one_line_and_writes_nothing(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(GOOD.replace("low: 8, high: 32", "low: 32, high: 8"))
-    result = CliRunner().invoke(app, ["search", "--space", str(path), "--results-dir", str(tmp_path / "res")])
+    result = CliRunner().invoke(app, ["search", "--task", "digits", "--space", str(path), "--results-dir", str(tmp_path / "res")])
     assert result.exit_code == 2
     lines = [x for x in result.output.strip().splitlines() if x.strip()]
     assert len(lines) == 1 and f"{path}:9:" in lines[0] and "low <= high" in lines[0]
@@ -82,6 +82,6 @@ def test_cli_reports_bad_space_in_one_line_and_writes_nothing(tmp_path):
 
 
 def test_unknown_builtin_space_lists_valid_names():
-    result = CliRunner().invoke(app, ["search", "--space", "digits-cnnn"])
+    result = CliRunner().invoke(app, ["search", "--task", "digits", "--space", "digits-cnnn"])
     assert result.exit_code == 2
     assert "unknown space 'digits-cnnn'" in result.output and "digits-mlp" in result.output
