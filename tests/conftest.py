@@ -18,3 +18,10 @@ def digits_task(_teacher_cache: Path):
     from nas_student.tasks import load_task
 
     return load_task("digits", seed=0)
+
+
+@pytest.fixture(scope="session")
+def mnist1d_task(_teacher_cache: Path):
+    from nas_student.tasks import load_task
+
+    return load_task("mnist1d", seed=0)

@@ -41,8 +41,8 @@ class Hint(nn.Module):
 
         L_hint = mean((r(f_s) - f_t)^2)
 
-    Feature maps of different resolution (possible only with explicit pairs) are average-pooled
-    to the smaller one first."""
+    Feature maps of different resolution, and position-major sequences ``(B, L, C)`` of
+    different lengths (1-D CNN stages), are average-pooled to the smaller one first."""
 
     def __init__(self, student_shape: torch.Size, teacher_shape: torch.Size) -> None:
         super().__init__()
@@ -59,6 +59,9 @@ class Hint(nn.Module):
         if p.dim() == 4 and p.shape[2:] != t.shape[2:]:
             size = (min(p.shape[2], t.shape[2]), min(p.shape[3], t.shape[3]))
             p, t = F.adaptive_avg_pool2d(p, size), F.adaptive_avg_pool2d(t, size)
+        elif p.dim() == 3 and p.shape[1] != t.shape[1]:  # (B, L, C) sequences of different lengths
+            n = min(p.shape[1], t.shape[1])
+            p, t = (F.adaptive_avg_pool1d(a.transpose(1, 2), n).transpose(1, 2) for a in (p, t))
         return F.mse_loss(p, t)
 
 

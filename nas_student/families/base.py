@@ -86,7 +86,8 @@ class Family:
         try:
             self.parse(arch)
         except ValidationError as err:
-            e = err.errors()[0]
+            errors = err.errors()  # a misspelt key is the error to name, not the key it leaves missing
+            e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
             rule = {"extra_forbidden": "unknown parameter",
                     "missing": "required parameter is missing"}.get(e["type"], e["msg"].removeprefix("Value error, "))
             if e["type"] not in ("missing", "extra_forbidden") and not isinstance(e.get("input"), (dict, list)):

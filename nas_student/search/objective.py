@@ -27,7 +27,7 @@ from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.search import early_stop, feasibility, memory
 from nas_student.spaces import SearchSpace, arch_hash, load_space
-from nas_student.tasks import Task, task_for_config
+from nas_student.tasks import Task, task_for_config, task_io
 
 
 def _mps() -> bool:
@@ -66,6 +66,8 @@ class SearchContext:
 def prepare(cfg: RunConfig) -> SearchContext:
     """Validate the space first (cheap, clear errors), then load the task and its teacher."""
     space = load_space(cfg.space)
+    if not cfg.custom_task:  # a built-in task's interface is known before its teacher loads (or trains)
+        feasibility.check_buildable(space, task_io(cfg.task))
     device = resolve_device(cfg.device)
     task = task_for_config(cfg, str(device))
     _, t_cost = price(task.teacher, task.io, device, cfg.latency)
@@ -73,7 +75,8 @@ def prepare(cfg: RunConfig) -> SearchContext:
     val_logits = predict(task.teacher, task.val.x)
     val_acc = evaluate(task.teacher, task.val.x, task.val.y)["accuracy"]  # padding-aware for LM
     bounds = limits(cfg.constraints, t_cost)
-    feasibility.check_buildable(space, task.io)  # before any student is trained
+    if cfg.custom_task:
+        feasibility.check_buildable(space, task.io)  # before any student is trained
     feasibility.check(space, task.io, bounds, cfg.constraints)
     if cfg.budget.epochs is not None:  # the search counts in steps: epochs over this task's data
         steps = cfg.budget.total_steps(len(train_logits))

@@ -5,7 +5,7 @@ from nas_student.tasks import task_for_config
 
 
 def test_a_data_free_run_trains_on_synthetic_inputs_within_the_task_range(digits_task):
-    cfg = RunConfig.model_validate({"device": "cpu", "data_free": {"enabled": True, "samples": 40, "steps": 3}})
+    cfg = RunConfig.model_validate({"task": "digits", "device": "cpu", "data_free": {"enabled": True, "samples": 40, "steps": 3}})
     task = task_for_config(cfg, "cpu")
     assert task.train.x.shape == (40, 1, 8, 8)
     assert float(task.train.x.min()) >= 0.0 and float(task.train.x.max()) <= 1.0  # digits' own range

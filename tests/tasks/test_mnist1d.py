@@ -1,0 +1,95 @@
+"""The built-in mnist1d task: generated offline by the package's own generator, deterministic,
+cached, leaving the caller's random state alone; its teacher; a heterogeneous search on it."""
+
+import json
+import random
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from nas_student.tasks import mnist1d
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAS_STUDENT_CACHE", str(tmp_path))
+    return tmp_path
+
+
+def _no_network(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("the mnist1d task opened a network connection")
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_generated_offline_deterministic_and_cached(fresh_cache, monkeypatch):
+    _no_network(monkeypatch)
+    a = mnist1d.dataset()
+    files = sorted(p.name for p in (fresh_cache / "data").iterdir())
+    assert len(files) == 2 and files[0].endswith(".json") and files[1].endswith(".npz")
+    assert a["x"].shape == (16_000, 40) and a["x_test"].shape == (4_000, 40)
+    assert a["x"].dtype == np.float32 and set(np.unique(a["y"])) == set(range(10))
+    b = mnist1d._generate()  # made again from scratch: the same bytes
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+    assert not list(fresh_cache.glob("*.pkl")) and not list(fresh_cache.parent.glob("mnist1d_data*.pkl"))
+
+
+def test_global_random_state_is_left_as_it_was(fresh_cache):
+    np.random.seed(123)
+    random.seed(456)
+    expected = (np.random.rand(3), random.random())
+    np.random.seed(123)
+    random.seed(456)
+    mnist1d._generate()
+    assert np.array_equal(np.random.rand(3), expected[0]) and random.random() == expected[1]
+
+
+def test_an_altered_cache_is_made_again(fresh_cache):
+    a = mnist1d.dataset()
+    npz = next((fresh_cache / "data").glob("*.npz"))
+    with np.load(npz) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["y"][0] = (arrays["y"][0] + 1) % 10
+    np.savez(npz, **arrays)
+    b = mnist1d.dataset()
+    assert np.array_equal(a["y"], b["y"])
+    meta = json.loads(next((fresh_cache / "data").glob("*.json")).read_text())
+    assert meta["generator"]["num_samples"] == 20_000
+
+
+def test_splits_sizes_and_seeds():
+    tr, va, te = mnist1d.mnist1d_splits(0)
+    assert (len(tr), len(va), len(te)) == (14_000, 2_000, 4_000)
+    assert tr.x.shape[1:] == (1, 40) and tr.y.dtype == torch.int64
+    assert all(abs(n - 200) <= 5 for n in torch.bincount(va.y).tolist())  # stratified
+    tr1, va1, te1 = mnist1d.mnist1d_splits(1)
+    assert torch.equal(te.x, te1.x) and not torch.equal(va.x, va1.x)
+
+
+def test_teacher_is_worth_distilling(mnist1d_task):
+    assert mnist1d_task.teacher_info["test_accuracy"] >= 0.97
+    assert not mnist1d_task.teacher.training
+
+
+@pytest.mark.slow
+def test_heterogeneous_search_cnn_teacher_gru_students(tmp_path, mnist1d_task):
+    import pandas as pd
+
+    from nas_student.config import Budget, RunConfig, SearchSettings, TrustSettings
+    from nas_student.search import run_search
+
+    space = tmp_path / "gru.yaml"
+    space.write_text("name: gru\nfamily: rnn\nparams:\n  cell: gru\n  layers: 1\n"
+                     "  hidden: {type: choice, values: [4, 8, 12]}\n  embed_dim: {type: choice, values: [4, 8]}\n")
+    cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu",
+                    budget=Budget(steps=30),
+                    search=SearchSettings(trials=3, seed=0, trust=TrustSettings(enabled=False)))
+    run_search(cfg)
+    trials = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv")
+    trained = trials[trials["state"] == "COMPLETE"]
+    assert len(trained) == 3 and trained["arch"].str.contains('"family": "rnn"').all()
+    assert (trained["accuracy"] > 0.1).all()  # better than chance after 30 steps against the CNN teacher
