@@ -224,7 +224,7 @@ def datafree_inputs(task: Any, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 # ------------------------------------------------------------------ the plan
 
-def candidates(cache: Cache, task: Any, seeds: range, t_macs: float, t_params: float, run: bool,
+def candidates(cache: Cache, task: Any, seeds: range, t_macs: float, t_params: float, run: bool | str,
                root: Path) -> dict[tuple[str, str, int], dict[str, Any]]:
     """(budget, method, seed) -> student spec; runs (or reads) the searches."""
     out: dict[tuple[str, str, int], dict[str, Any]] = {}
@@ -237,20 +237,20 @@ def candidates(cache: Cache, task: Any, seeds: range, t_macs: float, t_params: f
                 if not run and key not in cache._read():
                     return None
                 return cache.get(key, fn)
-            ours = get(f"search/tpe/{bname}/s{s}", lambda: our_search(b, s, "tpe", root))
-            rnd = get(f"search/random/{bname}/s{s}", lambda: our_search(b, s, "random", root))
-            peer = get(f"search/peer/{bname}/s{s}", lambda: peer_search(task, b, s, t_macs, t_params))
+            ours = get(f"search/tpe/{bname}/s{s}", lambda: our_search(b, s, "tpe", root)) if run != "peer" else None
+            rnd = get(f"search/random/{bname}/s{s}", lambda: our_search(b, s, "random", root)) if run != "peer" else None
+            peer = get(f"search/peer/{bname}/s{s}", lambda: peer_search(task, b, s, t_macs, t_params)) if run != "ours" else None
             out[(bname, "shrunk teacher", s)] = shrunk
             out[(bname, "paper CNN", s)] = paper
-            if ours:
+            if ours and ours["front"]:
                 knee = recommended(ours["front"])
                 best = max(ours["front"], key=lambda r: (r["accuracy"], -r["macs"]))
                 out[(bname, "search: recommended", s)] = {"kind": "arch", "arch": knee["arch"]}
                 out[(bname, "search: most accurate", s)] = {"kind": "arch", "arch": best["arch"]}
-            if rnd:
+            if rnd and rnd["front"]:
                 best = max(rnd["front"], key=lambda r: (r["accuracy"], -r["macs"]))
                 out[(bname, "random search", s)] = {"kind": "arch", "arch": best["arch"]}
-            if peer:
+            if peer and any(r["feasible"] for r in peer["trials"]):
                 feas = [r for r in peer["trials"] if r["feasible"]]
                 best = max(feas, key=lambda r: (r["accuracy"], -r["macs"]))
                 out[(bname, "plain Optuna script", s)] = {"kind": "peer", "params": best["params"]}
@@ -282,18 +282,25 @@ def ms(xs: list[float], scale: float = 100, digits: int = 2) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--part", default="all", help="searches | train-A | train-B | latency | report | all")
-    ap.add_argument("--out", type=Path, default=Path("results/BENCHMARKS-proof.md"))
+    ap.add_argument("--part", default="all",
+                    help="searches (or searches-ours, searches-peer) | train-A | train-B | latency | report | all")
+    ap.add_argument("--out", type=Path, default=Path("results/records/proof_mnist1d.md"))
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--smoke", action="store_true", help="a tiny run (2 trials, 20 steps) to check the script")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cache, seeds = Cache(CACHE), range(args.seeds)
+    global TRIALS, FULL
+    if args.smoke:
+        TRIALS, FULL = 2, FULL.model_copy(update={"steps": 20})
+        peer_optuna.STEPS = 5
+    cache, seeds = Cache(args.cache), range(args.seeds)
     task = load_task("mnist1d", seed=0)
     soft = predict(task.teacher, task.train.x)
     t_cost = profile(task.teacher, task.io.example_input())
     t_acc = evaluate(task.teacher, task.test.x, task.test.y)["accuracy"]
     root = Path(tempfile.gettempdir()) / "nas-bench-proof"
-    cands = candidates(cache, task, seeds, t_cost.macs, t_cost.params,
-                       run=args.part in ("searches", "all"), root=root)
+    run = {"searches": True, "all": True, "searches-ours": "ours", "searches-peer": "peer"}.get(args.part, False)
+    cands = candidates(cache, task, seeds, t_cost.macs, t_cost.params, run=run, root=root)
     if args.part in ("train-A", "train-B", "all"):
         todo = jobs(cands)
         if args.part != "all":

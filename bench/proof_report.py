@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import statistics
 from typing import Any, Callable
 
@@ -49,7 +50,7 @@ def report(data: dict[str, Any], cands: dict[tuple[str, str, int], dict[str, Any
              f"{', '.join(map(str, seeds))}. Searches: 40 students, seed s (the searched students differ per "
              "seed; MACs and params below are means over the seeds' students). Latency: ms per forward on "
              "one CPU thread, median of 200, every student measured in one pass.", ""]
-    headline: dict[str, float] = {}
+    headline: dict[str, float] = collections.defaultdict(lambda: float("nan"))
     for bname in ("1/10", "1/30", "1/100"):
         lines += [f"### Budget {bname} of the teacher's MACs (params <= 1/10)", "",
                   "| method | test acc % | retention % | MACs | params | ms batch 1 | ms batch 64 | student (seed 0) |",
