@@ -63,7 +63,7 @@ OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "address": ("execution", "address"), "cpus_per_trial": ("execution", "cpus_per_trial"),
     "gpus_per_trial": ("execution", "gpus_per_trial"), "max_concurrent": ("execution", "max_concurrent"),
     "no_trust": ("search", "trust", "enabled"), "trust_steps": ("search", "trust", "steps"),
-    "prescreen": ("search", "prescreen", "enabled"),
+    "prescreen": ("search", "prescreen", "enabled"), "recommend": ("search", "recommend"),
 }
 RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 
@@ -110,6 +110,7 @@ def search(
     no_trust: bool = typer.Option(False, "--no-trust", help="Skip the trust report (re-training the front for longer after the search)."),
     trust_steps: Optional[int] = typer.Option(None, min=1, help="Steps per student in the trust report. \\[default: 2 x --steps]"),
     prescreen: bool = typer.Option(False, "--prescreen", help="Training-free first stage: score 200 students at init, start with the 10 best."),
+    recommend: Optional[str] = typer.Option(None, help="Which front student to recommend (and show, export and train without --trial): within:X (the cheapest within X accuracy points of the front's best), knee or best. \\[default: within:1]"),
 ) -> None:
     """Search students for a teacher; ends with the Pareto front (table, pareto.csv,
     trials.csv, and its plots pareto.png and pareto.html).
@@ -137,12 +138,13 @@ def search(
     from nas_student.cli_results import print_front, print_summary, write_front_files
 
     outcome = run_with_progress(cfg, out)
-    from nas_student.results.plots import knee_point
+    from nas_student.results.recommend import parse_rule, recommend
 
     attrs = outcome.study.user_attrs
-    knee = knee_point(outcome.front, list(attrs["objectives"]))
-    write_front_files(outcome.run_dir, outcome.trials, outcome.front, attrs, knee)  # the plots stay current
-    print_front(outcome.front, attrs, outcome.run_dir, knee=knee)
+    rule = parse_rule(cfg.search.recommend)
+    chosen = recommend(outcome.front, list(attrs["objectives"]), rule)
+    write_front_files(outcome.run_dir, outcome.trials, outcome.front, attrs, chosen)  # the plots stay current
+    print_front(outcome.front, attrs, outcome.run_dir, recommended=chosen, rule=rule)
     if outcome.trust is not None:
         from nas_student.search.trust import summary
 

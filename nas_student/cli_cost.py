@@ -32,13 +32,13 @@ def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) ->
             model_io = ModelIO.from_dict(io) if io else task_io(task)
             return str(path), build(data["arch"], model_io), model_io
         return str(path), build(data, task_io(task)), task_io(task)
-    from nas_student.cli_results import trial_or_knee
+    from nas_student.cli_results import trial_or_recommended
     from nas_student.results.export import open_run, resolve_run
     from nas_student.search.optuna_backend import load_study
 
     run_dir = resolve_run(spec, results_dir)
     if trial is None:
-        trial = trial_or_knee(open_run(run_dir), None)
+        trial = trial_or_recommended(open_run(run_dir), None)
     study = load_study(run_dir)
     trials = study.get_trials(deepcopy=False)
     if not 0 <= trial < len(trials) or "arch" not in trials[trial].user_attrs:
@@ -53,7 +53,7 @@ def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) ->
 def cost(
     spec: str = typer.Argument(..., help="teacher:TASK (e.g. teacher:digits), an architecture .json "
                                          "(an arch dict or an export spec), or a run with --trial."),
-    trial: Optional[int] = typer.Option(None, help="Trial number, when SPEC is a run. \\[default: the front's recommended knee]"),
+    trial: Optional[int] = typer.Option(None, help="Trial number, when SPEC is a run. \\[default: the front's recommended student]"),
     task: str = typer.Option("digits", help="Task whose input/output an arch file is built for."),
     batch: int = typer.Option(1, min=1, help="Batch size for the latency measurement."),
     threads: int = typer.Option(1, min=1, help="CPU threads for the latency measurement."),

@@ -16,8 +16,6 @@ from nas_student.cli import _one_line_errors, app, out
 
 RUN_ARG = typer.Argument(..., help="A run name (under --results-dir) or a run folder.")
 RESULTS_DIR = typer.Option(Path("results"), help="Folder that holds the run folders.")
-KNEE_RULE = ("closest to the ideal point once each objective is scaled to [0, 1] over the front "
-             "(costs on a log scale)")
 
 
 @app.command()
@@ -26,15 +24,18 @@ def pareto(run: str = RUN_ARG,
            objectives: Optional[str] = typer.Option(
                None, help="Comma-separated objectives of the front, e.g. accuracy,macs "
                           "(default: the search's)."),
+           recommend: Optional[str] = typer.Option(
+               None, help="Which student to recommend: within:X (the cheapest within X accuracy points of the "
+                          "front's best), knee or best (default: the run's, within:1 unless it set one)."),
            results_dir: Path = RESULTS_DIR) -> None:
-    """Print a run's Pareto front and its recommended knee point; write pareto.csv,
+    """Print a run's Pareto front and its recommended student; write pareto.csv,
     pareto.parquet, pareto.png and pareto.html (an interactive plot, opens offline) and
     trials.csv. Works while the search is still running. A front over other objectives than
     the search's goes to pareto-OBJ1-OBJ2.* (the search's own files are kept)."""
     from nas_student.results import pareto_front
     from nas_student.results.export import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
-    from nas_student.results.plots import knee_point
+    from nas_student.results.recommend import recommend as pick
 
     run_dir = resolve_run(run, results_dir)
     view = open_run(run_dir)
@@ -43,10 +44,11 @@ def pareto(run: str = RUN_ARG,
     stem = "pareto" if objs == list(view.objectives) else "pareto-" + "-".join(objs)
     trials = view.trials
     front = pareto_front(trials, objs)
-    knee = knee_point(front, objs)
+    rule = run_rule(view, recommend)
+    chosen = pick(front, objs, rule)
     attrs = {**view.attrs, "objectives": objs}
-    write_front_files(run_dir, trials, front, attrs, knee, stem)
-    print_front(front, attrs, run_dir, knee=knee)
+    write_front_files(run_dir, trials, front, attrs, chosen, stem)
+    print_front(front, attrs, run_dir, recommended=chosen, rule=rule)
     if not front.empty:
         hv = front_hypervolume(front, objs, scales(objs, view.attrs))
         out.print(f"Hypervolume ({', '.join(objs)}; normalised, reference = accuracy 0 and costs "
@@ -56,29 +58,40 @@ def pareto(run: str = RUN_ARG,
               f"table: {run_dir / f'{stem}.parquet'}", soft_wrap=True)
 
 
-def write_front_files(run_dir: Path, trials: Any, front: Any, attrs: dict[str, Any], knee: int | None,
+def run_rule(view: Any, given: str | None) -> Any:
+    """The recommendation rule: the one given, else the run's own (one line if malformed)."""
+    from nas_student.errors import NasStudentError
+    from nas_student.results.recommend import parse_rule
+
+    try:
+        return parse_rule(given if given is not None else view.recommend)
+    except ValueError as e:
+        raise NasStudentError(f"--recommend: {e}") from None
+
+
+def write_front_files(run_dir: Path, trials: Any, front: Any, attrs: dict[str, Any], recommended: int | None,
                       stem: str = "pareto") -> None:
-    """trials.csv, and the front as STEM.csv / .parquet (with its knee) / .png / .html."""
+    """trials.csv, and the front as STEM.csv / .parquet (with its `recommended` column) / .png / .html."""
     from nas_student.results.plots import draw_html, draw_png, plot_data
 
     objs = list(attrs.get("objectives") or ["accuracy", "macs", "params"])
-    saved = front.assign(knee=front["trial"] == knee)
+    saved = front.assign(recommended=front["trial"] == recommended)
     trials.to_csv(run_dir / "trials.csv", index=False)
     saved.to_csv(run_dir / f"{stem}.csv", index=False)
     saved.to_parquet(run_dir / f"{stem}.parquet", index=False)
-    data = plot_data(trials, front, objs, {**attrs, "title": f"{run_dir.name}: Pareto front"}, knee)
+    data = plot_data(trials, front, objs, {**attrs, "title": f"{run_dir.name}: Pareto front"}, recommended)
     draw_png(data, run_dir / f"{stem}.png")
     draw_html(data, run_dir / f"{stem}.html")
 
 
-def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int | None = None) -> None:
-    """The front as a table (teacher first); the knee is marked with * and named below."""
+def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, recommended: int | None,
+                rule: Any) -> None:
+    """The front as a table (teacher first); the recommended student is marked with * and named
+    below with the rule that chose it."""
     from nas_student.families.base import describe
-    from nas_student.results.plots import axes_for, best_quality, knee_point
+    from nas_student.results.recommend import axes_for, best_quality, knee_point
 
     objs = list(attrs.get("objectives") or ["accuracy", "macs", "params"])
-    if knee is None and len(front):
-        knee = knee_point(front, objs)
     teacher = attrs.get("teacher", {})
     narrow = out.width < 100  # an 80-column terminal: no agreement, no rules between columns
     n = f"{len(front)} student{'s' if len(front) != 1 else ''}"
@@ -99,20 +112,22 @@ def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, knee: int |
             f"{teacher['params']:,}", [_cell(o, teacher[o]) if o in teacher else "" for o in extra],
             "100", "100", "", style="dim")
     for _, r in front.iterrows():
-        mark = " *" if r["trial"] == knee else ""
+        mark = " *" if r["trial"] == recommended else ""
         row(f"{r['trial']}{mark}", f"{r['accuracy']:.4f}", f"{r['agreement']:.4f}", f"{int(r['macs']):,}",
             f"{int(r['params']):,}", [_cell(o, r[o]) for o in extra], f"{100 * r['macs_ratio']:.2f}",
             f"{100 * r['params_ratio']:.2f}", describe(json.loads(r["arch"])), style="bold" if mark else None)
     out.print(table)
-    if knee is not None:
-        out.print(f"Recommended (knee, *): trial {knee}, {KNEE_RULE}.", soft_wrap=True)
-        best = best_quality(front, objs)
-        if best != knee:
-            b = front[front["trial"] == best].iloc[0]
-            _, quality = axes_for(objs)
-            out.print(f"Best {quality} within the bounds: trial {best} ({quality} {b[quality]:.4f}, "
-                      f"MACs {100 * b['macs_ratio']:.2f} % and params {100 * b['params_ratio']:.2f} % "
-                      "of the teacher's).", soft_wrap=True)
+    if recommended is not None:
+        _, quality = axes_for(objs)
+        out.print(f"Recommended (*): trial {recommended}, {rule.explain(quality)} (--recommend {rule}; "
+                  "others: within:X, knee, best).", soft_wrap=True)
+        for name, other in (("Best", best_quality(front, objs)), ("Knee", knee_point(front, objs))):
+            if other != recommended:
+                b = front[front["trial"] == other].iloc[0]
+                what = f"{quality} within the bounds" if name == "Best" else "(closest to the ideal point)"
+                out.print(f"{name} {what}: trial {other} ({quality} {b[quality]:.4f}, "
+                          f"MACs {100 * b['macs_ratio']:.2f} % and params {100 * b['params_ratio']:.2f} % "
+                          "of the teacher's).", soft_wrap=True)
 
 
 def print_summary(trials: Any, run_dir: Path, stem: str = "pareto") -> None:
@@ -143,18 +158,19 @@ def _cell(objective: str, value: Any) -> str:
     return f"{value:.4f}" if objective in ("accuracy", "agreement") else f"{value:.4g}"
 
 
-TRIAL_HELP = "Trial number (see `nas-student pareto`). \\[default: the front's recommended knee]"
+TRIAL_HELP = "Trial number (see `nas-student pareto`). \\[default: the front's recommended student]"
 
 
-def trial_or_knee(view: Any, trial: int | None) -> int:
-    """``trial``, or the run's knee, named in one line so the user knows which was taken."""
+def trial_or_recommended(view: Any, trial: int | None) -> int:
+    """``trial``, or the run's recommended student, named in one line so the user knows which was taken."""
     if trial is not None:
         return trial
-    from nas_student.results.export import knee_trial
+    from nas_student.results.export import recommended_trial
 
-    knee = knee_trial(view)
-    out.print(f"Trial {knee}: the front's recommended knee (--trial N for another).", soft_wrap=True)
-    return knee
+    chosen, rule = recommended_trial(view)
+    out.print(f"Trial {chosen}: the front's recommended student, {rule.explain()} (--trial N for another).",
+              soft_wrap=True)
+    return chosen
 
 
 @app.command()
@@ -167,7 +183,7 @@ def show(run: str = RUN_ARG,
                                             resolve_run, run_io, trial_model)
 
     view = open_run(resolve_run(run, results_dir))
-    trial = trial_or_knee(view, trial)
+    trial = trial_or_recommended(view, trial)
     t = get_trial(view, trial)
     arch = t.user_attrs.get("arch")
     status = t.user_attrs.get("status") or t.state.name.lower()
@@ -207,7 +223,7 @@ def show(run: str = RUN_ARG,
                   f"(teacher accuracy {teacher.get('val_accuracy', math.nan):.4f})", soft_wrap=True)
         pos = front_position(view, trial)
         where = (f"on the front, point {pos['rank']} of {pos['front_size']}"
-                 + (" (the knee)" if pos["is_knee"] else "") if pos["on_front"]
+                 + (" (the recommended student)" if pos["is_recommended"] else "") if pos["on_front"]
                  else f"not on the front ({pos['front_size']} points)")
         out.print(f"Pareto ({', '.join(pos['objectives'])}): {where}", soft_wrap=True)
     timing = t.user_attrs.get("timing")
@@ -226,7 +242,7 @@ def export(run: str = RUN_ARG,
     from nas_student.results.export import export_trial, open_run, resolve_run
 
     view = open_run(resolve_run(run, results_dir))
-    trial = trial_or_knee(view, trial)
+    trial = trial_or_recommended(view, trial)
     b = export_trial(view, trial, out_dir)
     out.print(f"Exported trial {trial} to {b.out}: {', '.join(p.name for p in b.files)}", soft_wrap=True)
     out.print(f"Checked on a fixed input: ONNX (onnxruntime) max abs diff {b.onnx_max_abs_diff:.2e}, "
@@ -251,7 +267,7 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
     from nas_student.results import pareto_front
     from nas_student.results.export import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
-    from nas_student.results.plots import knee_point
+    from nas_student.results.recommend import recommend as pick
 
     views = [open_run(resolve_run(r, results_dir)) for r in (run_a, run_b)]
     common = [o for o in views[0].objectives if o in views[1].objectives]
@@ -272,14 +288,14 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
     tables, hvs = [], []
     for v, name in zip(views, names):
         front = pareto_front(v.trials, objs)
-        knee = knee_point(front, objs)
+        chosen = pick(front, objs, run_rule(v, None))
         hv = front_hypervolume(front, objs, scale)
         hvs.append(hv)
         t = Table(title=f"{name}\n{len(front)} on the front, hypervolume {hv:.4f}")
         for col in ("trial", *objs):
             t.add_column(col, justify="right", no_wrap=True)
         for _, r in front.iterrows():
-            t.add_row(f"{r['trial']}{' *' if r['trial'] == knee else ''}", *(_cell(o, r[o]) for o in objs))
+            t.add_row(f"{r['trial']}{' *' if r['trial'] == chosen else ''}", *(_cell(o, r[o]) for o in objs))
         tables.append(t)
     out.print(Columns(tables, padding=(0, 4)))
     teachers = [v.attrs.get("teacher", {}).get("macs") for v in views]
@@ -288,7 +304,7 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
                   "but the fronts answer different questions", style="yellow")
     parts = ["quality as 1 - value", *(f"{o} / {s:,.4g}" for o, s in scale.items())]
     out.print(f"Objectives: {', '.join(objs)}. Normalised: {'; '.join(parts)}; "
-              f"reference point (1, ..., 1). * = knee.", soft_wrap=True)
+              f"reference point (1, ..., 1). * = each run's recommended student.", soft_wrap=True)
     if math.isclose(hvs[0], hvs[1], rel_tol=1e-9, abs_tol=1e-12):
         verdict = "equal hypervolumes"
     else:

@@ -15,8 +15,8 @@ from nas_student.cli import _one_line_errors, app, out
 @app.command("train")
 @_one_line_errors
 def train_cmd(
-    source: str = typer.Argument(..., help="A run (name or folder; --trial N, default the knee), or an architecture JSON file (e.g. export's arch.json)."),
-    trial: Optional[int] = typer.Option(None, help="The trial of the run to train (see `nas-student pareto RUN`). \\[default: the front's recommended knee]"),
+    source: str = typer.Argument(..., help="A run (name or folder; --trial N, default the recommended student), or an architecture JSON file (e.g. export's arch.json)."),
+    trial: Optional[int] = typer.Option(None, help="The trial of the run to train (see `nas-student pareto RUN`). \\[default: the front's recommended student]"),
     recipe: Optional[Path] = typer.Option(None, help="A recipe YAML (loss terms, schedules, budget). \\[default: the run's proxy recipe, 20x the steps, at full training's lr and temperature]"),
     steps: Optional[int] = typer.Option(None, min=1, help="Override the recipe's steps."),
     seeds: int = typer.Option(1, min=1, help="Train with seeds 0..N-1; the report gives mean ± sd."),
@@ -48,11 +48,11 @@ def train_cmd(
         cfg = build_config(config, {("task",): task} if task else {})
         job = job_from_arch(path, cfg, rec, out_dir, **kw)
     else:
-        from nas_student.cli_results import trial_or_knee
+        from nas_student.cli_results import trial_or_recommended
         from nas_student.results.export import open_run, resolve_run
 
         run_dir = resolve_run(source, results_dir)
-        trial = trial_or_knee(open_run(run_dir), trial)
+        trial = trial_or_recommended(open_run(run_dir), trial)
         job = job_from_run(run_dir, trial, rec, out_dir, **kw)
     if data_free:
         job.cfg = job.cfg.model_copy(update={"data_free": job.cfg.data_free.model_copy(update={"enabled": True})})

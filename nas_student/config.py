@@ -74,6 +74,12 @@ class TrustSettings(_Model):
     off_front: Annotated[int, Field(ge=0)] = 2
 
 
+#: which student of the front to recommend (nas_student/results/recommend.py): the cheapest
+#: within X points of the best accuracy, the knee, or the best
+RECOMMEND_RULE = re.compile(r"^(within:\d+(\.\d+)?|knee|best)$")
+DEFAULT_RECOMMEND = "within:1"
+
+
 class SearchSettings(_Model):
     trials: Annotated[int, Field(ge=1)] = 40
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
@@ -85,6 +91,15 @@ class SearchSettings(_Model):
     rungs: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = (0.25, 0.5)
     prescreen: PrescreenSettings = PrescreenSettings()
     trust: TrustSettings = TrustSettings()
+    recommend: str = DEFAULT_RECOMMEND
+
+    @field_validator("recommend")
+    @classmethod
+    def _rule(cls, v: str) -> str:
+        if not RECOMMEND_RULE.match(v):
+            raise ValueError(f"a recommendation rule is within:X (the cheapest student within X points of the "
+                             f"best accuracy, e.g. within:1), knee or best; got {v!r}")
+        return v
 
     @field_validator("objectives")
     @classmethod

@@ -80,17 +80,32 @@ def test_a_front_over_other_objectives_keeps_the_searchs_files(run_copy):
 def test_pareto_prints_knee_and_writes_files(run_copy):
     r = invoke("pareto", run_copy)
     assert r.exit_code == 0, r.output
-    assert "Pareto front" in r.output and "Recommended (knee, *): trial" in r.output
+    assert "Pareto front" in r.output and "Recommended (*): trial" in r.output
     front = pd.read_csv(run_copy / "pareto.csv")
     best = int(front.sort_values(["accuracy", "macs"], ascending=[False, True])["trial"].iloc[0])
-    knee = int(re.search(r"Recommended \(knee, \*\): trial (\d+)", r.output)[1])
+    knee = int(re.search(r"Recommended \(\*\): trial (\d+)", r.output)[1])
     assert (f"Best accuracy within the bounds: trial {best} " in r.output) == (best != knee)
     assert "Hypervolume" in r.output
     for name in ("pareto.csv", "pareto.parquet", "pareto.png", "pareto.html", "trials.csv"):
         assert (run_copy / name).stat().st_size > 0
     front = pd.read_parquet(run_copy / "pareto.parquet")
-    assert front["knee"].sum() == 1
+    assert front["recommended"].sum() == 1
     assert pd.read_csv(run_copy / "pareto.csv")["trial"].tolist() == front["trial"].tolist()
+
+
+def test_pareto_recommends_by_the_stated_rule(run_copy):
+    r = invoke("pareto", run_copy)  # the default rule: the cheapest within 1 point of the best
+    assert r.exit_code == 0 and "within 1 point of the front's best accuracy" in r.output
+    front = pd.read_csv(run_copy / "pareto.csv")
+    chosen = front[front["recommended"]].iloc[0]
+    close = front[front["accuracy"] >= front["accuracy"].max() - 0.01]
+    assert chosen["trial"] == close.sort_values("macs")["trial"].iloc[0]
+    r = invoke("pareto", run_copy, "--recommend", "best")
+    assert r.exit_code == 0 and "Recommended (*): trial" in r.output
+    best = pd.read_csv(run_copy / "pareto.csv")
+    assert best.loc[best["recommended"], "accuracy"].iloc[0] == front["accuracy"].max()
+    r = invoke("pareto", run_copy, "--recommend", "closest")
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "within:X" in r.output
 
 
 def test_pareto_by_run_name_and_objectives(run_copy):
@@ -123,18 +138,18 @@ def test_without_a_trial_show_and_export_take_the_knee_and_say_so(run_copy, tmp_
     small_run = run_copy
     assert invoke("pareto", small_run).exit_code == 0  # writes pareto.csv with its knee column
     front = pd.read_csv(small_run / "pareto.csv")
-    knee = int(front.loc[front["knee"], "trial"].iloc[0])
+    knee = int(front.loc[front["recommended"], "trial"].iloc[0])
     r = invoke("show", small_run)
     assert r.exit_code == 0, r.output
-    assert r.output.startswith(f"Trial {knee}: the front's recommended knee") and f"Trial {knee} of" in r.output
+    assert r.output.startswith(f"Trial {knee}: the front's recommended student") and f"Trial {knee} of" in r.output
     r = invoke("cost", small_run)
     assert r.exit_code == 0, r.output
-    assert r.output.startswith(f"Trial {knee}: the front's recommended knee") and f"trial {knee}" in r.output
+    assert r.output.startswith(f"Trial {knee}: the front's recommended student") and f"trial {knee}" in r.output
     r = invoke("export", small_run, "--out", tmp_path / "b")
     assert r.exit_code == 0, r.output
     assert f"Exported trial {knee} to" in r.output
     assert json.loads((tmp_path / "b" / "arch.json").read_text())["arch"] == json.loads(
-        front.loc[front["knee"], "arch"].iloc[0])
+        front.loc[front["recommended"], "arch"].iloc[0])
 
 
 @pytest.mark.parametrize("cmd", ["show", "export"])

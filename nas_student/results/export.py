@@ -24,9 +24,10 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from nas_student.config import OBJECTIVES
+from nas_student.config import DEFAULT_RECOMMEND, OBJECTIVES
 from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO, describe
+from nas_student.results.recommend import Rule, parse_rule, recommend
 
 ONNX_TOLERANCE = 1e-5
 
@@ -46,6 +47,11 @@ class RunView:
     @property
     def config(self) -> dict[str, Any]:
         return self.attrs.get("config", {}) or {}
+
+    @property
+    def recommend(self) -> str:
+        """The run's recommendation rule (runs made before rules existed: the default)."""
+        return (self.config.get("search") or {}).get("recommend", DEFAULT_RECOMMEND)
 
 
 def resolve_run(run: str | Path, results_dir: str | Path = "results") -> Path:
@@ -225,32 +231,32 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def knee_trial(view: RunView) -> int:
-    """The trial the run recommends (the front's knee), for commands given no ``--trial``."""
+def recommended_trial(view: RunView) -> tuple[int, Rule]:
+    """The trial the run recommends (its rule, :mod:`nas_student.results.recommend`) and the
+    rule, for commands given no ``--trial``."""
     from nas_student.results import pareto_front
-    from nas_student.results.plots import knee_point
 
     front = pareto_front(view.trials, view.objectives)
     if front.empty:
         raise NasStudentError(f"{view.run_dir}: no trained student on the front yet; give --trial N "
                               "(see `nas-student pareto`)")
-    return int(knee_point(front, view.objectives))
+    rule = parse_rule(view.recommend)
+    return int(recommend(front, view.objectives, rule)), rule  # type: ignore[arg-type]
 
 
 def front_position(view: RunView, number: int) -> dict[str, Any]:
-    """Where a trial stands: on the front (rank by cost among its n points), knee or not."""
+    """Where a trial stands: on the front (rank by cost among its n points), recommended or not."""
     from nas_student.results import pareto_front
-    from nas_student.results.plots import knee_point
 
     front = pareto_front(view.trials, view.objectives)
-    knee = knee_point(front, view.objectives)
+    chosen = recommend(front, view.objectives, parse_rule(view.recommend))
     trials = front["trial"].tolist()
     src = view.trials.set_index("trial").get("duplicate_of")
     original = number
     if src is not None and number in src.index and not pd.isna(src.loc[number]):
         original = int(src.loc[number])
     return {"on_front": original in trials, "rank": trials.index(original) + 1 if original in trials else None,
-            "front_size": len(trials), "knee": knee, "is_knee": original == knee,
+            "front_size": len(trials), "recommended": chosen, "is_recommended": original == chosen,
             "objectives": list(view.objectives)}
 
 
@@ -275,10 +281,10 @@ def _card(view: RunView, t: FrozenTrial, pos: dict[str, Any], io: ModelIO, b: Bu
     arch = t.user_attrs["arch"]
     if pos["on_front"]:
         place = (f"on the Pareto front ({', '.join(pos['objectives'])}): point {pos['rank']} of "
-                 f"{pos['front_size']} by cost" + (", the recommended knee" if pos["is_knee"] else
-                                                    f" (the knee is trial {pos['knee']})"))
+                 f"{pos['front_size']} by cost" + (", the recommended student" if pos["is_recommended"] else
+                                                    f" (the recommended one is trial {pos['recommended']})"))
     else:
-        place = f"not on the Pareto front ({pos['front_size']} points; knee: trial {pos['knee']})"
+        place = f"not on the Pareto front ({pos['front_size']} points; recommended: trial {pos['recommended']})"
     dup = t.user_attrs.get("duplicate_of")
     lines = [
         f"# Student: trial {t.number} of run `{view.run_dir.name}`", "",

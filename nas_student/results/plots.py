@@ -1,12 +1,8 @@
-"""The Pareto plot: compute first (:func:`knee_point`, :func:`plot_data` return plain data),
+"""The Pareto plot: compute first (:func:`plot_data` returns plain data),
 then draw (:func:`draw_png` with matplotlib, :func:`draw_html` as one self-contained page with
 an inline SVG and a few lines of inline JavaScript: no network needed to open it).
 
-The knee (the recommended student) is the front point closest, in Euclidean distance, to the
-ideal point after normalising each objective over the front to [0, 1] (0 = the best value on
-the front, 1 = the worst); costs (MACs, params) are normalised on a log10 scale, since halving
-a cost is worth the same at any size. An objective with a single value on the front counts 0
-for every point. Ties go to the lower-cost, then lower trial number (the front's order).
+The recommended student (:mod:`nas_student.results.recommend`) is ringed.
 """
 
 from __future__ import annotations
@@ -21,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nas_student.config import OBJECTIVES
+from nas_student.results.recommend import axes_for
 
 LABELS = {"accuracy": "validation accuracy", "agreement": "agreement with the teacher",
           "macs": "MACs (log scale)", "params": "parameters (log scale)"}
@@ -33,43 +29,8 @@ KIND_STYLE = {  # kind -> (colour, legend label)
 }
 
 
-def knee_point(front: pd.DataFrame, objectives: Sequence[str]) -> int | None:
-    """Trial number of the recommended front point (see the module docstring); None if empty."""
-    if front.empty:
-        return None
-    cols = []
-    for o in objectives:
-        v = front[o].to_numpy(dtype=float)
-        if OBJECTIVES[o] == "minimize":
-            v = np.log10(np.maximum(v, 1e-12))
-        else:
-            v = -v
-        span = v.max() - v.min()
-        cols.append((v - v.min()) / span if span > 0 else np.zeros_like(v))
-    dist = np.sqrt(np.sum(np.column_stack(cols) ** 2, axis=1))
-    return int(front["trial"].iloc[int(np.argmin(dist))])
-
-
-def best_quality(front: pd.DataFrame, objectives: Sequence[str]) -> int | None:
-    """Trial number of the front's best point on the first quality objective (ties: the
-    cheapest on the first cost objective); None if empty. The alternative to the knee for a
-    user who wants the most quality within the bounds."""
-    if front.empty:
-        return None
-    cost, quality = axes_for(objectives)
-    best = front.sort_values([quality, cost], ascending=[False, True], kind="stable")
-    return int(best["trial"].iloc[0])
-
-
-def axes_for(objectives: Sequence[str]) -> tuple[str, str]:
-    """(x, y): the first cost objective (default macs), the first quality one (default accuracy)."""
-    x = next((o for o in objectives if OBJECTIVES[o] == "minimize"), "macs")
-    y = next((o for o in objectives if OBJECTIVES[o] == "maximize"), "accuracy")
-    return x, y
-
-
 def plot_data(trials: pd.DataFrame, front: pd.DataFrame, objectives: Sequence[str],
-              attrs: Mapping[str, Any], knee: int | None = None) -> pd.DataFrame:
+              attrs: Mapping[str, Any], recommended: int | None = None) -> pd.DataFrame:
     """One row per priced trial (every trial with a cost; trials that broke the space's rules,
     failed or are still running have none and are not plotted), with its plot position and
     kind: ``front`` / ``trained`` / ``repeat`` / ``infeasible`` (drawn at y = 0, not trained).
@@ -85,12 +46,12 @@ def plot_data(trials: pd.DataFrame, front: pd.DataFrame, objectives: Sequence[st
     df["kind"] = np.where(df["trial"].isin(on_front), "front", kind)
     df["x"] = df[x].astype(float)
     df["y"] = df[y].astype(float).fillna(0.0)
-    df["knee"] = df["trial"] == knee
+    df["recommended"] = df["trial"] == recommended
     df["summary"] = [describe(json.loads(a)) if a else "" for a in df["arch"]]
     df["step_y"] = math.nan
     f = df[df["kind"] == "front"].sort_values(["x", "trial"])
     df.loc[f.index, "step_y"] = f["y"].cummax()
-    cols = ["trial", "kind", "knee", "x", "y", "step_y", "accuracy", "agreement", "kd_loss", "macs",
+    cols = ["trial", "kind", "recommended", "x", "y", "step_y", "accuracy", "agreement", "kd_loss", "macs",
             "params", "macs_ratio", "params_ratio", "status", "summary"]
     out = df[cols].sort_values("trial").reset_index(drop=True)
     teacher = attrs.get("teacher", {}) or {}
@@ -99,7 +60,7 @@ def plot_data(trials: pd.DataFrame, front: pd.DataFrame, objectives: Sequence[st
     out.attrs.update(
         x=x, y=y, x_label=LABELS.get(x, f"{x} (log scale)"), y_label=LABELS.get(y, y), objectives=list(objectives),
         teacher_x=teacher.get(x), teacher_y=teacher_y, bound_x=bounds.get(x),
-        n_unplotted=int(len(trials) - len(out)), knee=knee,
+        n_unplotted=int(len(trials) - len(out)), recommended=recommended,
         title=attrs.get("title", "Pareto front"))
     return out
 
@@ -137,10 +98,10 @@ def draw_png(data: pd.DataFrame, path: Path) -> Path:
             for r in f.itertuples():
                 ax.annotate(str(r.trial), (r.x, r.y), textcoords="offset points", xytext=(4, 4),
                             fontsize=7, color="#7f0000")
-        k = data[data["knee"]]
+        k = data[data["recommended"]]
         if not k.empty:
             ax.scatter(k["x"], k["y"], s=180, facecolors="none", edgecolors="black", lw=1.5,
-                       label=f"knee (trial {int(k['trial'].iloc[0])})", zorder=4)
+                       label=f"recommended (trial {int(k['trial'].iloc[0])})", zorder=4)
         if a.get("teacher_x") and a.get("teacher_y") is not None:
             ax.scatter([a["teacher_x"]], [a["teacher_y"]], marker="*", s=220, c="#ff7f0e",
                        edgecolors="black", lw=0.6, label="teacher", zorder=4)
@@ -176,7 +137,7 @@ def _fmt(v: Any, digits: int = 4) -> str:
 
 
 def _point_info(r: Any) -> dict[str, Any]:
-    return {"trial": int(r.trial), "kind": r.kind, "knee": bool(r.knee), "arch": r.summary,
+    return {"trial": int(r.trial), "kind": r.kind, "recommended": bool(r.recommended), "arch": r.summary,
             "accuracy": _fmt(r.accuracy), "agreement": _fmt(r.agreement), "kd_loss": _fmt(r.kd_loss),
             "macs": _fmt(r.macs), "params": _fmt(r.params),
             "macs %": _fmt(100 * r.macs_ratio, 2), "params %": _fmt(100 * r.params_ratio, 2),
@@ -249,14 +210,14 @@ def draw_html(data: pd.DataFrame, path: Path) -> Path:
         infos.append(info)
         colour = KIND_STYLE[r.kind][0]
         title = f"trial {info['trial']}: {info['arch']}"
-        ring = ' stroke="#000" stroke-width="2"' if r.knee else ""
+        ring = ' stroke="#000" stroke-width="2"' if r.recommended else ""
         parts.append(f'<circle class="pt" data-i="{i}" data-trial="{info["trial"]}" data-kind="{r.kind}" '
-                     f'cx="{px(r.x):.1f}" cy="{py(r.y):.1f}" r="{7 if r.knee else 5}" fill="{colour}"'
+                     f'cx="{px(r.x):.1f}" cy="{py(r.y):.1f}" r="{7 if r.recommended else 5}" fill="{colour}"'
                      f'{ring} fill-opacity="0.85"><title>{e(title)}</title></circle>')
     parts.append("</svg>")
     legend = "".join(f'<span><i style="background:{c}"></i>{e(lbl)}</span>' for c, lbl in KIND_STYLE.values())
     legend += '<span><i style="background:#ff7f0e"></i>teacher</span>'
-    legend += '<span><i style="background:#fff;border:2px solid #000"></i>knee (recommended)</span>'
+    legend += '<span><i style="background:#fff;border:2px solid #000"></i>recommended</span>'
     payload = json.dumps(infos).replace("</", "<\\/")
     note = (f"<p>{a['n_unplotted']} trials without a cost (broke the space's rules, failed or "
             f"running) are not shown.</p>" if a.get("n_unplotted") else "")
@@ -288,7 +249,7 @@ circle.pt:hover{{stroke:#000;stroke-width:2}}
       var rows = "";
       ["kind", "accuracy", "agreement", "kd_loss", "macs", "params", "macs %", "params %", "status"]
         .forEach(function (k) {{ rows += "<tr><td>" + esc(k) + "</td><td>" + esc(p[k]) + "</td></tr>"; }});
-      tip.innerHTML = "<b>trial " + p.trial + (p.knee ? " (knee)" : "") + "</b><br>" + esc(p.arch) +
+      tip.innerHTML = "<b>trial " + p.trial + (p.recommended ? " (recommended)" : "") + "</b><br>" + esc(p.arch) +
         "<table>" + rows + "</table>";
       tip.style.left = (ev.pageX + 12) + "px"; tip.style.top = (ev.pageY + 12) + "px";
       tip.style.display = "block";

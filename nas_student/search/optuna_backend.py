@@ -78,8 +78,8 @@ def _config_key(cfg: RunConfig) -> dict:
     """The settings a resumed study must share with the one that created it."""
     d = cfg.model_dump(mode="json")
     d["search"].pop("trials")
-    for k in ("trust", "prescreen"):  # the report after the search; the first stage runs only on a
-        d["search"].pop(k)  # new study: neither changes a study that is being resumed
+    for k in ("trust", "prescreen", "recommend"):  # the report after the search; the first stage runs
+        d["search"].pop(k)  # only on a new study; which student to recommend: none changes the trials
     d.pop("results_dir")
     d.pop("device")
     d.pop("execution")  # where and how trials run is not what they are

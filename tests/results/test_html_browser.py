@@ -20,7 +20,8 @@ from nas_student.cli import app
 from nas_student.families.base import describe
 from nas_student.results import pareto_front
 from nas_student.results.export import open_run
-from nas_student.results.plots import knee_point, plot_data
+from nas_student.results.plots import plot_data
+from nas_student.results.recommend import recommend
 
 SHOTS = Path("/tmp/plot_shots")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -60,8 +61,7 @@ def test_pareto_html_renders_and_hover_shows_architecture(small_run, tmp_path):
     view = open_run(run_dir)
     objs = list(view.objectives)
     front = pareto_front(view.trials, objs)
-    knee = knee_point(front, objs)
-    data = plot_data(view.trials, front, objs, view.attrs, knee)
+    data = plot_data(view.trials, front, objs, view.attrs, recommend(front, objs, view.recommend))
     assert len(data) >= 1
     archs = {int(t): a for t, a in zip(view.trials["trial"], view.trials["arch"])}
 

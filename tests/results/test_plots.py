@@ -9,7 +9,8 @@ import pytest
 from nas_student.results import pareto_front
 from nas_student.results.export import open_run
 from nas_student.results.hypervolume import front_hypervolume, hypervolume, normalise, scales
-from nas_student.results.plots import best_quality, draw_html, draw_png, knee_point, plot_data
+from nas_student.results.plots import draw_html, draw_png, plot_data
+from nas_student.results.recommend import best_quality, knee_point, parse_rule, recommend
 
 OBJS = ["accuracy", "macs", "params"]
 
@@ -39,7 +40,7 @@ def test_plot_data_holds_exactly_the_priced_trials(small_run, tmp_path):
     priced = view.trials[view.trials["macs"].notna() & (view.trials["state"] == "COMPLETE")]
     assert sorted(data["trial"]) == sorted(priced["trial"])
     assert set(data.loc[data["kind"] == "front", "trial"]) == set(front["trial"])
-    assert data["knee"].sum() == 1 and int(data.loc[data["knee"], "trial"].iloc[0]) == knee
+    assert data["recommended"].sum() == 1 and int(data.loc[data["recommended"], "trial"].iloc[0]) == knee
     infeasible = data[data["kind"] == "infeasible"]
     assert (infeasible["y"] == 0).all()
     f = data[data["kind"] == "front"].sort_values("x")
@@ -89,6 +90,22 @@ def test_best_quality_is_the_most_accurate_then_the_cheapest():
     assert best_quality(front, ["accuracy", "macs"]) == 6  # the tie at 0.81 goes to fewer MACs
     assert best_quality(front, ["macs", "accuracy"]) == 6  # objective order does not matter
     assert best_quality(front.iloc[:0], ["accuracy", "macs"]) is None
+
+
+def test_within_rule_takes_the_cheapest_student_close_enough_to_the_best():
+    front = pd.DataFrame({"trial": [0, 1, 2, 3], "accuracy": [0.70, 0.935, 0.946, 0.95],
+                          "macs": [10.0, 100.0, 400.0, 1000.0], "params": [5.0, 50.0, 40.0, 90.0]})
+    objs = ["accuracy", "macs", "params"]
+    assert recommend(front, objs, "within:1") == 2  # 0.946 >= 0.95 - 0.01; 0.935 is not
+    assert recommend(front, objs, "within:2") == 1
+    assert recommend(front, objs, "within:0") == 3 == recommend(front, objs, "best")
+    assert recommend(front, objs, "within:30") == 0
+    assert recommend(front, objs, "knee") == knee_point(front, objs)
+    assert recommend(front.iloc[:0], objs, "within:1") is None
+    assert str(parse_rule("within:1.5")) == "within:1.5" and parse_rule("knee").kind == "knee"
+    for bad in ("within", "within:-1", "near:1", "within:x", ""):
+        with pytest.raises(ValueError, match="within:X"):
+            parse_rule(bad)
 
 
 def test_hypervolume_hand_values():
