@@ -3,8 +3,9 @@ fully trained with the same KD recipe and steps, on mnist1d, at three MACs budge
 
 For each budget (1/10, 1/30, 1/100 of the teacher's MACs; params at most 1/10) and seed s:
 
-1. nas-student's default search (mnist1d-cnn, TPE, 40 students, seed s): its recommended
-   student (the knee rule) and its most accurate student within the budget;
+1. nas-student's default search (mnist1d-cnn, TPE, 40 students, seed s): the student each
+   recommendation rule picks from its front (knee, within:1, within:2, best = the most
+   accurate within the budget);
 2. the teacher shrunk uniformly: each stage's depth halved, every width scaled by one factor
    (the largest within the budget);
 3. a hand-designed student: the MNIST-1D paper's ConvBase (Greydanus 2020: three stride-2
@@ -179,13 +180,18 @@ def peer_search(task: Any, budget: int, seed: int, t_macs: float, t_params: floa
     return {"trials": out["trials"], "search_s": out["wall_s"]}
 
 
-def recommended(front: list[dict[str, Any]]) -> dict[str, Any]:
-    """The front point the product recommends (its rule, applied to the cached front)."""
+#: the search's students the benchmark trains: one per recommendation rule of the product
+RULES = {"search: knee": "knee", "search: within 1": "within:1", "search: within 2": "within:2",
+         "search: most accurate": "best"}
+
+
+def recommended(front: list[dict[str, Any]], rule: str) -> dict[str, Any]:
+    """The front student the product's rule picks (applied to the cached front)."""
     import pandas as pd
 
-    from nas_student.results.plots import knee_point
+    from nas_student.results.recommend import recommend
 
-    trial = knee_point(pd.DataFrame(front), ["accuracy", "macs", "params"])
+    trial = recommend(pd.DataFrame(front), ["accuracy", "macs", "params"], rule)
     return next(r for r in front if r["trial"] == trial)
 
 
@@ -243,10 +249,8 @@ def candidates(cache: Cache, task: Any, seeds: range, t_macs: float, t_params: f
             out[(bname, "shrunk teacher", s)] = shrunk
             out[(bname, "paper CNN", s)] = paper
             if ours and ours["front"]:
-                knee = recommended(ours["front"])
-                best = max(ours["front"], key=lambda r: (r["accuracy"], -r["macs"]))
-                out[(bname, "search: recommended", s)] = {"kind": "arch", "arch": knee["arch"]}
-                out[(bname, "search: most accurate", s)] = {"kind": "arch", "arch": best["arch"]}
+                for method, rule in RULES.items():
+                    out[(bname, method, s)] = {"kind": "arch", "arch": recommended(ours["front"], rule)["arch"]}
             if rnd and rnd["front"]:
                 best = max(rnd["front"], key=lambda r: (r["accuracy"], -r["macs"]))
                 out[(bname, "random search", s)] = {"kind": "arch", "arch": best["arch"]}

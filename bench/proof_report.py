@@ -6,8 +6,8 @@ import collections
 import statistics
 from typing import Any, Callable
 
-METHODS = ["search: recommended", "search: most accurate", "shrunk teacher", "paper CNN", "random search",
-           "plain Optuna script"]
+METHODS = ["search: knee", "search: within 1", "search: within 2", "search: most accurate", "shrunk teacher",
+           "paper CNN", "random search", "plain Optuna script"]
 
 
 def _ms(xs: list[float]) -> str:

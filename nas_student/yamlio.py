@@ -22,7 +22,19 @@ _PYTHON_TAG = "tag:yaml.org,2002:python"
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader whose float resolver also accepts ``1e-3`` and ``5E+2``."""
+    """SafeLoader whose float resolver also accepts ``1e-3`` and ``5E+2``, and whose integers
+    longer than Python converts (4,300 digits) are an error at their line, not a traceback."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            digits = sum(c.isdigit() for c in str(node.value))
+            raise ConfigError(f"an integer of {digits:,} digits is too long to be read; numbers here need far fewer",
+                              file=self.name, line=_line(node)) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -129,6 +141,7 @@ def loads_yaml(text: str, name: str = "<string>") -> tuple[Any, dict[Path_, int]
         if node is not None:
             _walk(node, (), lines, name)
         loader = _Loader(text)  # a SafeLoader: constructs plain data only
+        loader.name = name
         try:
             data = loader.get_single_data()
         finally:

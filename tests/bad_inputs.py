@@ -69,7 +69,7 @@ CASES = [
                         "    params: {width: {type: int, low: 32, high: 8}}\n"},
          "space.yaml:7: params.layers.params.width: `low <= high` must hold", ["--space", "space.yaml"]),
     Case("space with no feasible student", {}, "no student of space 'digits-mlp' can meet the cost bounds",
-         ["--space", "digits-mlp", "--max-params", "50"], digits=True),
+         ["--task", "digits", "--space", "digits-mlp", "--max-params", "50"], digits=True),
     Case("teacher: a factory file without --trust-code (importing it would write a file)",
          {"run.yaml": UNTRUSTED + "teacher: {factory: evil_models.py:make_teacher}\n",
           "evil_models.py": f"open({MARKER!r}, 'w').close()\n" + MODELS_PY},
@@ -101,6 +101,31 @@ CASES = [
          {"run.yaml": "task: blobs\ntrust_code: true\nteacher: {factory: models.py:make_teacher}\ndata:\n"
                       "  train: train.npz\n  label: y\n  split: [0.5, 0.2, 0.2]\nspace: digits-mlp\n"},
          "run.yaml:7: data.split: split must be three non-negative fractions summing to 1"),
+    Case("run file: an integer too long to read (thousands of digits)",
+         {"run.yaml": "budget: {steps: " + "9" * 5000 + "}\n"},
+         "run.yaml:1: an integer of 5,000 digits is too long to be read"),
+    Case("space file: an integer too long to read",
+         {"space.yaml": "name: s\nfamily: mlp\nparams:\n  layers:\n    type: repeat\n    count: {type: int, low: 1, high: "
+                        + "9" * 5000 + "}\n    params: {width: 8}\n"},
+         "space.yaml:6: an integer of 5,000 digits is too long to be read", ["--space", "space.yaml"]),
+    Case("data: a CSV with a header and no rows",
+         {"run.yaml": USER_TASK.replace("train.npz", "empty.csv") + "teacher: {factory: models.py:make_teacher}\n",
+          "empty.csv": "a,b,c,d,y\n"},
+         "empty.csv: no rows (only a header)"),
+    Case("data: a CSV with an inf feature value",
+         {"run.yaml": USER_TASK.replace("train.npz", "inf.csv") + "teacher: {factory: models.py:make_teacher}\n",
+          "inf.csv": "a,b,c,d,y\n" + "".join(f"{i},1,2,3,{i % 3}\n" for i in range(12)) + "inf,1,2,3,0\n"},
+         "inf.csv: 1 input value(s) are not finite (inf), first in example 12"),
+    Case("data: an .npz with NaN inputs",
+         {"run.yaml": USER_TASK.replace("train.npz", "nan.npz") + "teacher: {factory: models.py:make_teacher}\n"},
+         "nan.npz: 1 input value(s) are not finite (NaN), first in example 3"),
+    Case("data: five rows, too few to cut validation and test splits from",
+         {"run.yaml": USER_TASK.replace("train.npz", "five.csv") + "teacher: {factory: models.py:make_teacher}\n",
+          "five.csv": "a,b,c,d,y\n" + "".join(f"{i},1,2,3,{i % 3}\n" for i in range(5))},
+         "five.csv: too little data: 5 example(s), but cutting the val and test splits from it needs at least 10"),
+    Case("teacher: a raw pickle (not a torch file) that would run code: the reason, not torch's advice",
+         {"run.yaml": USER_TASK + "teacher: {factory: models.py:make_teacher, weights: raw.pt}\n"},
+         "is never executed): Trying to load unsupported GLOBAL"),
     Case("data: inputs and labels of different lengths",
          {"run.yaml": USER_TASK.replace("train.npz", "short.npz") + "teacher: {factory: models.py:make_teacher}\n"},
          "short.npz: 30 inputs but 20 labels"),
@@ -118,6 +143,17 @@ def make_project(folder: Path) -> None:
     x, y = rng.normal(size=(30, 4)).astype(np.float32), np.arange(30) % 3
     np.savez(folder / "train.npz", x=x, y=y)
     np.savez(folder / "short.npz", x=x, y=y[:20])
+    nan = x.copy()
+    nan[3, 1] = np.nan
+    np.savez(folder / "nan.npz", x=nan, y=y)
+    import os
+    import pickle
+
+    class Raw:  # a module torch blocks outright (os): its message takes another path
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (os.system, (f"touch {folder / MARKER}",))
+
+    (folder / "raw.pt").write_bytes(pickle.dumps({"0.weight": Raw()}, protocol=2))
 
     class Evil:
         def __reduce__(self):  # type: ignore[no-untyped-def]

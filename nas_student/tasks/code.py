@@ -27,11 +27,24 @@ def refusal(e: Exception) -> str:
     """One line saying why ``torch.load(..., weights_only=True)`` refused a file. Torch's own
     message spans lines, carries terminal escapes and explains how to turn the check off."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
-    for line in text.splitlines():
-        if "WeightsUnpickler error:" in line:
-            return line.split("WeightsUnpickler error:", 1)[1].strip().split(". ")[0]
-    first = text.strip().splitlines()[0][:160] if text.strip() else ""
-    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if "WeightsUnpickler error:" in line:  # the reason follows, on this line or the next
+            reason = line.split("WeightsUnpickler error:", 1)[1].strip() or (lines[i + 1] if i + 1 < len(lines) else "")
+            if reason:
+                return _sentence(reason)
+    reasons = [line for line in lines if not line.startswith(_TORCH_ADVICE)]
+    return _sentence(reasons[0]) if reasons else type(e).__name__
+
+
+#: lines of torch's weights_only message that explain how to turn the check off, not why it failed
+_TORCH_ADVICE = ("Weights only load failed", "(1)", "(2)", "Re-running", "Please file an issue", "Check the documentation",
+                 "This file can still be loaded", "In PyTorch 2.6")
+
+
+def _sentence(text: str) -> str:
+    """The first sentence of ``text`` (at most 200 characters), without its closing period."""
+    return text.split(". ")[0].rstrip(".")[:200]
 
 
 def load_callable(spec: str, *, trust: bool, what: str) -> Callable[..., Any]:

@@ -54,7 +54,18 @@ def _xy(x: Any, y: Any, where: str, labelled: bool = True) -> Split:
         raise DataError(f"{where}: {len(x)} inputs but {len(y)} labels")
     if len(x) == 0:
         raise DataError(f"{where}: no examples")
+    _check_finite(x, where)
     return Split(x, y)
+
+
+def _check_finite(x: torch.Tensor, where: str) -> None:
+    """Real inputs must be finite: NaN or inf would poison every loss they reach."""
+    if x.is_floating_point():
+        bad = ~torch.isfinite(x)
+        if bool(bad.any()):
+            row = int(bad.reshape(len(x), -1).any(1).nonzero()[0])
+            kind = "NaN" if bool(torch.isnan(x).any()) else "inf"
+            raise DataError(f"{where}: {int(bad.sum())} input value(s) are not finite ({kind}), first in example {row}")
 
 
 def _arrays(path: Path, spec: DataSpec, labelled: bool) -> Split:
@@ -84,6 +95,8 @@ def _csv(path: Path, spec: DataSpec, labelled: bool) -> Split:
         raise DataError(f"{path}: cannot read CSV ({type(e).__name__}: {e})") from None
     if labelled and spec.label not in df.columns:
         raise DataError(f"{path}: no label column {spec.label!r} (columns: {', '.join(map(str, df.columns))})")
+    if df.empty:
+        raise DataError(f"{path}: no rows (only a header)")
     feats = df.drop(columns=[spec.label], errors="ignore")
     bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
     if bad:

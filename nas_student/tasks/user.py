@@ -19,6 +19,10 @@ from nas_student.tasks.data_files import DataError, from_factory, read_split
 from nas_student.tasks.user_teacher import TeacherError, load_teacher
 
 
+#: the fewest examples from which validation and test splits are cut (each split needs a few)
+MIN_TO_CUT = 10
+
+
 def _cut(train: Split, frac: float, seed: int) -> tuple[Split, Split]:
     """Cut ``frac`` of ``train`` off, stratified when every class has 2+ examples."""
     idx = np.arange(len(train))
@@ -62,6 +66,11 @@ def _splits(cfg: RunConfig) -> dict[str, Split]:
         splits = {n: _next_tokens(s, n) for n, s in splits.items()}
     fr_train, fr_val, fr_test = spec.split
     seed = cfg.search.seed
+    cut = [n for n in ("val", "test") if n not in splits]
+    if cut and len(splits["train"]) < MIN_TO_CUT:
+        raise DataError(f"{spec.train or 'data.train'}: too little data: {len(splits['train'])} example(s), but cutting the "
+                        f"{' and '.join(cut)} split{'s' if len(cut) > 1 else ''} from it needs at least {MIN_TO_CUT}; "
+                        "add examples, or give data.val and data.test")
     if "test" not in splits:
         share = fr_test / (fr_train + fr_val + fr_test) if "val" not in splits else fr_test / (fr_train + fr_test)
         splits["train"], splits["test"] = _cut(splits["train"], share, seed)
@@ -115,6 +124,7 @@ def load_user_task(cfg: RunConfig, device: torch.device) -> Task:
                            f"{list(probe.shape)}; expected {'(batch, length, vocab)' if io.per_token else '(batch, classes)'} logits")
     if out.shape[-1] != n_classes:
         what = "tokens (vocabulary)" if io.per_token else f"classes (0..{n_classes - 1})"
+        what = what if n_classes != 1 or io.per_token else "class (0)"
         raise TeacherError(f"the teacher has {out.shape[-1]} outputs but the data's labels span "
                            f"{n_classes} {what}")
     unlabelled = None
