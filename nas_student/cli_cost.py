@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.table import Table
-from torch import nn
 
 from nas_student.cli import _one_line_errors, app, out
 from nas_student.errors import NasStudentError
+
+if TYPE_CHECKING:  # torch is imported where a command needs it, so that --help answers at once
+    from torch import nn
 
 
 def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) -> tuple[str, nn.Module, Any]:

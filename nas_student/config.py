@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nas_student.distill.datafree import DataFreeSettings
-from nas_student.distill.trainer import Budget
+from nas_student.distill.datafree_settings import DataFreeSettings
+from nas_student.distill.recipe import Budget
 
 OBJECTIVES = {"accuracy": "maximize", "agreement": "maximize", "macs": "minimize",
               "params": "minimize", "latency_ms": "minimize", "size_mb": "minimize"}

@@ -29,7 +29,6 @@ import torch.nn.functional as F
 from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
-from nas_student.errors import NasStudentError
 from nas_student.families import register
 from nas_student.families.base import ArchModel, Family, ModelIO, TappedModel
 from nas_student.families.sequence_input import input_layer, sequence_shape

@@ -107,6 +107,7 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         study.set_user_attr("config_key", key)
         study.set_user_attr("config", cfg.model_dump(mode="json"))
         study.set_user_attr("objectives", list(cfg.search.objectives))
+        study.set_metric_names(list(cfg.search.objectives))  # optuna-dashboard shows them by name
         study.set_user_attr("teacher", {
             **ctx.teacher_cost, "val_accuracy": ctx.teacher_val_accuracy,
             "test_accuracy": ctx.task.teacher_info.get("test_accuracy"),

@@ -34,6 +34,7 @@ def test_search_writes_front_and_trials_with_the_promised_columns(tmp_path, digi
     assert (front["macs_ratio"] <= 0.1).all() and (front["params_ratio"] <= 0.1).all()
     teacher = out.study.user_attrs["teacher"]
     assert (front["macs"] / teacher["macs"]).round(12).equals(front["macs_ratio"].round(12))
+    assert out.study.metric_names == ["accuracy", "macs", "params"]  # optuna-dashboard's labels
     for r in front.itertuples():  # each front student's weights were kept
         assert (out.run_dir / "weights" / f"{r.arch_hash}.pt").exists()
 

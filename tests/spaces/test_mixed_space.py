@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from nas_student.cli import app
 from nas_student.errors import ConfigError, NasStudentError
 from nas_student.search.feasibility import check_buildable
-from nas_student.spaces import MixedSpace, RandomSuggester, load_space
+from nas_student.spaces import MixedSpace, load_space
 from nas_student.spaces.loader import parse_space
 from nas_student.tasks import task_io
 from nas_student.yamlio import loads_yaml
