@@ -40,11 +40,11 @@ def front_table(run_dir: Path) -> list[str]:
     from nas_student.families.base import describe
 
     front = pd.read_csv(run_dir / "pareto.csv").sort_values("macs")
-    lines = ["| trial | val acc (proxy) | MACs | params | MACs % | params % | knee | architecture |",
+    lines = ["| trial | val acc (proxy) | MACs | params | MACs % | params % | recommended | architecture |",
              "|---:|---:|---:|---:|---:|---:|:---:|---|"]
     for _, r in front.iterrows():
         lines.append(f"| {int(r['trial'])} | {r['accuracy']:.4f} | {int(r['macs']):,} | {int(r['params']):,} | "
-                     f"{100 * r['macs_ratio']:.2f} | {100 * r['params_ratio']:.2f} | {'*' if r['knee'] else ''} | "
+                     f"{100 * r['macs_ratio']:.2f} | {100 * r['params_ratio']:.2f} | {'*' if r['recommended'] else ''} | "
                      f"`{describe(json.loads(r['arch']))}` |")
     return lines
 

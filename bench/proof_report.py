@@ -6,6 +6,8 @@ import collections
 import statistics
 from typing import Any, Callable
 
+#: the student the product recommends by default (the rule within:1)
+SEARCHED = "search: within 1"
 METHODS = ["search: knee", "search: within 1", "search: within 2", "search: most accurate", "shrunk teacher",
            "paper CNN", "random search", "plain Optuna script"]
 
@@ -76,29 +78,39 @@ def report(data: dict[str, Any], cands: dict[tuple[str, str, int], dict[str, Any
     for v in ["KD", "CE only", "KD + features", "KD, 10 % labels", "CE, 10 % labels", "data-free KD"]:
         lines.append(f"| {v} | {_ms(accs('1/30', 'search: most accurate', v))} |")
     lines.append("")
-    best30 = accs("1/30", "search: most accurate")
+    h = headline
+    searched = SEARCHED
 
     def pts(a: float, b: float) -> str:
         return f"{100 * (a - b):+.2f}"
 
     lines += ["### Headlines (means over seeds)", "",
-              f"- `mnist1d searched vs shrunk at 1/30 MACs: {pts(headline['1/30/search: most accurate'], headline['1/30/shrunk teacher'])} points` "
-              f"(the search's most accurate student; its recommended one: "
-              f"{pts(headline['1/30/search: recommended'], headline['1/30/shrunk teacher'])})",
-              f"- `mnist1d retention at 1/10 MACs: {100 * headline['1/10/search: most accurate'] / t_acc:.1f} %` and "
-              f"`mnist1d retention at 1/100 MACs: {100 * headline['1/100/search: most accurate'] / t_acc:.1f} %`",
-              f"- `mnist1d KD vs CE: {pts(_mean(best30), _mean(accs('1/30', 'search: most accurate', 'CE only')))} points` (at 1/30)",
+              f"'Searched' is the student the product recommends by default ({searched}: the cheapest "
+              "front student within 1 proxy-accuracy point of the front's best); the search's most accurate "
+              "student is given beside it.", "",
+              f"- `mnist1d searched vs shrunk at 1/30 MACs: {pts(h[f'1/30/{searched}'], h['1/30/shrunk teacher'])} points` "
+              f"(most accurate: {pts(h['1/30/search: most accurate'], h['1/30/shrunk teacher'])}; "
+              f"old knee rule: {pts(h['1/30/search: knee'], h['1/30/shrunk teacher'])})",
+              f"- `mnist1d retention at 1/10 MACs: {100 * h[f'1/10/{searched}'] / t_acc:.1f} %` and "
+              f"`mnist1d retention at 1/100 MACs: {100 * h[f'1/100/{searched}'] / t_acc:.1f} %` (most accurate: "
+              f"{100 * h['1/10/search: most accurate'] / t_acc:.1f} % and {100 * h['1/100/search: most accurate'] / t_acc:.1f} %)",
+              f"- `mnist1d KD vs CE: {pts(_mean(accs('1/30', 'search: most accurate')), _mean(accs('1/30', 'search: most accurate', 'CE only')))} points` "
+              "(at 1/30, the search's most accurate student)",
               f"- `mnist1d searched vs plain Optuna script at 1/30 MACs: "
-              f"{pts(headline['1/30/search: most accurate'], headline['1/30/plain Optuna script'])} points`"]
-    # deployment: the fastest batch-1 speedup among students within 0.5 points of the teacher
+              f"{pts(h[f'1/30/{searched}'], h['1/30/plain Optuna script'])} points` (most accurate: "
+              f"{pts(h['1/30/search: most accurate'], h['1/30/plain Optuna script'])})"]
+    # deployment: the fastest batch-1 speedup among students (a method at a budget, means over its
+    # seeds' students) within 0.5 points of the teacher
     fastest = None
-    for (bname, method, s), spec in cands.items():
-        a = accs(bname, method)
-        k = key_of(spec)
-        if a and k in lat and _mean(a) >= t_acc - 0.005 and "1" in t_lat:
-            sp = t_lat["1"] / lat[k]["1"]
-            if fastest is None or sp > fastest[0]:
-                fastest = (sp, 100 * (t_acc - _mean(a)), f"{method} at {bname}")
+    for bname in ("1/10", "1/30", "1/100"):
+        for method in METHODS:
+            specs = [cands[(bname, method, s)] for s in seeds if (bname, method, s) in cands]
+            a = accs(bname, method)
+            l1 = [lat[key_of(sp)]["1"] for sp in specs if key_of(sp) in lat]
+            if a and l1 and "1" in t_lat and _mean(a) >= t_acc - 0.005:
+                speedup = t_lat["1"] / _mean(l1)
+                if fastest is None or speedup > fastest[0]:
+                    fastest = (speedup, 100 * (t_acc - _mean(a)), f"{method} at {bname}")
     if fastest:
         lines.append(f"- `mnist1d deployment: {fastest[0]:.1f} x faster at {fastest[1]:.2f} points loss` "
                      f"({fastest[2]}; batch 1, one thread)")

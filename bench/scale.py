@@ -50,7 +50,7 @@ def optuna_workers(n: int, trials: int, steps: int, root: Path) -> dict[str, flo
     args = ["--run", "b", "--results-dir", str(root), "--trials", str(trials), "--steps", str(steps),
             "--device", "cpu"]
     t0 = time.perf_counter()
-    procs = [subprocess.Popen(CLI + ["search", *args], stdout=subprocess.DEVNULL, env=env)]
+    procs = [subprocess.Popen(CLI + ["search", "--task", "digits", *args], stdout=subprocess.DEVNULL, env=env)]
     while n > 1 and not (root / "b" / "teacher_outputs.pt").exists():
         time.sleep(0.1)
     procs += [subprocess.Popen(CLI + ["worker", "b", "--results-dir", str(root)], stdout=subprocess.DEVNULL,

@@ -56,7 +56,7 @@ def cost(
     spec: str = typer.Argument(..., help="teacher:TASK (e.g. teacher:digits), an architecture .json "
                                          "(an arch dict or an export spec), or a run with --trial."),
     trial: Optional[int] = typer.Option(None, help="Trial number, when SPEC is a run. \\[default: the front's recommended student]"),
-    task: str = typer.Option("digits", help="Task whose input/output an arch file is built for."),
+    task: str = typer.Option("mnist1d", help="Task whose input/output an arch file is built for (an export's arch.json says its own)."),
     batch: int = typer.Option(1, min=1, help="Batch size for the latency measurement."),
     threads: int = typer.Option(1, min=1, help="CPU threads for the latency measurement."),
     results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),

@@ -49,6 +49,10 @@ def pareto(run: str = RUN_ARG,
     attrs = {**view.attrs, "objectives": objs}
     write_front_files(run_dir, trials, front, attrs, chosen, stem)
     print_front(front, attrs, run_dir, recommended=chosen, rule=rule)
+    if recommend is not None and str(rule) != view.recommend:
+        out.print(f"(show, export, train and cost without --trial keep the run's own rule, {view.recommend}; "
+                  f"`nas-student search --run {run_dir.name} --recommend {rule}` makes {rule} the run's rule.)",
+                  soft_wrap=True)
     if not front.empty:
         hv = front_hypervolume(front, objs, scales(objs, view.attrs))
         out.print(f"Hypervolume ({', '.join(objs)}; normalised, reference = accuracy 0 and costs "
@@ -167,8 +171,11 @@ def trial_or_recommended(view: Any, trial: int | None) -> int:
         return trial
     from nas_student.results.export import recommended_trial
 
+    from nas_student.results.recommend import axes_for
+
     chosen, rule = recommended_trial(view)
-    out.print(f"Trial {chosen}: the front's recommended student, {rule.explain()} (--trial N for another).",
+    quality = axes_for(view.objectives)[1]
+    out.print(f"Trial {chosen}: the front's recommended student, {rule.explain(quality)} (--trial N for another).",
               soft_wrap=True)
     return chosen
 

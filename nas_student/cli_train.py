@@ -21,7 +21,7 @@ def train_cmd(
     steps: Optional[int] = typer.Option(None, min=1, help="Override the recipe's steps."),
     seeds: int = typer.Option(1, min=1, help="Train with seeds 0..N-1; the report gives mean ± sd."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also train the student with CE only, same budget, for comparison."),
-    task: Optional[str] = typer.Option(None, help="For an architecture file: the built-in task. \\[default: digits]"),
+    task: Optional[str] = typer.Option(None, help="For an architecture file: the built-in task. \\[default: mnist1d]"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="For an architecture file: a run file naming your teacher and data."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder. \\[default: RUN/train/trial-N, or train-HASH next to the JSON]"),
     data_free: bool = typer.Option(False, "--data-free", help="Distil on inputs synthesised from the teacher alone (no training data)."),

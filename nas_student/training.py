@@ -86,6 +86,16 @@ def job_from_arch(path: Path, cfg: RunConfig, recipe: Recipe | None, out: Path |
     arch = data.get("arch", data) if isinstance(data, dict) else data
     if not isinstance(arch, dict) or "family" not in arch:
         raise NasStudentError(f"{path}: expected an architecture (a mapping with `family`)")
+    stored = data.get("io") if isinstance(data, dict) else None
+    if stored and not cfg.custom_task:  # an export says what it was built for: it must be this task's
+        from nas_student.families.base import ModelIO
+        from nas_student.tasks import task_io
+
+        built, want = ModelIO.from_dict(stored), task_io(cfg.task)
+        if (built.input_shape, built.num_outputs) != (want.input_shape, want.num_outputs):
+            raise NasStudentError(
+                f"{path}: built for inputs {built.input_shape} and {built.num_outputs} outputs, but task "
+                f"{cfg.task!r} has inputs {want.input_shape} and {want.num_outputs} outputs; name its task with --task")
     return TrainJob(arch, cfg, recipe or default_recipe(cfg.budget),
                     out or path.parent / f"train-{arch_hash(arch)}", source=str(path), **kw)
 

@@ -120,6 +120,10 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         raise NasStudentError(
             f"run {cfg.run_name()!r} already exists with different settings ({'; '.join(changed[:4])}"
             f"{'; ...' if len(changed) > 4 else ''}); use the same settings to resume it, or another --run name")
+    conf = study.user_attrs.get("config") or {}
+    if (conf.get("search") or {}).get("recommend", cfg.search.recommend) != cfg.search.recommend:
+        # the rule may change on a resume (it changes no trial): show, export and train read it here
+        study.set_user_attr("config", {**conf, "search": {**conf["search"], "recommend": cfg.search.recommend}})
     return study
 
 

@@ -39,6 +39,8 @@ def _xy(x: Any, y: Any, where: str, labelled: bool = True) -> Split:
         x = x.float()
     if x.is_floating_point():
         x = x.float()
+    if len(x):
+        _check_finite(x, where)
     if y is None:
         if labelled:
             raise DataError(f"{where}: no labels found")
@@ -54,7 +56,6 @@ def _xy(x: Any, y: Any, where: str, labelled: bool = True) -> Split:
         raise DataError(f"{where}: {len(x)} inputs but {len(y)} labels")
     if len(x) == 0:
         raise DataError(f"{where}: no examples")
-    _check_finite(x, where)
     return Split(x, y)
 
 

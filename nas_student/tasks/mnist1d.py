@@ -20,6 +20,7 @@ import hashlib
 import json
 import random
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from nas_student.distill.trainer import Recipe
 from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
-from nas_student.tasks.teacher_cache import builtin_teacher, cache_dir, cache_key
+from nas_student.tasks.teacher_cache import atomic_write, builtin_teacher, cache_dir, cache_key
 
 LENGTH = 40
 SAMPLES = 20_000
@@ -93,11 +94,16 @@ def dataset() -> dict[str, np.ndarray]:
         pass
     arrays = _generate()
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-    meta.write_text(json.dumps({"sha256": _digest(arrays), "generator": GENERATOR, "mnist1d": version}))
+    # the checksum first: a reader that finds new arrays beside an old checksum makes them again
+    atomic_write(meta, lambda p: p.write_text(json.dumps({"sha256": _digest(arrays), "generator": GENERATOR,
+                                                          "mnist1d": version})))
+    atomic_write(path, lambda p: _save_npz(p, arrays))
     return arrays
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:  # a file object: numpy would append .npz to a temporary name
+        np.savez(f, **arrays)
 
 
 def mnist1d_splits(seed: int = 0) -> tuple[Split, Split, Split]:

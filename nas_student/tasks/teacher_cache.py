@@ -37,7 +37,9 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through a unique temporary file beside it, then rename: readers (and other
+    processes writing the same file) see the old or the new file, never a part."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     os.close(fd)
     try:
@@ -72,9 +74,9 @@ def cached_teacher(
     model = build()
     fit(model)
     acc = score(model)
-    _atomic_write(weights, lambda p: torch.save(model.state_dict(), p))
+    atomic_write(weights, lambda p: torch.save(model.state_dict(), p))
     meta = {"key": key, "sha256": _sha256(weights), "test_accuracy": acc, "definition": definition}
-    _atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
+    atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
     meta["cache"] = f"rebuilt ({reason})"
     return model, meta
 

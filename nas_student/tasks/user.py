@@ -23,8 +23,11 @@ from nas_student.tasks.user_teacher import TeacherError, load_teacher
 MIN_TO_CUT = 10
 
 
-def _cut(train: Split, frac: float, seed: int) -> tuple[Split, Split]:
+def _cut(train: Split, frac: float, seed: int, name: str) -> tuple[Split, Split]:
     """Cut ``frac`` of ``train`` off, stratified when every class has 2+ examples."""
+    if not 0 < frac < 1:
+        raise DataError(f"data.split: the {name} fraction is 0 but no data.{name} file is given; "
+                        f"give a fraction above 0 or the file")
     idx = np.arange(len(train))
     y = train.y.numpy()
     counts = np.unique(y, return_counts=True)[1] if y.ndim == 1 else np.array([])
@@ -73,9 +76,9 @@ def _splits(cfg: RunConfig) -> dict[str, Split]:
                         "add examples, or give data.val and data.test")
     if "test" not in splits:
         share = fr_test / (fr_train + fr_val + fr_test) if "val" not in splits else fr_test / (fr_train + fr_test)
-        splits["train"], splits["test"] = _cut(splits["train"], share, seed)
+        splits["train"], splits["test"] = _cut(splits["train"], share, seed, "test")
     if "val" not in splits:
-        splits["train"], splits["val"] = _cut(splits["train"], fr_val / (fr_train + fr_val), seed + 1)
+        splits["train"], splits["val"] = _cut(splits["train"], fr_val / (fr_train + fr_val), seed + 1, "val")
     shapes = {n: tuple(s.x.shape[1:]) for n, s in splits.items()}
     if len(set(shapes.values())) != 1:
         raise DataError("splits have different input shapes: "

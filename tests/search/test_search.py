@@ -79,6 +79,17 @@ def test_resume_with_different_settings_is_refused(tmp_path, digits_task):
         run_search(small(tmp_path, search=SearchSettings(trials=2)).model_copy(update={"budget": Budget(steps=41)}))
 
 
+def test_a_resume_may_change_the_recommendation_rule_and_the_run_keeps_it(tmp_path, digits_task):
+    from nas_student.results.export import open_run, recommended_trial
+
+    first = run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=3)))
+    assert open_run(first.run_dir).recommend == "within:1"  # the default
+    again = run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=3, recommend="best")))
+    view = open_run(again.run_dir)
+    assert view.recommend == "best" and str(recommended_trial(view)[1]) == "best"
+    assert len(again.trials) == len(first.trials)
+
+
 def _states(db, name="k"):
     from nas_student.search.optuna_backend import open_storage
 
