@@ -92,6 +92,17 @@ class SearchSettings(_Model):
     prescreen: PrescreenSettings = PrescreenSettings()
     trust: TrustSettings = TrustSettings()
     recommend: str = DEFAULT_RECOMMEND
+    #: what the sampler optimises: "front" = every objective (students spread along the whole
+    #: trade-off); "best" = the first quality objective alone, within the bounds (trials gather
+    #: near the most accurate students). Every trial is priced either way and the front over
+    #: `objectives` is reported the same.
+    focus: Literal["front", "best"] = "front"
+
+    def sampled_objectives(self) -> tuple[str, ...]:
+        """The objectives the sampler is told (the study's directions)."""
+        if self.focus == "best":
+            return (next(o for o in self.objectives if OBJECTIVES[o] == "maximize"),)
+        return self.objectives
 
     @field_validator("recommend")
     @classmethod

@@ -99,8 +99,9 @@ class Objective:
     def _values(self, record: dict[str, float]) -> tuple[float, ...]:
         """The objective values; a NaN or infinite one fails the trial with its reason (Optuna
         would fail it silently)."""
-        values = tuple(float(record[o]) for o in self.ctx.cfg.search.objectives)
-        bad = [f"{o}={v}" for o, v in zip(self.ctx.cfg.search.objectives, values) if not math.isfinite(v)]
+        names = self.ctx.cfg.search.sampled_objectives()
+        values = tuple(float(record[o]) for o in names)
+        bad = [f"{o}={v}" for o, v in zip(names, values) if not math.isfinite(v)]
         if bad:
             raise ValueError(f"objective value not finite: {', '.join(bad)}")
         return values
@@ -208,4 +209,4 @@ def _find_evaluated(trial: optuna.Trial, h: str) -> optuna.trial.FrozenTrial | N
 
 
 def directions(cfg: RunConfig) -> list[str]:
-    return [OBJECTIVES[o] for o in cfg.search.objectives]
+    return [OBJECTIVES[o] for o in cfg.search.sampled_objectives()]

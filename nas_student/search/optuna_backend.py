@@ -94,6 +94,8 @@ def _with_defaults(stored: dict) -> dict:
             return {k: merge(default[k], given[k]) if k in given else default[k] for k in default} | {
                 k: v for k, v in given.items() if k not in default}
         return given
+    if isinstance(stored.get("search"), dict) and "focus" not in stored["search"]:
+        stored = {**stored, "search": {**stored["search"], "focus": "front"}}  # what runs did before the setting
     return merge(_config_key(RunConfig()), stored)  # type: ignore[return-value]
 
 
@@ -107,7 +109,7 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         study.set_user_attr("config_key", key)
         study.set_user_attr("config", cfg.model_dump(mode="json"))
         study.set_user_attr("objectives", list(cfg.search.objectives))
-        study.set_metric_names(list(cfg.search.objectives))  # optuna-dashboard shows them by name
+        study.set_metric_names(list(cfg.search.sampled_objectives()))  # optuna-dashboard shows them by name
         study.set_user_attr("teacher", {
             **ctx.teacher_cost, "val_accuracy": ctx.teacher_val_accuracy,
             "test_accuracy": ctx.task.teacher_info.get("test_accuracy"),

@@ -90,6 +90,15 @@ def test_a_resume_may_change_the_recommendation_rule_and_the_run_keeps_it(tmp_pa
     assert len(again.trials) == len(first.trials)
 
 
+def test_focus_best_samples_by_accuracy_alone_and_still_reports_the_front(tmp_path, digits_task):
+    out = run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=5, focus="best")))
+    assert len(out.study.directions) == 1 and out.study.metric_names == ["accuracy"]
+    assert out.study.user_attrs["objectives"] == ["accuracy", "macs", "params"]  # what the front is over
+    done = [t for t in out.study.trials if t.state.name == "COMPLETE"]
+    assert all(t.values == [t.user_attrs["record"]["accuracy"]] for t in done if t.user_attrs.get("feasible"))
+    assert len(out.front) >= 1 and {"macs", "params"} <= set(out.front.columns)
+
+
 def _states(db, name="k"):
     from nas_student.search.optuna_backend import open_storage
 
@@ -168,10 +177,14 @@ def test_a_run_made_before_new_settings_existed_still_resumes():
 
     key = _config_key(RunConfig(task="digits", budget=Budget(steps=40)))
     old = json.loads(json.dumps(key))
-    for section, name in (("budget", "features"), ("budget", "labelled_fraction"), ("search", "early_stop")):
+    for section, name in (("budget", "features"), ("budget", "labelled_fraction"), ("search", "early_stop"),
+                          ("search", "focus")):
         old[section].pop(name)
     old.pop("data_free")
     assert _with_defaults(old) == key
+    # a run made before `focus` existed optimised every objective: it resumes as "front" only
+    best = _config_key(RunConfig(task="digits", budget=Budget(steps=40), search=SearchSettings(focus="best")))
+    assert _with_defaults(old) != best
     old["budget"]["steps"] = 41  # a setting that did change is still caught
     assert _with_defaults(old) != key
 
