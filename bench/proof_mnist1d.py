@@ -60,6 +60,7 @@ BUDGETS = {"1/10": 10, "1/30": 30, "1/100": 100}
 TRIALS = 40
 FULL = default_recipe(ProxyRecipe())
 CACHE = Path("results/records/proof_mnist1d.json")
+ONLY: str | None = None  # --only-budget
 
 
 class Cache:
@@ -251,7 +252,7 @@ def candidates(cache: Cache, task: Any, seeds: range, t_macs: float, t_params: f
             ours = get(f"search/tpe/{bname}/s{s}", lambda: our_search(b, s, "tpe", root)) if run != "peer" else None
             rnd = get(f"search/random/{bname}/s{s}", lambda: our_search(b, s, "random", root)) if run != "peer" else None
             acc_only = (get(f"search/tpe-accuracy/{bname}/s{s}", lambda: our_search(b, s, "tpe", root, ("accuracy",)))
-                        if run in ("acc", False) and bname == "1/30" else None)
+                        if run in ("acc", False) and ONLY in (None, bname) else None)
             if acc_only and acc_only["front"]:
                 best = max(acc_only["front"], key=lambda r: (r["accuracy"], -r["macs"]))
                 out[(bname, "search, accuracy only", s)] = {"kind": "arch", "arch": best["arch"]}
@@ -300,10 +301,12 @@ def main() -> None:
                     help="searches (or searches-ours, searches-peer) | train-A | train-B | latency | report | all")
     ap.add_argument("--out", type=Path, default=Path("results/records/proof_mnist1d.md"))
     ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--only-budget", default=None, help="run the searches of this budget only (e.g. 1/10)")
     ap.add_argument("--smoke", action="store_true", help="a tiny run (2 trials, 20 steps) to check the script")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    global TRIALS, FULL
+    global TRIALS, FULL, ONLY
+    ONLY = args.only_budget
     if args.smoke:
         TRIALS, FULL = 2, FULL.model_copy(update={"steps": 20})
         peer_optuna.STEPS = 5
