@@ -187,8 +187,8 @@ def peer_search(task: Any, budget: int, seed: int, t_macs: float, t_params: floa
 
 
 #: the search's students the benchmark trains: one per recommendation rule of the product
-RULES = {"search: knee": "knee", "search: within 1": "within:1", "search: within 2": "within:2",
-         "search: most accurate": "best"}
+RULES = {"front: knee": "knee", "front: within 1": "within:1", "front: within 2": "within:2",
+         "front: most accurate": "best"}
 
 
 def recommended(front: list[dict[str, Any]], rule: str) -> dict[str, Any]:
@@ -255,7 +255,9 @@ def candidates(cache: Cache, task: Any, seeds: range, t_macs: float, t_params: f
                         if run in ("acc", False) and ONLY in (None, bname) else None)
             if acc_only and acc_only["front"]:
                 best = max(acc_only["front"], key=lambda r: (r["accuracy"], -r["macs"]))
-                out[(bname, "search, accuracy only", s)] = {"kind": "arch", "arch": best["arch"]}
+                out[(bname, "best: most accurate", s)] = {"kind": "arch", "arch": best["arch"]}
+                close = within(acc_only["front"], 1) if "within" in globals() else recommended(acc_only["front"], "within:1")
+                out[(bname, "best: within 1", s)] = {"kind": "arch", "arch": close["arch"]}
             peer = get(f"search/peer/{bname}/s{s}", lambda: peer_search(task, b, s, t_macs, t_params)) if run != "ours" else None
             out[(bname, "shrunk teacher", s)] = shrunk
             out[(bname, "paper CNN", s)] = paper
@@ -279,7 +281,7 @@ def jobs(cands: dict[tuple[str, str, int], dict[str, Any]]) -> list[tuple[str, d
     """(cache key, spec, seed, variant) of every full training, deduplicated."""
     seen: dict[str, tuple[str, dict[str, Any], int, str]] = {}
     for (bname, method, s), spec in cands.items():
-        variants = ["KD"] + (VARIANTS if (bname, method) == ("1/30", "search: most accurate") else [])
+        variants = ["KD"] + (VARIANTS if (bname, method) == ("1/30", "front: most accurate") else [])
         for v in variants:
             key = f"train/{key_of(spec)}/s{s}/{v}"
             seen.setdefault(key, (key, spec, s, v))

@@ -112,7 +112,7 @@ def search(
     trust_steps: Optional[int] = typer.Option(None, min=1, help="Steps per student in the trust report. \\[default: 2 x --steps]"),
     prescreen: bool = typer.Option(False, "--prescreen", help="Training-free first stage: score 200 students at init, start with the 10 best."),
     focus: Optional[str] = typer.Option(None, help="What the sampler optimises: best (accuracy alone within the bounds: trials gather near the most accurate students) or front (every objective: students spread along the whole trade-off); the front is reported either way. \\[default: best]"),
-    recommend: Optional[str] = typer.Option(None, help="Which front student to recommend (and show, export and train without --trial): within:X (the cheapest within X accuracy points of the front's best), knee or best. \\[default: within:1]"),
+    recommend: Optional[str] = typer.Option(None, help="Which front student to recommend (and show, export and train without --trial): within:X (the cheapest within X accuracy points of the front's best), knee or best. \\[default: best]"),
 ) -> None:
     """Search students for a teacher; ends with the Pareto front (table, pareto.csv,
     trials.csv, and its plots pareto.png and pareto.html).

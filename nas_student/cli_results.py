@@ -26,7 +26,7 @@ def pareto(run: str = RUN_ARG,
                           "(default: the search's)."),
            recommend: Optional[str] = typer.Option(
                None, help="Which student to recommend: within:X (the cheapest within X accuracy points of the "
-                          "front's best), knee or best (default: the run's, within:1 unless it set one)."),
+                          "front's best), knee or best (default: the run's, best unless it set one)."),
            results_dir: Path = RESULTS_DIR) -> None:
     """Print a run's Pareto front and its recommended student; write pareto.csv,
     pareto.parquet, pareto.png and pareto.html (an interactive plot, opens offline) and

@@ -83,10 +83,10 @@ def test_a_resume_may_change_the_recommendation_rule_and_the_run_keeps_it(tmp_pa
     from nas_student.results.export import open_run, recommended_trial
 
     first = run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=3)))
-    assert open_run(first.run_dir).recommend == "within:1"  # the default
-    again = run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=3, recommend="best")))
+    assert open_run(first.run_dir).recommend == "best"  # the default
+    again = run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=3, recommend="within:2")))
     view = open_run(again.run_dir)
-    assert view.recommend == "best" and str(recommended_trial(view)[1]) == "best"
+    assert view.recommend == "within:2" and str(recommended_trial(view)[1]) == "within:2"
     assert len(again.trials) == len(first.trials)
 
 
