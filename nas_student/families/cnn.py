@@ -26,7 +26,7 @@ student meets any sequence teacher in feature distillation.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -221,21 +221,21 @@ def _halvings(size: int) -> int:
     return n
 
 
-@register
-class CNNFamily(Family):
-    name = "cnn"
-    arch_model = CNNArch
+class _ConvFamily(Family):
+    """``cnn`` and ``cnn1d``: one builder, told the dimensionality."""
+
+    dims: ClassVar[int]
 
     def build(self, arch: dict[str, Any], io: ModelIO) -> TappedModel:
         refuse_tokens(self.name, io)
-        return CNN(self.parse(arch), io, dims=2)  # type: ignore[arg-type]
+        return CNN(self.parse(arch), io, dims=self.dims)  # type: ignore[arg-type]
 
 
 @register
-class CNN1DFamily(Family):
-    name = "cnn1d"
-    arch_model = CNN1DArch
+class CNNFamily(_ConvFamily):
+    name, arch_model, dims = "cnn", CNNArch, 2
 
-    def build(self, arch: dict[str, Any], io: ModelIO) -> TappedModel:
-        refuse_tokens(self.name, io)
-        return CNN(self.parse(arch), io, dims=1)  # type: ignore[arg-type]
+
+@register
+class CNN1DFamily(_ConvFamily):
+    name, arch_model, dims = "cnn1d", CNN1DArch, 1
