@@ -43,13 +43,15 @@ def test_price_reports_size_and_latency_only_when_asked():
 def test_cost_command_prices_an_architecture_file(tmp_path):
     arch = tmp_path / "a.json"
     arch.write_text('{"family": "mlp", "layers": [{"width": 32}]}')
-    result = CliRunner().invoke(app, ["cost", str(arch)], terminal_width=200)
+    result = CliRunner().invoke(app, ["cost", str(arch), "--task", "digits"], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert f"{64 * 32 + 32 * 10:,} MACs" in result.output and "MACs by op" in result.output
+    result = CliRunner().invoke(app, ["cost", str(arch)], terminal_width=200)  # the default task: mnist1d
+    assert result.exit_code == 0 and f"{40 * 32 + 32 * 10:,} MACs" in result.output
     bad = tmp_path / "b.json"
     bad.write_text('{"family": "mlp", "layers": [{"widht": 32}]}')
     result = CliRunner().invoke(app, ["cost", str(bad)])
-    assert result.exit_code == 2 and "layers.0.width: required parameter is missing" in result.output
+    assert result.exit_code == 2 and "layers.0.widht: unknown parameter" in result.output  # the misspelt key
 
 
 def test_torchscript_models_are_priced_at_the_dispatcher_exactly():
