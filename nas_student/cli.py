@@ -73,7 +73,7 @@ RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 @_one_line_errors
 def search(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A run file (YAML; `nas-student init` writes a template). Options given here override it."),
-    space: Optional[str] = typer.Option(None, help="Search space: a built-in name (see `nas-student spaces`) or a YAML path. \\[default: the task's own: mnist1d-cnn, digits-cnn, text-transformer]"),
+    space: Optional[str] = typer.Option(None, help="Search space: a built-in name (see `nas-student spaces`), a YAML path, or auto (derived from the task's input and the teacher's cost). \\[default: the task's own: mnist1d-cnn, digits-cnn, text-transformer; auto for your own task]"),
     task: Optional[str] = typer.Option(None, help="Built-in task (data + teacher): mnist1d (1-D signals), digits (8x8 images) or text (characters); or the name of your own task from the run file. \\[default: mnist1d]"),
     trials: Optional[int] = typer.Option(None, min=1, help="Students to evaluate; a resumed run goes on up to this count. \\[default: 40]"),
     run: Optional[str] = typer.Option(None, help="Run name: results go to RESULTS_DIR/RUN. \\[default: TASK-SPACE-sSEED]"),
@@ -184,11 +184,35 @@ def init(path: Path = typer.Argument(Path("run.yaml"), help="Where to write the 
 
 @app.command()
 @_one_line_errors
-def spaces() -> None:
-    """List the built-in search spaces with their size (number of distinct architectures)."""
+def spaces(
+    auto: bool = typer.Option(False, "--auto", help="Write the space `space: auto` would search for a task (its input and its teacher's cost), as YAML you can edit and pass back with --space."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="With --auto: the run file of your task (teacher, data, constraints)."),
+    task: Optional[str] = typer.Option(None, help="With --auto: a built-in task (mnist1d, digits, text) or the run file's task."),
+    output: Optional[Path] = typer.Option(None, "--out", "-o", help="With --auto: write the YAML here instead of printing it."),
+) -> None:
+    """List the built-in search spaces with their size (number of distinct architectures), or
+    with --auto generate one for your teacher."""
+    if not auto:
+        if config is not None or task is not None or output is not None:
+            raise NasStudentError("--config, --task and --out go with --auto (generate a space for a task)")
+        _list_spaces()
+        return
+    from nas_student.runfile import build_config
+    from nas_student.search.objective import generate_space
+
+    text = generate_space(build_config(config, {("task",): task} if task else {}))
+    if output is None:
+        out.print(text, markup=False, highlight=False, end="", soft_wrap=True)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    out.print(f"Wrote {output}. Search it with: nas-student search --space {output}", soft_wrap=True)
+
+
+def _list_spaces() -> None:
     from nas_student.spaces import builtin_spaces, load_space
 
-    table = Table(title="Built-in search spaces")
+    table = Table(title="Built-in search spaces (and `auto`: generated from your teacher; see spaces --auto)")
     for col in ("name", "family", "architectures", "description"):
         table.add_column(col, justify="right" if col == "architectures" else "left")
     for name, path in builtin_spaces().items():

@@ -224,7 +224,7 @@ class RunConfig(_Model):
     teacher: TeacherSpec | None = None
     data: DataSpec | None = None
     trust_code: bool = False
-    space: str = "digits-cnn"  # without one: the task's own default space (DEFAULT_SPACES)
+    space: str = "auto"  # without one: a built-in task's own space (DEFAULT_SPACES); your task's: auto
     results_dir: str = "results"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     budget: Budget = Budget()

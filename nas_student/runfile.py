@@ -100,7 +100,8 @@ data:                         # train (file or folder) or factory
   # unlabelled: pool.npz      # inputs without labels (semi-supervised distillation)
   # image_size: [32, 32]      # image folders: resize to (height, width)
 
-space: digits-mlp             # a built-in space name or a YAML path
+space: auto                   # derived from your data's shape and the teacher's cost (see it:
+                              # `nas-student spaces --auto -c run.yaml`); or a built-in name / YAML path
 run: my-first-search          # results go to results_dir/run
 results_dir: results
 device: auto                  # auto, cpu, cuda, mps

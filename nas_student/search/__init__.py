@@ -17,6 +17,8 @@ from nas_student.search import optuna_backend, worker
 from nas_student.search.objective import SearchContext, prepare
 from nas_student.search.prescreen import prescreen
 from nas_student.search.trust import TrustReport, run_trust
+from nas_student.spaces import auto
+from nas_student.tasks.teacher_cache import atomic_write
 
 
 @dataclass
@@ -59,6 +61,8 @@ def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None]
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
         optuna_backend.write_run_info(run_dir, cfg)
+        if ctx.space_yaml is not None and not (run_dir / auto.FILE).exists():
+            atomic_write(run_dir / auto.FILE, lambda p: p.write_text(ctx.space_yaml))
         worker.save_teacher_outputs(run_dir, ctx)
         prescreen(ctx, study)
         if on_ready is not None:

@@ -26,8 +26,17 @@ from nas_student.distill import evaluate, predict, train
 from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.search import early_stop, feasibility, memory
-from nas_student.spaces import SearchSpace, arch_hash, load_space
+from nas_student.spaces import (
+    SearchSpace,
+    arch_hash,
+    auto,
+    load_space,
+    load_space_file,
+    parse_space,
+)
+from nas_student.spaces.auto import AUTO
 from nas_student.tasks import Task, task_for_config, task_io
+from nas_student.yamlio import loads_yaml
 
 
 def _mps() -> bool:
@@ -61,12 +70,17 @@ class SearchContext:
     teacher_train_logits: torch.Tensor
     teacher_val_logits: torch.Tensor
     teacher_val_accuracy: float
+    #: a space generated for this run (``space: auto``), to keep in the run folder
+    space_yaml: str | None = None
 
 
 def prepare(cfg: RunConfig) -> SearchContext:
-    """Validate the space first (cheap, clear errors), then load the task and its teacher."""
-    space = load_space(cfg.space)
-    if not cfg.custom_task:  # a built-in task's interface is known before its teacher loads (or trains)
+    """Validate the space first (cheap, clear errors), then load the task and its teacher. With
+    ``space: auto`` the space is derived from the task and the teacher's cost (or, on a resume,
+    read from the run folder)."""
+    auto = cfg.space == AUTO
+    space = None if auto else load_space(cfg.space)
+    if space is not None and not cfg.custom_task:  # a built-in task's interface is known before its teacher loads
         feasibility.check_buildable(space, task_io(cfg.task))
     device = resolve_device(cfg.device)
     task = task_for_config(cfg, str(device))
@@ -75,6 +89,9 @@ def prepare(cfg: RunConfig) -> SearchContext:
     val_logits = predict(task.teacher, task.val.x)
     val_acc = evaluate(task.teacher, task.val.x, task.val.y)["accuracy"]  # padding-aware for LM
     bounds = limits(cfg.constraints, t_cost)
+    space_yaml = None
+    if space is None:
+        space, space_yaml = _auto_space(cfg, task, t_cost, bounds)
     if cfg.custom_task:
         feasibility.check_buildable(space, task.io)  # before any student is trained
     feasibility.check(space, task.io, bounds, cfg.constraints)
@@ -82,7 +99,29 @@ def prepare(cfg: RunConfig) -> SearchContext:
         steps = cfg.budget.total_steps(len(train_logits))
         cfg = cfg.model_copy(update={"budget": cfg.budget.model_copy(update={"steps": steps, "epochs": None})})
     return SearchContext(cfg, space, task, device, t_cost, bounds,
-                         train_logits, val_logits, val_acc)
+                         train_logits, val_logits, val_acc, space_yaml)
+
+
+def generate_space(cfg: RunConfig) -> str:
+    """The YAML of the space ``space: auto`` would search for ``cfg`` (loads the task and
+    prices its teacher)."""
+    device = resolve_device(cfg.device)
+    task = task_for_config(cfg, str(device))
+    _, t_cost = price(task.teacher, task.io, device, None)
+    return auto.auto_space_yaml(task.io, t_cost, limits(cfg.constraints, t_cost),
+                                name=f"{cfg.task}-auto", task=cfg.task)
+
+
+def _auto_space(cfg: RunConfig, task: Task, t_cost: dict[str, float], bounds: dict[str, float]
+                ) -> tuple[SearchSpace, str | None]:
+    """The run's own generated space when it has one (a resume), else a new one and its YAML
+    (for the run folder)."""
+    stored = Path(cfg.results_dir) / cfg.run_name() / auto.FILE
+    if stored.exists():
+        return load_space_file(stored), None
+    text = auto.auto_space_yaml(task.io, t_cost, bounds, name=f"{cfg.task}-auto", task=cfg.task)
+    data, lines = loads_yaml(text, f"{cfg.run_name()}/{auto.FILE}")
+    return parse_space(data, lines, str(stored)), text
 
 
 def _seed(h: str, base: int) -> int:

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -109,7 +110,9 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         study.set_user_attr("config_key", key)
         study.set_user_attr("config", cfg.model_dump(mode="json"))
         study.set_user_attr("objectives", list(cfg.search.objectives))
-        study.set_metric_names(list(cfg.search.sampled_objectives()))  # optuna-dashboard shows them by name
+        with warnings.catch_warnings():  # experimental in Optuna, stable in use since 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(cfg.search.sampled_objectives()))  # optuna-dashboard shows them by name
         study.set_user_attr("teacher", {
             **ctx.teacher_cost, "val_accuracy": ctx.teacher_val_accuracy,
             "test_accuracy": ctx.task.teacher_info.get("test_accuracy"),

@@ -23,7 +23,7 @@ from nas_student.config import RunConfig
 from nas_student.errors import NasStudentError
 from nas_student.search import optuna_backend, storage
 from nas_student.search.objective import SearchContext, resolve_device
-from nas_student.spaces import load_space
+from nas_student.spaces import load_run_space
 from nas_student.tasks import task_for_config
 
 TEACHER_OUTPUTS = "teacher_outputs.pt"
@@ -56,7 +56,7 @@ def context(cfg: RunConfig, run_dir: Path, study: optuna.Study) -> SearchContext
     logits = torch.load(outputs, weights_only=True)
     device = resolve_device(cfg.device)
     teacher = study.user_attrs["teacher"]
-    return SearchContext(cfg, load_space(cfg.space), task_for_config(cfg, str(device)), device,
+    return SearchContext(cfg, load_run_space(cfg.space, run_dir), task_for_config(cfg, str(device)), device,
                          {k: teacher[k] for k in _COST_KEYS if k in teacher}, study.user_attrs["bounds"],
                          logits["train"], logits["val"], teacher["val_accuracy"])
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from nas_student.errors import UnknownNameError
+from nas_student.errors import NasStudentError, UnknownNameError
+from nas_student.spaces import auto
 from nas_student.spaces.loader import load_space_file, parse_space
 from nas_student.spaces.mixed import MixedSpace
 from nas_student.spaces.space import Arch, RandomSuggester, Space, arch_hash
@@ -38,8 +39,22 @@ def resolve_space(name_or_path: str) -> Path:
 
 
 def load_space(name_or_path: str) -> SearchSpace:
+    if name_or_path == auto.AUTO:  # generated from a teacher by a search (objective.prepare)
+        raise NasStudentError("space 'auto' is generated from the teacher when a search starts; "
+                              "to see or keep it: nas-student spaces --auto")
     return load_space_file(resolve_space(name_or_path))
 
 
-__all__ = ["Arch", "MixedSpace", "RandomSuggester", "SearchSpace", "Space", "arch_hash", "builtin_spaces", "load_space",
+def load_run_space(space: str, run_dir: Path) -> SearchSpace:
+    """The space a run searches: its setting, or the one it generated (``space: auto``)."""
+    if space == auto.AUTO:
+        path = run_dir / auto.FILE
+        if not path.exists():
+            raise NasStudentError(f"{run_dir}: no {auto.FILE}; the search that created the run writes it "
+                                  "before its first trial")
+        return load_space_file(path)
+    return load_space(space)
+
+
+__all__ = ["Arch", "auto", "load_space_file", "MixedSpace", "RandomSuggester", "SearchSpace", "Space", "arch_hash", "builtin_spaces", "load_run_space", "load_space",
            "parse_space", "resolve_space"]
