@@ -22,10 +22,10 @@ import torch
 from nas_student.cost import profile
 from nas_student.distill import Recipe, evaluate, predict, train
 from nas_student.distill.datafree import DataFreeSettings
-from nas_student.distill.datafree_task import data_free_task
 from nas_student.families import build
 from nas_student.families.base import describe
 from nas_student.tasks import Task, load_task
+from nas_student.tasks.datafree import data_free_task
 
 CNN = {"family": "cnn", "groups": 1, "norm": "batch"}
 STUDENTS = [

@@ -23,12 +23,13 @@ from nas_student.distill import ProxyRecipe, train
 from nas_student.families import build
 from nas_student.families.base import describe
 from nas_student.search.candidates import draw
-from nas_student.search.objective import _seed, prepare
+from nas_student.search.objective import prepare
+from nas_student.seeds import student_seed
 from nas_student.training import default_recipe
 
 
 def timed(ctx, arch: dict, h: str, recipe) -> float:
-    seed = _seed(h, 0)
+    seed = student_seed(h, 0)
     torch.manual_seed(seed)
     model = build(arch, ctx.task.io)
     t0 = time.perf_counter()

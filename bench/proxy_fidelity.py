@@ -40,7 +40,8 @@ from nas_student.distill import evaluate, train
 from nas_student.distill.recipe import Recipe
 from nas_student.families import build
 from nas_student.search.candidates import draw
-from nas_student.search.objective import _seed, prepare
+from nas_student.search.objective import prepare
+from nas_student.seeds import student_seed
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fidelity_report import report  # noqa: E402
@@ -48,7 +49,7 @@ from fidelity_report import report  # noqa: E402
 
 def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
             overrides: dict | None = None) -> dict:
-    seed = _seed(h, seed_base)
+    seed = student_seed(h, seed_base)
     torch.manual_seed(seed)
     model = build(arch, ctx.task.io)
     # kd@S and full: full training's recipe (Recipe's defaults) at S steps; variants change it
@@ -143,7 +144,7 @@ def run(args, ctx, cache: dict, cache_dir: Path) -> None:
         for st in students:
             if "zc" not in st:
                 st["zc"] = zero_cost.scores(st["arch"], ctx.task.io, ctx.task.teacher,
-                                            ctx.task.train.x[: args.zc_batch], seed=_seed(st["hash"], 0))
+                                            ctx.task.train.x[: args.zc_batch], seed=student_seed(st["hash"], 0))
     if args.worker == 0:
         save_students(cache_dir, cache)
     sat = [(f"sat@{s}", s, True, 100, {}) for s in args.saturation]

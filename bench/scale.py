@@ -32,7 +32,7 @@ from nas_student.distill import Recipe
 from nas_student.results.hypervolume import front_hypervolume, scales
 from nas_student.search import run_search
 from nas_student.search.objective import prepare
-from nas_student.search.storage import load_study
+from nas_student.storage import load_study
 
 CLI = [sys.executable, "-m", "nas_student.cli"]
 

@@ -68,7 +68,7 @@ def default_recipe(proxy: Recipe) -> Recipe:
 
 def job_from_run(run_dir: Path, number: int, recipe: Recipe | None, out: Path | None, **kw: Any) -> TrainJob:
     """A job for trial ``number`` of a finished or running search."""
-    from nas_student.results.export import open_run, trained_trial
+    from nas_student.results.runs import open_run, trained_trial
 
     view = open_run(run_dir)
     t = trained_trial(view, number)

@@ -84,7 +84,7 @@ def test_an_exponent_without_a_dot_reads_as_a_number_in_a_run_file(tmp_path):
 
 def test_a_zero_ratio_disables_that_bound(monkeypatch):
     """`--macs-ratio 0` was dropped as if not given (0 == False), leaving the default bound."""
-    import nas_student.cli_progress as progress
+    import nas_student.cli.progress as progress
     from nas_student.errors import NasStudentError
 
     seen = {}

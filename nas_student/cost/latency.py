@@ -11,7 +11,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from nas_student.cost.profile import CostError, _as_inputs
+from nas_student.cost.types import CostError, as_inputs
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -43,7 +43,7 @@ def measure_latency(
         raise CostError(
             f"need warmup >= 0, repeats >= 1, threads >= 1; got {warmup}, {repeats}, {threads}"
         )
-    inputs = _as_inputs(example_input)
+    inputs = as_inputs(example_input)
     target = torch.device(device) if device is not None else _model_device(model)
     run = model
     if target != _model_device(model):

@@ -17,7 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from nas_student.cost.handlers import FREE_OPS, OTHER_OPS
-from nas_student.cost.profile import Cost, CostError, _as_inputs, count_params
+from nas_student.cost.types import Cost, CostError, as_inputs, count_params
 
 _OK = set(FREE_OPS) | set(OTHER_OPS) | {"_to_copy", "copy_", "t", "addmm", "mm", "bmm", "baddbmm",
                                         "convolution", "_convolution", "native_batch_norm",
@@ -51,7 +51,7 @@ class _Recorder(TorchDispatchMode):
 
 def profile_opaque(model: nn.Module, example_input: Tensor | tuple[Tensor, ...]) -> Cost:
     """MACs and params of a model fvcore cannot trace (e.g. TorchScript)."""
-    inputs = _as_inputs(example_input)
+    inputs = as_inputs(example_input)
     was = model.training
     model.eval()
     rec = _Recorder()

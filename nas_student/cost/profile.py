@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -28,55 +27,9 @@ with warnings.catch_warnings():  # fvcore.nn calls the deprecated torch.jit.scri
     from fvcore.nn import FlopCountAnalysis
 
 from nas_student.cost.handlers import ShapeUnknown, build_handles
-from nas_student.errors import NasStudentError
+from nas_student.cost.types import Cost, CostError, as_inputs, count_params
 
 ROOT = "(root)"
-
-
-class CostError(NasStudentError):
-    """A model's cost cannot be counted (an op we cannot price, a failed trace, bad input)."""
-
-
-@dataclass(frozen=True)
-class Cost:
-    """The cost of one forward pass on the example input.
-
-    ``by_module`` maps each top-level child (``model.named_children()``) to the MACs run
-    inside it; MACs run directly in the root ``forward`` (functional calls) are under
-    ``"(root)"``, present only when non-zero, so the values always sum to ``macs``.
-    ``by_op`` maps op names ("conv", "linear", "matmul", "lstm", "attention", ...) to
-    MACs and also sums to ``macs``; its keys name the kernel actually traced (a fused
-    attention is "attention", the unfused one "bmm" or "scaled_dot_product_attention"),
-    so compare ``macs`` across paths, not ``by_op``. ``other_ops`` maps non-MAC ops ("relu", "batch_norm",
-    "add", ...) to the number of elements they output: a rough size of memory-bound work.
-    """
-
-    macs: int
-    params: int
-    by_module: dict[str, int] = field(default_factory=dict)
-    by_op: dict[str, int] = field(default_factory=dict)
-    other_ops: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-serialisable dict (ints and str-keyed dicts only)."""
-        return asdict(self)
-
-
-def _as_inputs(example_input: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    if isinstance(example_input, Tensor):
-        return (example_input,)
-    if isinstance(example_input, (tuple, list)) and all(
-        isinstance(x, Tensor) for x in example_input
-    ):
-        return tuple(example_input)
-    raise CostError(
-        f"example_input must be a Tensor or a tuple of Tensors, got {type(example_input).__name__}"
-    )
-
-
-def count_params(model: nn.Module) -> int:
-    """Sum of numel over ``model.parameters()`` (which yields a shared parameter once)."""
-    return sum(p.numel() for p in model.parameters())
 
 
 def _rng_devices(model: nn.Module) -> list[int]:
@@ -139,10 +92,12 @@ def profile(
     if mode not in ("eval", "train"):
         raise CostError(f"mode must be 'eval' or 'train', got {mode!r}")
     if any(isinstance(m, torch.jit.ScriptModule) for m in model.modules()):
-        from nas_student.cost.opaque import profile_opaque  # fvcore cannot trace into TorchScript
+        from nas_student.cost.opaque import (
+            profile_opaque,  # fvcore cannot trace into TorchScript
+        )
 
         return profile_opaque(model, example_input)
-    inputs = _as_inputs(example_input)
+    inputs = as_inputs(example_input)
     flags = {m: m.training for m in model.modules()}
     saved = {k: b.detach().clone() for k, b in model.named_buffers()} if mode == "train" else {}
     try:
@@ -188,7 +143,7 @@ def profile(
 def macs_by_path(model: nn.Module, example_input: Tensor | tuple[Tensor, ...]) -> dict[str, int]:
     """MACs run inside every named sub-module, nested ones too (``"layers.0.attn"``), in eval
     mode: what :func:`profile` counts, per module (for layer tables)."""
-    inputs = _as_inputs(example_input)
+    inputs = as_inputs(example_input)
     flags = {m: m.training for m in model.modules()}
     try:
         model.eval()

@@ -26,6 +26,7 @@ from nas_student.distill import evaluate, predict, train
 from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.search import early_stop, feasibility, memory
+from nas_student.seeds import student_seed
 from nas_student.spaces import (
     SearchSpace,
     arch_hash,
@@ -124,10 +125,6 @@ def _auto_space(cfg: RunConfig, task: Task, t_cost: dict[str, float], bounds: di
     return parse_space(data, lines, str(stored)), text
 
 
-def _seed(h: str, base: int) -> int:
-    return (int(h[:8], 16) + base * 1_000_003) % (2**31)
-
-
 class Objective:
     """Called once per trial. With ``weights_dir``, each trained student's proxy weights are
     kept there as ``<arch_hash>.pt`` (a state_dict, for export)."""
@@ -173,7 +170,7 @@ class Objective:
             return self._copy(trial, earlier)
         t_sample = time.perf_counter()
         self._check_memory(trial, memory.training_bytes(memory.meta_params(lambda: build(arch, ctx.task.io))))
-        torch.manual_seed(_seed(h, ctx.cfg.search.seed))
+        torch.manual_seed(student_seed(h, ctx.cfg.search.seed))
         model = build(arch, ctx.task.io).to(ctx.device)
         t_build = time.perf_counter()
         cost, costs = price(model, ctx.task.io, ctx.device,
@@ -192,7 +189,7 @@ class Objective:
                 cost.params, sum(cost.other_ops.values()), ctx.cfg.budget.batch_size))
             stopper = early_stop.hook(ctx, trial, model, costs)
             res = train(model, *ctx.task.distillation_set(), ctx.cfg.budget, teacher=ctx.task.teacher,
-                        teacher_logits=ctx.teacher_train_logits, seed=_seed(h, ctx.cfg.search.seed),
+                        teacher_logits=ctx.teacher_train_logits, seed=student_seed(h, ctx.cfg.search.seed),
                         on_step=stopper)
             t_train = time.perf_counter()
             record.update(evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,

@@ -24,9 +24,10 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nas_student import storage
 from nas_student.config import RunConfig, differences
 from nas_student.errors import NasStudentError
-from nas_student.search import liveness, samplers, storage
+from nas_student.search import liveness, samplers
 from nas_student.search.objective import Objective, SearchContext, directions
 
 FINISHED = (TrialState.COMPLETE,)  # what counts towards --trials (pruned = broke the space's rules)

@@ -19,8 +19,9 @@ from nas_student.config import OBJECTIVES
 from nas_student.families import build
 from nas_student.results.pareto import non_dominated
 from nas_student.search.candidates import Candidate, draw
-from nas_student.search.objective import SearchContext, _seed
+from nas_student.search.objective import SearchContext
 from nas_student.search.zero_cost import score_fn
+from nas_student.seeds import student_seed
 
 
 def rank(cands: list[Candidate], score: str, costs: list[str]) -> list[Candidate]:
@@ -49,7 +50,7 @@ def prescreen(ctx: SearchContext, study: optuna.Study) -> list[Candidate]:
     fn = score_fn(s.score)
     x = ctx.task.train.x[: s.batch_size].to(ctx.device)
     for c in cands:
-        torch.manual_seed(_seed(c.hash, seed))
+        torch.manual_seed(student_seed(c.hash, seed))
         c.scores[s.score] = fn(build(c.arch, ctx.task.io).to(ctx.device), x, ctx.task.teacher)
     costs = [o for o in ctx.cfg.search.objectives if OBJECTIVES[o] == "minimize" and o in ("macs", "params", "size_mb")]
     picks = rank(cands, s.score, costs)[: min(s.keep, ctx.cfg.search.trials)]  # never more than the search runs

@@ -35,7 +35,8 @@ from optuna.trial import FrozenTrial, TrialState
 from ray import tune
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
-from nas_student.search import liveness, storage
+from nas_student import storage
+from nas_student.search import liveness
 from nas_student.search.objective import Objective, SearchContext, resolve_device
 from nas_student.search.optuna_backend import WAIT_S, Claim, Tally, claim
 

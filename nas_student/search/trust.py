@@ -26,7 +26,8 @@ from scipy import stats
 
 from nas_student.distill import evaluate, train
 from nas_student.families import build
-from nas_student.search.objective import SearchContext, _seed
+from nas_student.search.objective import SearchContext
+from nas_student.seeds import student_seed
 
 #: verdict thresholds on Kendall tau (proxy vs longer training)
 HIGH, MODERATE = 0.7, 0.4
@@ -100,7 +101,7 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     for r in pick(trials, front, s.max_front, s.off_front).itertuples():
         h = r.arch_hash
         if h not in cache:
-            seed = _seed(h, cfg.search.seed)
+            seed = student_seed(h, cfg.search.seed)
             torch.manual_seed(seed)  # the proxy's initialisation: only the budget differs
             model = build(json.loads(r.arch), ctx.task.io).to(ctx.device)
             train(model, *ctx.task.distillation_set(), budget, teacher=ctx.task.teacher,

@@ -19,9 +19,10 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
+from nas_student import storage
 from nas_student.config import RunConfig
 from nas_student.errors import NasStudentError
-from nas_student.search import optuna_backend, storage
+from nas_student.search import optuna_backend
 from nas_student.search.objective import SearchContext, resolve_device
 from nas_student.spaces import load_run_space
 from nas_student.tasks import task_for_config

@@ -47,7 +47,7 @@ def task_for_config(cfg: "RunConfig", device: str = "cpu") -> Task:
     else:
         task = load_task(cfg.task, seed=cfg.search.seed, device=device)
     if cfg.data_free.enabled:  # train on inputs synthesised from the teacher alone
-        from nas_student.distill.datafree_task import data_free_task
+        from nas_student.tasks.datafree import data_free_task
 
         settings = cfg.data_free
         if settings.input_range is None and task.input_range is not None:

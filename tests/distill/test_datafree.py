@@ -20,10 +20,10 @@ from nas_student.distill.datafree import (
     synthesize,
     tv_loss,
 )
-from nas_student.distill.datafree_task import data_free_task
 from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.families.base import ModelIO
+from nas_student.tasks.datafree import data_free_task
 
 DIGITS = DataFreeSettings(enabled=True, input_range=(0.0, 1.0))
 N = 100  # 10 per class

@@ -8,8 +8,8 @@ import torch
 import nas_student
 from nas_student.errors import NasStudentError
 from nas_student.results import pareto_front
-from nas_student.results.export import (export_trial, fixed_input, layer_table, open_run, run_io,
-                                        trial_model)
+from nas_student.results.export import export_trial, fixed_input
+from nas_student.results.runs import layer_table, open_run, run_io, trial_model
 from nas_student.tasks import task_io
 
 

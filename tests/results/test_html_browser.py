@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from nas_student.cli import app
 from nas_student.families.base import describe
 from nas_student.results import pareto_front
-from nas_student.results.export import open_run
+from nas_student.results.runs import open_run
 from nas_student.results.plots import plot_data
 from nas_student.results.recommend import recommend
 

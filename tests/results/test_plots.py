@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from nas_student.results import pareto_front
-from nas_student.results.export import open_run
+from nas_student.results.runs import open_run
 from nas_student.results.hypervolume import front_hypervolume, hypervolume, normalise, scales
 from nas_student.results.plots import draw_html, draw_png, plot_data
 from nas_student.results.recommend import best_quality, knee_point, parse_rule, recommend

@@ -17,7 +17,7 @@ from nas_student.cli import app
 from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
 from nas_student.distill import Budget
 from nas_student.search import run_search
-from nas_student.search.storage import load_study
+from nas_student.storage import load_study
 
 pytestmark = pytest.mark.slow
 

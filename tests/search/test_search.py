@@ -80,7 +80,7 @@ def test_resume_with_different_settings_is_refused(tmp_path, digits_task):
 
 
 def test_a_resume_may_change_the_recommendation_rule_and_the_run_keeps_it(tmp_path, digits_task):
-    from nas_student.results.export import open_run, recommended_trial
+    from nas_student.results.runs import open_run, recommended_trial
 
     first = run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=3)))
     assert open_run(first.run_dir).recommend == "best"  # the default

@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nas_student.search.storage import load_study
+from nas_student.storage import load_study
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "nas_student.cli"]

@@ -11,10 +11,11 @@ import optuna
 import pytest
 from typer.testing import CliRunner
 
+from nas_student import storage
 from nas_student.cli import app
 from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
 from nas_student.distill import Budget
-from nas_student.search import liveness, run_search, storage
+from nas_student.search import liveness, run_search
 from nas_student.search.optuna_backend import Claim, claim
 
 

@@ -12,14 +12,14 @@ import typer
 from rich import box
 from rich.table import Table
 
-from nas_student.cli import _one_line_errors, app, out
+from nas_student.cli.app import app, one_line_errors, out
 
 RUN_ARG = typer.Argument(..., help="A run name (under --results-dir) or a run folder.")
 RESULTS_DIR = typer.Option(Path("results"), help="Folder that holds the run folders.")
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def pareto(run: str = RUN_ARG,
            objectives: Optional[str] = typer.Option(
                None, help="Comma-separated objectives of the front, e.g. accuracy,macs "
@@ -33,7 +33,7 @@ def pareto(run: str = RUN_ARG,
     trials.csv. Works while the search is still running. A front over other objectives than
     the search's goes to pareto-OBJ1-OBJ2.* (the search's own files are kept)."""
     from nas_student.results import pareto_front
-    from nas_student.results.export import check_measured, open_run, parse_objectives, resolve_run
+    from nas_student.results.runs import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
     from nas_student.results.recommend import recommend as pick
 
@@ -169,7 +169,7 @@ def trial_or_recommended(view: Any, trial: int | None) -> int:
     """``trial``, or the run's recommended student, named in one line so the user knows which was taken."""
     if trial is not None:
         return trial
-    from nas_student.results.export import recommended_trial
+    from nas_student.results.runs import recommended_trial
 
     from nas_student.results.recommend import axes_for
 
@@ -181,13 +181,13 @@ def trial_or_recommended(view: Any, trial: int | None) -> int:
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def show(run: str = RUN_ARG,
          trial: Optional[int] = typer.Option(None, "--trial", help=TRIAL_HELP),
          results_dir: Path = RESULTS_DIR) -> None:
     """Show one student: its layers (output shape, params, MACs), costs, metrics and status."""
-    from nas_student.results.export import (front_position, get_trial, layer_table, open_run,
-                                            resolve_run, run_io, trial_model)
+    from nas_student.results.runs import (front_position, get_trial, layer_table, open_run, resolve_run, run_io,
+                                          trial_model)
 
     view = open_run(resolve_run(run, results_dir))
     trial = trial_or_recommended(view, trial)
@@ -239,14 +239,15 @@ def show(run: str = RUN_ARG,
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def export(run: str = RUN_ARG,
            trial: Optional[int] = typer.Option(None, "--trial", help=TRIAL_HELP),
            out_dir: Path = typer.Option(..., "--out", help="Folder to write the bundle into."),
            results_dir: Path = RESULTS_DIR) -> None:
     """Export a trained student: arch.json, weights.pt, model.ts (TorchScript), model.onnx
     (checked with onnxruntime), recipe.json and MODEL_CARD.md."""
-    from nas_student.results.export import export_trial, open_run, resolve_run
+    from nas_student.results.runs import open_run, resolve_run
+    from nas_student.results.export import export_trial
 
     view = open_run(resolve_run(run, results_dir))
     trial = trial_or_recommended(view, trial)
@@ -259,7 +260,7 @@ def export(run: str = RUN_ARG,
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def compare(run_a: str = typer.Argument(..., help="First run (name or folder)."),
             run_b: str = typer.Argument(..., help="Second run (name or folder)."),
             objectives: Optional[str] = typer.Option(
@@ -272,7 +273,7 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
 
     from nas_student.errors import NasStudentError
     from nas_student.results import pareto_front
-    from nas_student.results.export import check_measured, open_run, parse_objectives, resolve_run
+    from nas_student.results.runs import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
     from nas_student.results.recommend import recommend as pick
 

@@ -1,47 +1,16 @@
-"""The command line: thin commands over the package; errors become one line and exit code 2."""
+"""The search commands: search, worker, init, spaces."""
 
 from __future__ import annotations
 
-import functools
 import math
-import os
-import sys
 from pathlib import Path
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from nas_student.cli.app import app, one_line_errors, out
 from nas_student.errors import NasStudentError
-
-app = typer.Typer(
-    help="nas-student: search the best small student for a trained teacher "
-         "(architecture search + knowledge distillation, Pareto-optimal under a cost budget).",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-# Piped to a file or a CI log (no terminal, no COLUMNS): rich would cut tables at 80 columns;
-# a log has no width, so tables get room for every column.
-out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
-err = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _one_line_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NasStudentError as e:
-            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
-            # a path the user gave (or its folder) is not what it must be: say which, in one line
-            where = f"{e.filename}: " if e.filename else ""
-            err.print(f"[bold red]error:[/] {escape(where + (e.strerror or str(e)).lower())}", highlight=False,
-                      soft_wrap=True)
-            raise typer.Exit(2) from None
-    return wrapper  # type: ignore[return-value]
 
 
 # option name -> key path in the run file (RunConfig)
@@ -70,7 +39,7 @@ RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def search(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A run file (YAML; `nas-student init` writes a template). Options given here override it."),
     space: Optional[str] = typer.Option(None, help="Search space: a built-in name (see `nas-student spaces`), a YAML path, or auto (derived from the task's input and the teacher's cost). \\[default: the task's own: mnist1d-cnn, digits-cnn, text-transformer; auto for your own task]"),
@@ -136,8 +105,8 @@ def search(
             value = str(value)
         overrides[OPTION_KEYS[name]] = value
     cfg = build_config(config, overrides)
-    from nas_student.cli_progress import run_with_progress
-    from nas_student.cli_results import print_front, print_summary, write_front_files
+    from nas_student.cli.progress import run_with_progress
+    from nas_student.cli.results_commands import print_front, print_summary, write_front_files
 
     outcome = run_with_progress(cfg, out)
     from nas_student.results.recommend import parse_rule, recommend
@@ -156,20 +125,20 @@ def search(
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def worker(run: str = typer.Argument(..., help="A run name (under --results-dir) or a run folder, started by `nas-student search`."),
            results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders.")) -> None:
     """Join a run's search as one more worker (same study, same teacher, same bounds) until
     it has its trials. Start as many as you like, on this machine or others sharing the run
     folder and the storage (--storage postgresql://... or journal: on a shared disk)."""
-    from nas_student.cli_progress import run_worker
-    from nas_student.results.export import resolve_run
+    from nas_student.cli.progress import run_worker
+    from nas_student.results.runs import resolve_run
 
     run_worker(resolve_run(run, results_dir), out)
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def init(path: Path = typer.Argument(Path("run.yaml"), help="Where to write the template."),
          force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
     """Write a commented run-file template: your teacher, your data, the space, the budget."""
@@ -183,7 +152,7 @@ def init(path: Path = typer.Argument(Path("run.yaml"), help="Where to write the 
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def spaces(
     auto: bool = typer.Option(False, "--auto", help="Write the space `space: auto` would search for a task (its input and its teacher's cost), as YAML you can edit and pass back with --space."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="With --auto: the run file of your task (teacher, data, constraints)."),
@@ -221,22 +190,3 @@ def _list_spaces() -> None:
         size_s = "continuous" if size == math.inf else ("too many to count" if size is None else f"{size:,}")
         table.add_row(name, s.family, size_s, s.description)
     out.print(table)
-
-
-from nas_student import cli_cost, cli_results, cli_train  # noqa: E402,F401  (register their commands)
-
-# Typer's command list keeps the docstrings' line breaks in rich mode (the command's own --help
-# does not): give each command its first paragraph on one line as its short help.
-for _info in app.registered_commands:
-    if _info.short_help is None and _info.callback is not None and _info.callback.__doc__:
-        _info.short_help = " ".join(_info.callback.__doc__.strip().split("\n\n")[0].split())
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":  # `python -m nas_student.cli`: run the imported module's app, which
-    from nas_student.cli import main as _main  # has every command registered
-
-    sys.exit(_main())

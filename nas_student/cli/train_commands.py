@@ -9,11 +9,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nas_student.cli import _one_line_errors, app, out
+from nas_student.cli.app import app, one_line_errors, out
 
 
 @app.command("train")
-@_one_line_errors
+@one_line_errors
 def train_cmd(
     source: str = typer.Argument(..., help="A run (name or folder; --trial N, default the recommended student), or an architecture JSON file (e.g. export's arch.json)."),
     trial: Optional[int] = typer.Option(None, help="The trial of the run to train (see `nas-student pareto RUN`). \\[default: the front's recommended student]"),
@@ -48,8 +48,8 @@ def train_cmd(
         cfg = build_config(config, {("task",): task} if task else {})
         job = job_from_arch(path, cfg, rec, out_dir, **kw)
     else:
-        from nas_student.cli_results import trial_or_recommended
-        from nas_student.results.export import open_run, resolve_run
+        from nas_student.cli.results_commands import trial_or_recommended
+        from nas_student.results.runs import open_run, resolve_run
 
         run_dir = resolve_run(source, results_dir)
         trial = trial_or_recommended(open_run(run_dir), trial)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import typer
 from rich.table import Table
 
-from nas_student.cli import _one_line_errors, app, out
+from nas_student.cli.app import app, one_line_errors, out
 from nas_student.errors import NasStudentError
 
 if TYPE_CHECKING:  # torch is imported where a command needs it, so that --help answers at once
@@ -34,8 +34,8 @@ def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) ->
             model_io = ModelIO.from_dict(io) if io else task_io(task)
             return str(path), build(data["arch"], model_io), model_io
         return str(path), build(data, task_io(task)), task_io(task)
-    from nas_student.cli_results import trial_or_recommended
-    from nas_student.results.export import open_run, resolve_run
+    from nas_student.cli.results_commands import trial_or_recommended
+    from nas_student.results.runs import open_run, resolve_run
     from nas_student.search.optuna_backend import load_study
 
     run_dir = resolve_run(spec, results_dir)
@@ -51,7 +51,7 @@ def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) ->
 
 
 @app.command()
-@_one_line_errors
+@one_line_errors
 def cost(
     spec: str = typer.Argument(..., help="teacher:TASK (e.g. teacher:digits), an architecture .json "
                                          "(an arch dict or an export spec), or a run with --trial."),
