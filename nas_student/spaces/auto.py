@@ -11,14 +11,13 @@ Nothing about a task is hard-coded; the rules read the input's shape and kind, t
    ``log2`` of the shortest side); MLPs 1-3 hidden layers; sequence models 1-2 (RNN) or 1-3
    (Transformer) layers. Kernels that do not fit the input are left out.
 3. **Widths from the budget.** Every width is drawn from one geometric ladder of 6 values per
-   family, calibrated by pricing real builds (fvcore MACs, parameters). The top of the ladder
-   is the narrowest width at which a typical student of the widest rung (every width and
-   depth at its largest, every other choice at its middle value) reaches the bound; dearer
-   combinations go past it, and the search's constraints keep what is within. The bottom is
-   the widest at which the family's cheapest student (every parameter at its cheapest) still
-   costs at most 1/300 of the teacher (or the narrowest width, 4 (8 for a Transformer's
-   d_model), when even that costs more). A student's cost is the larger of its MACs and parameter
-   ratios.
+   family, calibrated by pricing real builds (fvcore MACs, parameters) of a *typical* student:
+   every width at the rung being priced, every other choice (depth, kernel, expansion, block,
+   cell, ...) at its middle value. The top of the ladder is the narrowest width at which the typical student
+   reaches the bound (dearer combinations go past it; the search's constraints keep what is
+   within); the bottom is the widest at which it still costs at most 1/300 of the teacher (the
+   narrowest width, 4 (8 for a Transformer's d_model), when even that costs more), and at most
+   a quarter of the top. A student's cost is the larger of its MACs and parameter ratios.
 
 The result is ordinary space YAML (:func:`auto_space_data`), validated by the same loader as
 any file, written to the run folder as ``space.yaml`` and by ``nas-student spaces --auto``.
@@ -151,17 +150,15 @@ def _ladder(low: int, high: int, quantum: int) -> list[int]:
     return out
 
 
-#: parameter names (the last part of a sampled name) that set a width or a depth
+#: parameter names (the last part of a sampled name) that set a width
 WIDTHS = frozenset({"width", "stem_width", "hidden", "embed_dim", "d_model"})
-DEPTHS = frozenset({"count", "depth", "layers"})
 
 
 class _Reference:
-    """A suggester for the two students that calibrate a ladder. The cheapest: every
-    parameter at its first (cheapest) value. The reference dear student: every width and depth
-    at its largest, every other choice (kernel, expansion, block, cell, ...) at its middle
-    value, so that the bound sits where typical students of the widest rung are, and the
-    dearest combinations reach past it."""
+    """A suggester for the students that calibrate a ladder. ``dear``: the typical student of
+    the ladder's widest rung (every width at its largest, every other choice, depths included,
+    at its middle value). Otherwise the cheapest student (every parameter at its first,
+    cheapest value)."""
 
     def __init__(self, dear: bool) -> None:
         self.dear = dear
@@ -258,10 +255,10 @@ def calibrate(family: str, quantum: int, template: Template, rules: list[str], i
     top = _bisect(lambda w: dear.score(_ladder(floor, w, quantum), True) >= HIGH_OVER_BOUND,
                   floor, MAX_WIDTH, quantum)
     cheap = _Calibrator(family, template, rules, io, low_scale)
-    if cheap.score(_ladder(floor, top, quantum), False) > 1:
+    if cheap.score([floor], True) > 1:
         bottom = floor
-    else:  # the widest bottom still at or under 1/300 of the teacher
-        first_over = _bisect(lambda w: cheap.score(_ladder(w, top, quantum), False) > 1, floor, top, quantum)
+    else:  # the widest bottom at which a typical student still costs at most 1/300 of the teacher
+        first_over = _bisect(lambda w: cheap.score([w], True) > 1, floor, top, quantum)
         below = [w for w in _widths(floor, top, quantum) if w < first_over]
         bottom = max(floor, min(below[-1] if below else floor, top // MIN_SPAN // quantum * quantum))
     return _ladder(bottom, top, quantum)
