@@ -20,7 +20,7 @@ import optuna
 
 from nas_student.config import RunConfig
 from nas_student.search import run_search
-from nas_student.search.objective import prepare
+from nas_student.search.context import prepare
 
 
 def main() -> None:

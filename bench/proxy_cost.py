@@ -23,7 +23,7 @@ from nas_student.distill import ProxyRecipe, train
 from nas_student.families import build
 from nas_student.families.base import describe
 from nas_student.search.candidates import draw
-from nas_student.search.objective import prepare
+from nas_student.search.context import prepare
 from nas_student.seeds import student_seed
 from nas_student.training import default_recipe
 

@@ -40,7 +40,7 @@ from nas_student.distill import evaluate, train
 from nas_student.distill.recipe import Recipe
 from nas_student.families import build
 from nas_student.search.candidates import draw
-from nas_student.search.objective import prepare
+from nas_student.search.context import prepare
 from nas_student.seeds import student_seed
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -31,7 +31,7 @@ from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
 from nas_student.distill import Recipe
 from nas_student.results.hypervolume import front_hypervolume, scales
 from nas_student.search import run_search
-from nas_student.search.objective import prepare
+from nas_student.search.context import prepare
 from nas_student.storage import load_study
 
 CLI = [sys.executable, "-m", "nas_student.cli"]

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from nas_student.config import RunConfig
 from nas_student.search import SearchOutcome, liveness, run_search
-from nas_student.search.objective import SearchContext
+from nas_student.search.context import SearchContext
 from nas_student.search.optuna_backend import FINISHED
 
 

@@ -167,7 +167,7 @@ def spaces(
         _list_spaces()
         return
     from nas_student.runfile import build_config
-    from nas_student.search.objective import generate_space
+    from nas_student.search.context import generate_space
 
     text = generate_space(build_config(config, {("task",): task} if task else {}))
     if output is None:

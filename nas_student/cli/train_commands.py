@@ -35,7 +35,7 @@ def train_cmd(
     again after an interruption and it resumes where it stopped.
     """
     from nas_student.distill.recipe import load_recipe
-    from nas_student.search.objective import resolve_device
+    from nas_student.search.context import resolve_device
     from nas_student.training import inputs, job_from_arch, job_from_run, run_job
 
     overrides = {"steps": steps} if steps else {}

@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial
 from nas_student.config import RunConfig
 from nas_student.results import pareto_front, trials_frame
 from nas_student.search import optuna_backend, worker
-from nas_student.search.objective import SearchContext, prepare
+from nas_student.search.context import SearchContext, prepare
 from nas_student.search.prescreen import prescreen
 from nas_student.search.trust import TrustReport, run_trust
 from nas_student.spaces import auto

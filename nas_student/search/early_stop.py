@@ -27,7 +27,7 @@ from nas_student.config import OBJECTIVES, RunConfig
 from nas_student.distill import evaluate
 
 if TYPE_CHECKING:
-    from nas_student.search.objective import SearchContext
+    from nas_student.search.context import SearchContext
 
 METRICS = ("accuracy", "agreement")
 
@@ -76,7 +76,7 @@ class RungStopper:
             return False
         ctx = self.ctx
         metrics = evaluate(self.model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
-                           temperature=ctx.cfg.budget.temperature)
+                           temperature=ctx.cfg.budget.final_temperature)  # as the objective scores
         point = {**self.costs, **{m: float(metrics[m]) for m in METRICS}}
         self.seen[str(step)] = point
         self.trial.set_user_attr("rungs", self.seen)

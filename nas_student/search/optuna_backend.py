@@ -28,7 +28,8 @@ from nas_student import storage
 from nas_student.config import RunConfig, differences
 from nas_student.errors import NasStudentError
 from nas_student.search import liveness, samplers
-from nas_student.search.objective import Objective, SearchContext, directions
+from nas_student.search.context import SearchContext
+from nas_student.search.objective import Objective, directions
 
 FINISHED = (TrialState.COMPLETE,)  # what counts towards --trials (pruned = broke the space's rules)
 MAX_FAILURES_IN_A_ROW = 10

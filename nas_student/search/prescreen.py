@@ -19,7 +19,7 @@ from nas_student.config import OBJECTIVES
 from nas_student.families import build
 from nas_student.results.pareto import non_dominated
 from nas_student.search.candidates import Candidate, draw
-from nas_student.search.objective import SearchContext
+from nas_student.search.context import SearchContext
 from nas_student.search.zero_cost import score_fn
 from nas_student.seeds import student_seed
 

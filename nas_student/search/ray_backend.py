@@ -37,7 +37,8 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from nas_student import storage
 from nas_student.search import liveness
-from nas_student.search.objective import Objective, SearchContext, resolve_device
+from nas_student.search.context import SearchContext, resolve_device
+from nas_student.search.objective import Objective
 from nas_student.search.optuna_backend import WAIT_S, Claim, Tally, claim
 
 RETRIES = 3  # a trial whose worker dies is run again this many times, then marked failed

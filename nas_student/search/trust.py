@@ -26,7 +26,7 @@ from scipy import stats
 
 from nas_student.distill import evaluate, train
 from nas_student.families import build
-from nas_student.search.objective import SearchContext
+from nas_student.search.context import SearchContext
 from nas_student.seeds import student_seed
 
 #: verdict thresholds on Kendall tau (proxy vs longer training)

@@ -23,7 +23,7 @@ from nas_student import storage
 from nas_student.config import RunConfig
 from nas_student.errors import NasStudentError
 from nas_student.search import optuna_backend
-from nas_student.search.objective import SearchContext, resolve_device
+from nas_student.search.context import SearchContext, resolve_budget, resolve_device
 from nas_student.spaces import load_run_space
 from nas_student.tasks import task_for_config
 
@@ -57,6 +57,7 @@ def context(cfg: RunConfig, run_dir: Path, study: optuna.Study) -> SearchContext
     logits = torch.load(outputs, weights_only=True)
     device = resolve_device(cfg.device)
     teacher = study.user_attrs["teacher"]
+    cfg = resolve_budget(cfg, len(logits["train"]))  # the steps the search resolved, rungs included
     return SearchContext(cfg, load_run_space(cfg.space, run_dir), task_for_config(cfg, str(device)), device,
                          {k: teacher[k] for k in _COST_KEYS if k in teacher}, study.user_attrs["bounds"],
                          logits["train"], logits["val"], teacher["val_accuracy"])

@@ -61,3 +61,46 @@ def test_search_stops_dominated_students_and_records_their_rung(tmp_path, digits
         assert dominates(trials[by].user_attrs["rungs"][str(step)], rung, cfg.search.objectives)
     assert (out.trials["state"] == "COMPLETE").sum() == 10
     assert len(out.front) >= 1
+
+
+def test_a_worker_places_its_rungs_where_the_search_does_with_a_budget_in_epochs(tmp_path, digits_task):
+    """The budget is resolved once (search.context.resolve_budget): a worker rebuilding the
+    context from run.json counts the same steps as the search that wrote it, not the default."""
+    from nas_student.search import worker
+    from nas_student.storage import load_study
+
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), run="ep", budget=Budget(epochs=0.5), device="cpu",
+                    space="digits-mlp", search=SearchSettings(trials=1, seed=0, early_stop=True,
+                                                              trust={"enabled": False}))
+    out = run_search(cfg)
+    steps = out.ctx.cfg.budget.steps
+    assert steps != Budget().steps  # half an epoch of digits' training split, not the default
+    rebuilt = worker.context(worker.run_config(out.run_dir), out.run_dir, load_study(out.run_dir))
+    assert rebuilt.cfg.budget.steps == steps
+    assert rung_steps(rebuilt.cfg) == rung_steps(out.ctx.cfg) == [round(steps / 4), round(steps / 2)]
+
+
+def test_rungs_score_at_the_final_temperature_of_a_schedule(monkeypatch):
+    """With a temperature curriculum the rungs report the KD loss at the temperature the
+    objective uses (the schedule's last), not the schedule object."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from nas_student.search import early_stop
+
+    seen = {}
+
+    def fake_evaluate(model, x, y, teacher_logits, *, temperature):
+        seen["temperature"] = temperature
+        return {"accuracy": 0.5, "agreement": 0.5}
+
+    monkeypatch.setattr(early_stop, "evaluate", fake_evaluate)
+    cfg = RunConfig(task="digits", budget=Budget(steps=40, temperature={"kind": "cosine", "start": 8, "end": 2}),
+                    search=SearchSettings(early_stop=True))
+    study = SimpleNamespace(get_trials=lambda **kw: [])
+    trial = SimpleNamespace(number=0, study=study, set_user_attr=lambda k, v: None)
+    ctx = SimpleNamespace(cfg=cfg, task=SimpleNamespace(val=SimpleNamespace(x=None, y=None)), teacher_val_logits=None)
+    stopper = early_stop.RungStopper(ctx, trial, torch.nn.Linear(1, 1), {"macs": 1, "params": 1})
+    assert stopper(10) is False
+    assert seen["temperature"] == pytest.approx(cfg.budget.final_temperature) == pytest.approx(2.0, abs=0.05)

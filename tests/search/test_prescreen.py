@@ -6,7 +6,7 @@ import pytest
 from nas_student.config import PrescreenSettings, RunConfig, SearchSettings
 from nas_student.distill import Budget
 from nas_student.search.candidates import Candidate, RecordingSuggester, draw
-from nas_student.search.objective import prepare
+from nas_student.search.context import prepare
 from nas_student.search.prescreen import prescreen, rank
 from nas_student.spaces import arch_hash, load_space
 
