@@ -75,13 +75,13 @@ def test_a_worker_node_killed_mid_trial_costs_no_trial(tmp_path, digits_task, cl
 
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
-    cfg = _cfg(tmp_path, cluster.address, 5, "rk").model_copy(
-        update={"budget": Budget(steps=3000)})  # long enough to be caught mid-trial
+    cfg = _cfg(tmp_path, cluster.address, 3, "rk").model_copy(
+        update={"budget": Budget(steps=1500)})  # long enough to be caught mid-trial
     out = run_search(cfg)
     killer.join()
     assert "trial" in killed, "the node was never caught running a trial"
     trials = out.study.trials
-    assert sum(t.state.name == "COMPLETE" for t in trials) == 5
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 3
     assert not [t for t in trials if t.state.name == "RUNNING"]
     retried = trials[killed["trial"]]  # Tune ran it again elsewhere, on the same Optuna trial
     assert retried.state.name == "COMPLETE", retried.user_attrs
@@ -94,7 +94,7 @@ def test_the_driver_killed_mid_search_resumes_with_no_trial_lost(tmp_path, digit
     cluster; the same command resumes: the trials it was running fail as interrupted, the complete
     ones keep their values, and the study reaches its target."""
     cmd = [sys.executable, "-m", "nas_student.cli", "search", "--task", "digits", "--backend", "ray", "--address", cluster.address,
-           "--no-trust", "--trials", "6", "--steps", "400", "--space", "digits-mlp", "--seed", "0",
+           "--no-trust", "--trials", "4", "--steps", "200", "--space", "digits-mlp", "--seed", "0",
            "--run", "rd", "--results-dir", str(tmp_path)]
     run_dir = tmp_path / "rd"
     with open(tmp_path / "first.log", "w") as log:
@@ -118,7 +118,7 @@ def test_the_driver_killed_mid_search_resumes_with_no_trial_lost(tmp_path, digit
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     trials = load_study(run_dir).trials
-    assert sum(t.state.name == "COMPLETE" for t in trials) == 6
+    assert sum(t.state.name == "COMPLETE" for t in trials) == 4
     assert not [t for t in trials if t.state.name in ("RUNNING", "WAITING")]
     for n in interrupted:
         assert trials[n].state.name == "FAIL"

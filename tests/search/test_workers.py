@@ -104,18 +104,18 @@ def _check(study: optuna.Study, trials: int) -> Counter:
 
 
 def test_workers_on_the_default_sqlite_storage_lose_nothing(tmp_path, digits_task):
-    study = _search_with_workers(tmp_path, n_workers=2, trials=16, extra=[], kill_one=True)
-    owners = _check(study, 16)
+    study = _search_with_workers(tmp_path, n_workers=2, trials=10, extra=[], kill_one=True)
+    owners = _check(study, 10)
     assert len(owners) >= 2, owners  # the workers did share the study
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     reasons = [t.user_attrs["fail_reason"] for t in failed]  # failed at once (in a trial or in its claim)
     assert failed and all(r.startswith("interrupted: ") and "died" in r for r in reasons), reasons
 
 
-def test_four_workers_on_postgresql_forty_trials(tmp_path, digits_task):
+def test_four_workers_on_postgresql_twenty_trials(tmp_path, digits_task):
     """Four processes on one study: the search (it runs trials too) and three `worker`s."""
     url = _pg_url()
-    study = _search_with_workers(tmp_path, n_workers=3, trials=40, extra=["--storage", url])
-    owners = _check(study, 40)
+    study = _search_with_workers(tmp_path, n_workers=3, trials=20, extra=["--storage", url])
+    owners = _check(study, 20)
     assert len(owners) >= 3, owners
     assert study.trials and not (tmp_path / "study.db").exists()

@@ -38,7 +38,8 @@ def test_generated_offline_deterministic_and_cached(fresh_cache, monkeypatch):
     assert not list(fresh_cache.glob("*.pkl")) and not list(fresh_cache.parent.glob("mnist1d_data*.pkl"))
 
 
-def test_global_random_state_is_left_as_it_was(fresh_cache):
+def test_global_random_state_is_left_as_it_was(fresh_cache, monkeypatch):
+    monkeypatch.setitem(mnist1d.GENERATOR, "num_samples", 500)  # the generator's code path, smaller
     np.random.seed(123)
     random.seed(456)
     expected = (np.random.rand(3), random.random())
@@ -48,7 +49,8 @@ def test_global_random_state_is_left_as_it_was(fresh_cache):
     assert np.array_equal(np.random.rand(3), expected[0]) and random.random() == expected[1]
 
 
-def test_an_altered_cache_is_made_again(fresh_cache):
+def test_an_altered_cache_is_made_again(fresh_cache, monkeypatch):
+    monkeypatch.setitem(mnist1d.GENERATOR, "num_samples", 500)  # the cache's code path, smaller
     a = mnist1d.dataset()
     npz = next((fresh_cache / "data").glob("*.npz"))
     with np.load(npz) as f:
@@ -58,7 +60,7 @@ def test_an_altered_cache_is_made_again(fresh_cache):
     b = mnist1d.dataset()
     assert np.array_equal(a["y"], b["y"])
     meta = json.loads(next((fresh_cache / "data").glob("*.json")).read_text())
-    assert meta["generator"]["num_samples"] == 20_000
+    assert meta["generator"]["num_samples"] == 500
 
 
 def test_splits_sizes_and_seeds():
