@@ -7,10 +7,15 @@ Nothing about a task is hard-coded; the rules read the input's shape and kind, t
    searched). A ``(C, L)`` signal: 1-D CNN, GRU/LSTM and Transformer students (searched). A
    ``(C, H, W)`` image: 2-D CNN students. A flat ``(D,)`` vector: MLP students (its features
    have no order a convolution could use; give signals a channel axis, ``(1, L)``).
-2. **Depth from the input.** A CNN has one stage per halving the input allows (at most 4;
+2. **Blocks that need no rules.** CNN stages are MobileNetV2 inverted residuals (expansion 1,
+   2 or 4; expansion 1 is a depthwise-separable conv), as in MnasNet and Once-for-all. A choice
+   between plain and inverted blocks needs a rule (``expansion`` means nothing to a plain
+   block), and a random proposal of 1-4 stages breaks it 60 % of the time: on mnist1d the CNN
+   family was then hardly trained (results/records/auto_space.md).
+3. **Depth from the input.** A CNN has one stage per halving the input allows (at most 4;
    ``log2`` of the shortest side); MLPs 1-3 hidden layers; sequence models 1-2 (RNN) or 1-3
    (Transformer) layers. Kernels that do not fit the input are left out.
-3. **Widths from the budget.** Every width is drawn from one geometric ladder of 6 values per
+4. **Widths from the budget.** Every width is drawn from one geometric ladder of 6 values per
    family, calibrated by pricing real builds (fvcore MACs, parameters) of a *typical* student:
    every width at the rung being priced, every other choice (depth, kernel, expansion, block,
    cell, ...) at its middle value. The top of the ladder is the narrowest width at which the typical student
@@ -76,15 +81,14 @@ def _cnn(io: ModelIO, kind: str) -> Template:
             "stages": {
                 "type": "repeat",
                 "count": {"type": "int", "low": 1, "high": stages},
-                "params": {
-                    "block": _choice(["inverted", "conv"]),
+                "params": {  # MBConv stages (as in MnasNet, FBNet, Once-for-all): no rules to break
+                    "block": "inverted",
                     "expansion": _choice([1, 2, 4]),
                     "depth": {"type": "int", "low": 1, "high": 2},
                     "width": _choice(ladder),
                     "kernel": _choice(kernels),
                     "downsample": _choice(["stride", "maxpool", "none"]),
                 },
-                "rules": ["block == 'inverted' or expansion == 1"],
             },
             "norm": "batch",
             "activation": _choice(["relu", "silu"]),
