@@ -30,6 +30,7 @@ from nas_student.errors import NasStudentError
 from nas_student.search import liveness, samplers
 from nas_student.search.context import SearchContext
 from nas_student.search.objective import Objective, directions
+from nas_student.spaces import fingerprint
 
 FINISHED = (TrialState.COMPLETE,)  # what counts towards --trials (pruned = broke the space's rules)
 MAX_FAILURES_IN_A_ROW = 10
@@ -121,12 +122,19 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
         })
         study.set_user_attr("bounds", ctx.bounds)
         study.set_user_attr("io", dataclasses.asdict(ctx.task.io))
+        study.set_user_attr("space_fingerprint", fingerprint(ctx.space))
     elif _with_defaults(stored) != key:
         stored = _with_defaults(stored)
         changed = differences(stored, key)
         raise NasStudentError(
             f"run {cfg.run_name()!r} already exists with different settings ({'; '.join(changed[:4])}"
             f"{'; ...' if len(changed) > 4 else ''}); use the same settings to resume it, or another --run name")
+    stored_space = study.user_attrs.get("space_fingerprint")
+    if stored_space is not None and stored_space != fingerprint(ctx.space):  # runs before it: not checked
+        raise NasStudentError(
+            f"run {cfg.run_name()!r} was searched with another version of space {ctx.space.name!r} "
+            f"({ctx.space.source or cfg.space}: its parameters or rules changed since); a run's space cannot "
+            "change under its trials: search the edited space under another --run name")
     conf = study.user_attrs.get("config") or {}
     if (conf.get("search") or {}).get("recommend", cfg.search.recommend) != cfg.search.recommend:
         # the rule may change on a resume (it changes no trial): show, export and train read it here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 from pathlib import Path
 
@@ -45,6 +46,14 @@ def load_space(name_or_path: str) -> SearchSpace:
     return load_space_file(resolve_space(name_or_path))
 
 
+def fingerprint(space: SearchSpace) -> str:
+    """A hash of what a space samples (families, parameters, rules; not its name, description
+    or file), to tell whether a run's space changed under it."""
+    branches = space.branches if isinstance(space, MixedSpace) else {space.family: space}
+    what = sorted((f, repr(sorted(b.params.items())), repr(b.rules)) for f, b in branches.items())
+    return hashlib.sha256(repr(what).encode()).hexdigest()[:16]
+
+
 def load_run_space(space: str, run_dir: Path) -> SearchSpace:
     """The space a run searches: its setting, or the one it generated (``space: auto``)."""
     if space == auto.AUTO:
@@ -56,5 +65,5 @@ def load_run_space(space: str, run_dir: Path) -> SearchSpace:
     return load_space(space)
 
 
-__all__ = ["Arch", "auto", "load_space_file", "MixedSpace", "RandomSuggester", "SearchSpace", "Space", "arch_hash", "builtin_spaces", "load_run_space", "load_space",
+__all__ = ["Arch", "auto", "load_space_file", "MixedSpace", "RandomSuggester", "SearchSpace", "Space", "arch_hash", "builtin_spaces", "fingerprint", "load_run_space", "load_space",
            "parse_space", "resolve_space"]

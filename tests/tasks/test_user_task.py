@@ -1,5 +1,7 @@
 """Bring your own teacher and data: factories, TorchScript, image folders, CSV, and the errors."""
 
+import json
+import re
 import textwrap
 
 import numpy as np
@@ -247,3 +249,42 @@ def test_data_factory_returning_datasets_and_arrays(project):
     assert result.exit_code == 0, result.output
     trials = pd.read_csv(project / "results" / "factory" / "trials.csv")
     assert (trials["state"] == "COMPLETE").sum() == 4
+
+
+def test_a_run_file_without_a_space_searches_auto_and_a_resume_keeps_it(project):
+    """Your own task with no `space`: the space is generated from the data and the teacher
+    (MLP students for flat vectors), kept in the run folder, read again on a resume (even when
+    edited there), and written by `spaces --auto` for the same run file."""
+    path = run_file(project, "auto", """
+        task: blobs
+        trust_code: true
+        teacher: {factory: models.py:make_teacher, weights: teacher.pt}
+        data: {train: train.npz}
+        run: auto
+    """)
+    result = search(path)
+    assert result.exit_code == 0, result.output
+    run_dir = project / "results" / "auto"
+    kept = run_dir / "space.yaml"
+    assert "family: mlp" in kept.read_text() and "teacher" in kept.read_text().splitlines()[0]
+    assert json.loads((run_dir / "run.json").read_text())["space"] == "auto"
+    front = pd.read_csv(run_dir / "pareto.csv")
+    assert len(front) >= 1 and (front["params_ratio"] <= 0.1).all()
+    original = kept.read_text()
+    kept.write_text(original.replace("name: blobs-auto", "name: blobs-auto-kept"))
+    result = search(path, "--trials", "5")  # a resume: one more trial, from the kept space
+    assert result.exit_code == 0, result.output
+    assert "Resuming" in result.output and "Space 'blobs-auto-kept'" in result.output
+    edited = re.sub(r"width: \{type: choice, values: \[[0-9, ]+\]\}", "width: {type: choice, values: [7]}", original)
+    assert edited != original
+    kept.write_text(edited)  # a space edited under its trials: refused in one line, nothing run
+    result = search(path, "--trials", "6")
+    assert result.exit_code == 2 and "another version of space 'blobs-auto'" in result.output, result.output
+    assert len(pd.read_csv(run_dir / "trials.csv")) == 5
+    kept.write_text(original)
+    out = project / "generated.yaml"
+    result = runner.invoke(app, ["spaces", "--auto", "--config", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text().split("\nname:")[1:] == original.split("\nname:")[1:]  # same rules, same space
+    result = runner.invoke(app, ["spaces", "--task", "digits"])
+    assert result.exit_code == 2 and "go with --auto" in result.output
