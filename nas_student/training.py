@@ -26,6 +26,7 @@ from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.spaces import arch_hash
 from nas_student.tasks import Task, task_for_config
+from nas_student.trial_record import TrialRecord
 
 #: Full training, unless a recipe says otherwise: the search's proxy recipe, this many times
 #: longer (the proxy then costs 5 % of full training, what ``bench/proxy_fidelity.py`` measures).
@@ -73,7 +74,7 @@ def job_from_run(run_dir: Path, number: int, recipe: Recipe | None, out: Path | 
     view = open_run(run_dir)
     t = trained_trial(view, number)
     cfg = RunConfig.model_validate(view.config)
-    return TrainJob(t.user_attrs["arch"], cfg, recipe or default_recipe(cfg.budget),
+    return TrainJob(TrialRecord.from_trial(t).arch, cfg, recipe or default_recipe(cfg.budget),
                     out or run_dir / "train" / f"trial-{number}", source=f"{run_dir} trial {number}", **kw)
 
 

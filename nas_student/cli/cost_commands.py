@@ -36,18 +36,20 @@ def _model_for(spec: str, trial: Optional[int], task: str, results_dir: Path) ->
         return str(path), build(data, task_io(task)), task_io(task)
     from nas_student.cli.results_commands import trial_or_recommended
     from nas_student.results.runs import open_run, resolve_run
-    from nas_student.search.optuna_backend import load_study
+    from nas_student.storage import load_study
+    from nas_student.trial_record import TrialRecord
 
     run_dir = resolve_run(spec, results_dir)
     if trial is None:
         trial = trial_or_recommended(open_run(run_dir), None)
     study = load_study(run_dir)
     trials = study.get_trials(deepcopy=False)
-    if not 0 <= trial < len(trials) or "arch" not in trials[trial].user_attrs:
+    arch = TrialRecord.from_trial(trials[trial]).arch if 0 <= trial < len(trials) else None
+    if arch is None:
         raise NasStudentError(f"{run_dir}: no trial {trial} with an architecture (trials 0..{len(trials) - 1})")
     attrs = study.user_attrs
     io = ModelIO.from_dict(attrs["io"]) if attrs.get("io") else task_io(attrs["config"]["task"])
-    return f"{run_dir} trial {trial}", build(trials[trial].user_attrs["arch"], io), io
+    return f"{run_dir} trial {trial}", build(arch, io), io
 
 
 @app.command()

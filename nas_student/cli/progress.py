@@ -16,6 +16,7 @@ from nas_student.config import RunConfig
 from nas_student.search import SearchOutcome, liveness, run_search
 from nas_student.search.context import SearchContext
 from nas_student.search.optuna_backend import FINISHED
+from nas_student.trial_record import TrialRecord
 
 
 def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
@@ -49,8 +50,8 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
 
     def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         finished = study.get_trials(deepcopy=False, states=FINISHED)
-        accs = [t.user_attrs["record"]["accuracy"] for t in finished
-                if t.user_attrs.get("feasible") and "record" in t.user_attrs]
+        records = [TrialRecord.from_trial(t) for t in finished]
+        accs = [r.metrics["accuracy"] for r in records if r.feasible and "accuracy" in r.metrics]
         best = f"best acc {max(accs):.4f}" if accs else "no feasible student yet"
         progress.update(state["task"], completed=min(len(finished), cfg.search.trials), best=best)
 
@@ -79,7 +80,7 @@ def run_worker(run_dir: Path, console: Console) -> None:
 
     def on_trial(study: optuna.Study, trial: FrozenTrial) -> None:
         done = len(study.get_trials(deepcopy=False, states=FINISHED))
-        console.print(f"trial {trial.number}: {escape(trial.user_attrs.get('status', trial.state.name))} "
+        console.print(f"trial {trial.number}: {escape(TrialRecord.from_trial(trial).status_line())} "
                       f"[{done}/{target} finished]", highlight=False)
 
     study = worker.join(run_dir, [on_trial])

@@ -139,7 +139,7 @@ def print_summary(trials: Any, run_dir: Path, stem: str = "pareto") -> None:
     queued = int((trials["state"] == "WAITING").sum())  # enqueued (first stage), not asked yet
     n = len(trials) - queued
     own = trials["feasible"] & trials["duplicate_of"].isna()
-    early = int((own & trials["status"].astype(str).str.startswith("stopped early")).sum())
+    early = int((own & trials["stopped_early"].notna()).sum()) if "stopped_early" in trials else 0
     trained = int(own.sum()) - early
     infeasible = int(((trials["state"] == "COMPLETE") & ~trials["feasible"]).sum())
     invalid = int((trials["state"] == "PRUNED").sum())
@@ -192,10 +192,10 @@ def show(run: str = RUN_ARG,
     view = open_run(resolve_run(run, results_dir))
     trial = trial_or_recommended(view, trial)
     t = get_trial(view, trial)
-    arch = t.user_attrs.get("arch")
-    status = t.user_attrs.get("status") or t.state.name.lower()
-    if t.state.name == "FAIL":
-        status = f"failed: {t.user_attrs.get('fail_reason', 'unknown reason')}"
+    from nas_student.trial_record import TrialRecord
+
+    record = TrialRecord.from_trial(t)
+    arch, status = record.arch, record.status_line()
     out.print(f"[bold]Trial {t.number}[/] of {view.run_dir}: {status}", soft_wrap=True)
     if arch is None:
         out.print("No architecture was sampled.")
@@ -218,13 +218,13 @@ def show(run: str = RUN_ARG,
                       f"{100 * r.macs / total:.1f}" if total else "")
     table.add_row("total", "", "", f"{int(layers['params'].sum()):,}", f"{total:,}", "100.0", style="bold")
     out.print(table)
-    rec = t.user_attrs["record"]
+    rec = record.metrics
     teacher = view.attrs.get("teacher", {}) or {}
     out.print(f"Costs: {rec['macs']:,} MACs ({100 * rec['macs_ratio']:.2f}% of the teacher's "
               f"{teacher.get('macs', 0):,}), {rec['params']:,} params ({100 * rec['params_ratio']:.2f}% "
-              f"of {teacher.get('params', 0):,}); feasible: {'yes' if t.user_attrs.get('feasible') else 'no'}",
+              f"of {teacher.get('params', 0):,}); feasible: {'yes' if record.feasible else 'no'}",
               soft_wrap=True)
-    if t.user_attrs.get("feasible"):
+    if record.feasible:
         out.print(f"Metrics (val): accuracy {rec.get('accuracy', math.nan):.4f}, agreement "
                   f"{rec.get('agreement', math.nan):.4f}, KD loss {rec.get('kd_loss', math.nan):.4f} "
                   f"(teacher accuracy {teacher.get('val_accuracy', math.nan):.4f})", soft_wrap=True)
@@ -233,7 +233,7 @@ def show(run: str = RUN_ARG,
                  + (" (the recommended student)" if pos["is_recommended"] else "") if pos["on_front"]
                  else f"not on the front ({pos['front_size']} points)")
         out.print(f"Pareto ({', '.join(pos['objectives'])}): {where}", soft_wrap=True)
-    timing = t.user_attrs.get("timing")
+    timing = record.timing
     if timing:
         out.print("Timing: " + ", ".join(f"{k} {v:.2f}" for k, v in timing.items()))
 

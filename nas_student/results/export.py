@@ -31,6 +31,7 @@ from nas_student.results.runs import (
     trial_model,
     weights_path,
 )
+from nas_student.trial_record import TrialRecord
 
 ONNX_TOLERANCE = 1e-5
 
@@ -60,7 +61,7 @@ def _recipe(view: RunView, t: FrozenTrial) -> dict[str, Any]:
 
     cfg = view.config
     seed = cfg.get("search", {}).get("seed", 0)
-    h = t.user_attrs["arch_hash"]
+    h = TrialRecord.from_trial(t).arch_hash
     return {"task": cfg.get("task"), "space": cfg.get("space"), "budget": cfg.get("budget"),
             "constraints": cfg.get("constraints"), "search_seed": seed,
             "student_seed": student_seed(h, seed), "objectives": cfg.get("search", {}).get("objectives"),
@@ -71,21 +72,21 @@ def _recipe(view: RunView, t: FrozenTrial) -> dict[str, Any]:
 
 def _card(view: RunView, t: FrozenTrial, pos: dict[str, Any], io: ModelIO, b: Bundle,
           recipe: dict[str, Any]) -> str:
-    rec = t.user_attrs.get("record", {})
+    record = TrialRecord.from_trial(t)
+    rec, arch = record.metrics, record.arch
     teacher = view.attrs.get("teacher", {}) or {}
-    arch = t.user_attrs["arch"]
     if pos["on_front"]:
         place = (f"on the Pareto front ({', '.join(pos['objectives'])}): point {pos['rank']} of "
                  f"{pos['front_size']} by cost" + (", the recommended student" if pos["is_recommended"] else
                                                     f" (the recommended one is trial {pos['recommended']})"))
     else:
         place = f"not on the Pareto front ({pos['front_size']} points; recommended: trial {pos['recommended']})"
-    dup = t.user_attrs.get("duplicate_of")
+    dup = record.duplicate_of
     lines = [
         f"# Student: trial {t.number} of run `{view.run_dir.name}`", "",
         f"`{describe(arch)}`", "",
         f"- Place: {place}",
-        f"- Status: {t.user_attrs.get('status', '')}" + (f" (weights of trial {dup})" if dup is not None else ""),
+        f"- Status: {record.status}" + (f" (weights of trial {dup})" if dup is not None else ""),
         f"- Task: {recipe['task']}; input {list(io.input_shape)}, {io.num_outputs} outputs",
         f"- Search space: {recipe['space']}; search seed {recipe['search_seed']}; "
         f"student seed {recipe['student_seed']}",
@@ -153,7 +154,7 @@ def _write_bundle(view: RunView, t: FrozenTrial, number: int, out: Path) -> Bund
     io = run_io(view)
     model = trial_model(view, t)
     files = []
-    spec = {"arch": t.user_attrs["arch"],
+    spec = {"arch": TrialRecord.from_trial(t).arch,
             "io": {**dataclasses.asdict(io), "input_shape": list(io.input_shape)}}
     (out / "arch.json").write_text(json.dumps(spec, indent=2) + "\n")
     files.append(out / "arch.json")

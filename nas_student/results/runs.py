@@ -15,6 +15,7 @@ from nas_student.config import DEFAULT_RECOMMEND, OBJECTIVES
 from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.results.recommend import Rule, parse_rule, recommend
+from nas_student.trial_record import TrialRecord
 
 ONNX_TOLERANCE = 1e-5
 
@@ -110,9 +111,9 @@ def trial_model(view: RunView, t: FrozenTrial, *, weights: bool = True) -> Any:
 
     from nas_student.families import build
 
-    if "arch" not in t.user_attrs:
+    if TrialRecord.from_trial(t).arch is None:
         raise NasStudentError(f"trial {t.number} has no architecture ({t.state.name.lower()})")
-    model = build(t.user_attrs["arch"], run_io(view))
+    model = build(TrialRecord.from_trial(t).arch, run_io(view))
     if weights:
         path = weights_path(view, t)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -120,7 +121,7 @@ def trial_model(view: RunView, t: FrozenTrial, *, weights: bool = True) -> Any:
 
 
 def weights_path(view: RunView, t: FrozenTrial) -> Path:
-    path = view.run_dir / "weights" / f"{t.user_attrs.get('arch_hash', '?')}.pt"
+    path = view.run_dir / "weights" / f"{TrialRecord.from_trial(t).arch_hash or '?'}.pt"
     if not path.exists():
         raise NasStudentError(f"trial {t.number}: no trained weights ({path} is missing)")
     return path
@@ -129,11 +130,11 @@ def weights_path(view: RunView, t: FrozenTrial) -> Path:
 def trained_trial(view: RunView, number: int) -> FrozenTrial:
     """The trial, if it is a trained student (else a one-line error saying why not)."""
     t = get_trial(view, number)
-    status = t.user_attrs.get("status", t.state.name.lower())
+    record = TrialRecord.from_trial(t)
     if t.state != TrialState.COMPLETE:
-        raise NasStudentError(f"trial {number} was not trained: {t.state.name.lower()} ({status})")
-    if not t.user_attrs.get("feasible", False):
-        raise NasStudentError(f"trial {number} was not trained: {status}")
+        raise NasStudentError(f"trial {number} was not trained: {t.state.name.lower()} ({record.status_line()})")
+    if not record.feasible:
+        raise NasStudentError(f"trial {number} was not trained: {record.status_line()}")
     return t
 
 

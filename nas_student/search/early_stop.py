@@ -23,6 +23,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from nas_student import trial_record as rec
 from nas_student.config import OBJECTIVES, RunConfig
 from nas_student.distill import evaluate
 
@@ -54,7 +55,7 @@ def dominated_at(point: dict[str, float], step: int, peers: Sequence[optuna.tria
                  objectives: Sequence[str]) -> int | None:
     """The number of a peer that dominates ``point`` at rung ``step``, or None."""
     for t in peers:
-        other = t.user_attrs.get("rungs", {}).get(str(step))
+        other = t.user_attrs.get(rec.RUNGS, {}).get(str(step))
         if other is not None and dominates(other, point, objectives):
             return t.number
     return None
@@ -79,7 +80,7 @@ class RungStopper:
                            temperature=ctx.cfg.budget.final_temperature)  # as the objective scores
         point = {**self.costs, **{m: float(metrics[m]) for m in METRICS}}
         self.seen[str(step)] = point
-        self.trial.set_user_attr("rungs", self.seen)
+        self.trial.set_user_attr(rec.RUNGS, self.seen)
         peers = [t for t in self.trial.study.get_trials(deepcopy=False,
                                                         states=(TrialState.COMPLETE, TrialState.RUNNING))
                  if t.number != self.trial.number]

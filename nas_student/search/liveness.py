@@ -27,6 +27,8 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
+from nas_student import trial_record as rec
+
 BEAT_S = 10.0
 GRACE_S = 120.0  # > BEAT_S, with room for clock skew between machines
 _log = logging.getLogger(__name__)
@@ -62,12 +64,12 @@ def _zombie(pid: int) -> bool:
 def orphan_reason(t: optuna.trial.FrozenTrial, now: float, claim_held: bool = False) -> str | None:
     """Why the RUNNING trial ``t`` has no live worker, or None if it may still have one.
     ``claim_held``: the caller holds the claim lock, so an owner being recorded is not pending."""
-    who = t.user_attrs.get("worker")
+    who = t.user_attrs.get(rec.WORKER)
     if claim_held and who is None and t.state == TrialState.RUNNING:
         return "the claiming process died before it recorded itself as the owner (process killed)"
     if who and _dead_here(who):
         return f"worker {who} died (process killed)"
-    alive = t.user_attrs.get("alive_at")
+    alive = t.user_attrs.get(rec.ALIVE_AT)
     if alive is None and t.datetime_start is not None:
         alive = t.datetime_start.timestamp()
     if alive is not None and now - alive > GRACE_S:
@@ -84,22 +86,22 @@ def fail_orphans(study: optuna.Study, storage: BaseStorage, claim_held: bool = F
         if reason is None:
             continue
         try:
-            storage.set_trial_user_attr(t._trial_id, "fail_reason", f"interrupted: {reason}")
-            storage.set_trial_user_attr(t._trial_id, "status", f"failed: interrupted: {reason}")
+            rec.mark_failed(lambda k, v, i=t._trial_id: storage.set_trial_user_attr(i, k, v),
+                            rec.Failure.INTERRUPTED, f"interrupted: {reason}")
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             failed.append(t.number)
         except RuntimeError:  # finished meanwhile (its worker was alive after all)
             continue
         if "fixed_params" in t.system_attrs:  # a queued pick (the first stage): queue it again
             study.enqueue_trial(t.system_attrs["fixed_params"],
-                                user_attrs={k: v for k, v in t.user_attrs.items() if k == "prescreen_score"})
+                                user_attrs={k: v for k, v in t.user_attrs.items() if k == rec.PRESCREEN_SCORE})
     return failed
 
 
 def adopt(storage: BaseStorage, trial_id: int) -> None:
     """Record this process as the trial's owner, alive now."""
-    storage.set_trial_user_attr(trial_id, "worker", owner())
-    storage.set_trial_user_attr(trial_id, "alive_at", time.time())
+    storage.set_trial_user_attr(trial_id, rec.WORKER, owner())
+    storage.set_trial_user_attr(trial_id, rec.ALIVE_AT, time.time())
 
 
 @contextmanager
@@ -110,7 +112,7 @@ def heartbeat(storage: BaseStorage, trial_id: int, every_s: float = BEAT_S) -> I
     def beat() -> None:
         while not stop.wait(every_s):
             try:
-                storage.set_trial_user_attr(trial_id, "alive_at", time.time())
+                storage.set_trial_user_attr(trial_id, rec.ALIVE_AT, time.time())
             except Exception as e:  # noqa: BLE001 - finished, or storage briefly unreachable
                 _log.debug("heartbeat of trial %d not recorded: %s", trial_id, e)
 

@@ -18,6 +18,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
+from nas_student import trial_record as rec
 from nas_student.config import OBJECTIVES, RunConfig
 from nas_student.cost.constraints import constraint_values, is_feasible
 from nas_student.cost.price import price
@@ -54,20 +55,19 @@ class Objective:
             raise
         except Exception as e:
             reason = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
-            trial.set_user_attr("fail_reason", reason)
-            trial.set_user_attr("status", f"failed: {reason}")
+            rec.mark_failed(trial.set_user_attr, rec.Failure.ERROR, reason)
             raise
 
     def _evaluate(self, trial: optuna.Trial) -> tuple[float, ...]:
         ctx, t0 = self.ctx, time.perf_counter()
         arch = ctx.space.sample(trial)
         h = arch_hash(arch)
-        trial.set_user_attr("arch", arch)
-        trial.set_user_attr("arch_hash", h)
+        trial.set_user_attr(rec.ARCH, arch)
+        trial.set_user_attr(rec.ARCH_HASH, h)
         broken = ctx.space.violations(arch)
         if broken:
             trial.set_constraint("space_rules", float(len(broken)))
-            trial.set_user_attr("status", "invalid: " + "; ".join(broken))
+            trial.set_user_attr(rec.STATUS, "invalid: " + "; ".join(broken))
             raise optuna.TrialPruned("; ".join(broken))
         earlier = _find_evaluated(trial, h)
         if earlier is not None:
@@ -102,15 +102,15 @@ class Objective:
             self._save_weights(model, h)
         else:
             record.update(accuracy=0.0, agreement=0.0)
-        trial.set_user_attr("record", record)
-        trial.set_user_attr("feasible", feasible)
+        trial.set_user_attr(rec.RECORD, record)
+        trial.set_user_attr(rec.FEASIBLE, feasible)
         status = "trained" if feasible else "infeasible (over the cost bounds)"
         if feasible and stopper is not None and res.steps < ctx.cfg.budget.steps:  # stopped at a rung
-            trial.set_user_attr("stopped_early", res.steps)
+            trial.set_user_attr(rec.STOPPED_EARLY, res.steps)
             status = f"stopped early at step {res.steps} (dominated there by trial {stopper.stopped_by})"
-        trial.set_user_attr("status", status)
+        trial.set_user_attr(rec.STATUS, status)
         timing["total_s"] = time.perf_counter() - t0
-        trial.set_user_attr("timing", timing)
+        trial.set_user_attr(rec.TIMING, timing)
         return self._values(record)
 
     def _check_memory(self, trial: optuna.Trial, need: int) -> None:
@@ -120,7 +120,7 @@ class Objective:
             return
         trial.set_constraint("memory", need / (memory.SAFETY * free) - 1.0)
         status = f"too large for memory: training needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB free"
-        trial.set_user_attr("status", status)
+        trial.set_user_attr(rec.STATUS, status)
         raise optuna.TrialPruned(status)
 
     def _save_weights(self, model: torch.nn.Module, h: str) -> None:
@@ -134,16 +134,18 @@ class Objective:
     def _copy(self, trial: optuna.Trial, earlier: optuna.trial.FrozenTrial) -> tuple[float, ...]:
         for k, v in earlier.constraints.items():
             trial.set_constraint(k, v)
-        for key in ("record", "feasible"):
-            trial.set_user_attr(key, earlier.user_attrs[key])
-        trial.set_user_attr("duplicate_of", earlier.number)
-        trial.set_user_attr("status", f"duplicate of trial {earlier.number} (not retrained)")
-        return self._values(earlier.user_attrs["record"])
+        first = rec.TrialRecord.from_trial(earlier)
+        trial.set_user_attr(rec.RECORD, first.metrics)
+        trial.set_user_attr(rec.FEASIBLE, first.feasible)
+        trial.set_user_attr(rec.DUPLICATE_OF, earlier.number)
+        trial.set_user_attr(rec.STATUS, f"duplicate of trial {earlier.number} (not retrained)")
+        return self._values(first.metrics)
 
 
 def _find_evaluated(trial: optuna.Trial, h: str) -> optuna.trial.FrozenTrial | None:
     for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if t.user_attrs.get("arch_hash") == h and "duplicate_of" not in t.user_attrs:
+        r = rec.TrialRecord.from_trial(t)
+        if r.arch_hash == h and r.duplicate_of is None:
             return t
     return None
 

@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_student import storage
+from nas_student import trial_record as rec
 from nas_student.config import RunConfig, differences
 from nas_student.errors import NasStudentError
 from nas_student.search import liveness, samplers
@@ -180,10 +181,10 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
         except optuna.TrialPruned:
             values, state = None, TrialState.PRUNED
         except Exception as e:  # noqa: BLE001 - the objective recorded the reason; the search goes on
-            _log.warning("trial %d failed: %s", trial.number, trial.user_attrs.get("fail_reason", e))
+            _log.warning("trial %d failed: %s", trial.number, trial.user_attrs.get(rec.FAIL_REASON, e))
             values, state = None, TrialState.FAIL
         except BaseException:  # Ctrl-C, SystemExit: never leave the trial RUNNING
-            trial.set_user_attr("fail_reason", "interrupted")
+            rec.mark_failed(trial.set_user_attr, rec.Failure.INTERRUPTED, "interrupted")
             study.tell(trial, state=TrialState.FAIL)
             raise
     return study.tell(trial, values, state=state)
@@ -210,7 +211,7 @@ class Tally:
         """Raise the reason the worker stopped early, if it did."""
         if self.failures >= MAX_FAILURES_IN_A_ROW:
             last = self.study.get_trials(deepcopy=False)[-1]
-            reason = last.user_attrs.get("fail_reason", "unknown")
+            reason = rec.TrialRecord.from_trial(last).fail_reason or "unknown"
             raise NasStudentError(f"{self.failures} trials failed in a row; stopping. Last reason: {reason}")
         done = n_finished(self.study)
         if self.attempts >= self.max_attempts and done < self.target:

@@ -15,6 +15,7 @@ import numpy as np
 import optuna
 import torch
 
+from nas_student import trial_record as rec
 from nas_student.config import OBJECTIVES
 from nas_student.families import build
 from nas_student.results.pareto import non_dominated
@@ -55,5 +56,5 @@ def prescreen(ctx: SearchContext, study: optuna.Study) -> list[Candidate]:
     costs = [o for o in ctx.cfg.search.objectives if OBJECTIVES[o] == "minimize" and o in ("macs", "params", "size_mb")]
     picks = rank(cands, s.score, costs)[: min(s.keep, ctx.cfg.search.trials)]  # never more than the search runs
     for c in picks:
-        study.enqueue_trial(c.params, user_attrs={"prescreen_score": c.scores[s.score]})
+        study.enqueue_trial(c.params, user_attrs={rec.PRESCREEN_SCORE: c.scores[s.score]})
     return picks

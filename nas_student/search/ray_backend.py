@@ -36,6 +36,7 @@ from ray import tune
 from ray.tune.search import ConcurrencyLimiter, Searcher
 
 from nas_student import storage
+from nas_student import trial_record as rec
 from nas_student.search import liveness
 from nas_student.search.context import SearchContext, resolve_device
 from nas_student.search.objective import Objective
@@ -59,8 +60,8 @@ def _trainable(config: dict[str, Any], ctx: SearchContext, run_dir: str) -> None
         tune.report({**out, "state": "GONE"})
         return
     node = ray.get_runtime_context().get_node_id()
-    trial.set_user_attr("ray_node", node)  # where it ran; ray_nodes: every attempt (retries)
-    trial.set_user_attr("ray_nodes", [*trial.user_attrs.get("ray_nodes", []), node])
+    trial.set_user_attr(rec.RAY_NODE, node)  # where it ran; ray_nodes: every attempt (retries)
+    trial.set_user_attr(rec.RAY_NODES, [*trial.user_attrs.get(rec.RAY_NODES, []), node])
     try:
         out.update(state="COMPLETE", values=list(Objective(ctx, Path(run_dir) / "weights")(trial)))
     except optuna.TrialPruned:
@@ -93,7 +94,7 @@ class StudySearcher(Searcher):
         while not self._stop.wait(liveness.BEAT_S):  # type: ignore[union-attr]
             for trial in list(self.live.values()):
                 try:
-                    store.set_trial_user_attr(trial._trial_id, "alive_at", time.time())
+                    store.set_trial_user_attr(trial._trial_id, rec.ALIVE_AT, time.time())
                 except Exception as e:  # noqa: BLE001 - finished meanwhile
                     _log.debug("heartbeat of trial %d not recorded: %s", trial.number, e)
 
@@ -132,8 +133,7 @@ class StudySearcher(Searcher):
             return
         if error or not result or "state" not in result:
             reason = f"Ray trial failed {RETRIES + 1} times (worker lost or crashed)"
-            trial.set_user_attr("fail_reason", reason)
-            trial.set_user_attr("status", f"failed: {reason}")
+            rec.mark_failed(trial.set_user_attr, rec.Failure.ERROR, reason)
             state, values = TrialState.FAIL, None
         else:
             state, values = TrialState[result["state"]], result.get("values")

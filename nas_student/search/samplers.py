@@ -23,17 +23,14 @@ from optuna.samplers._lazy_random_state import LazyRandomState
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
-_COUNTED = (TrialState.COMPLETE, TrialState.PRUNED)
+from nas_student.trial_record import TrialRecord
 
 
 def _counts(t: FrozenTrial) -> bool:
     """Finished trials count; so do failures of the student itself (else the next proposal
     would repeat the failing one). Interrupted trials do not: a resumed search must propose
     what an uninterrupted one would."""
-    if t.state in _COUNTED:
-        return True
-    reason = str(t.user_attrs.get("fail_reason", "interrupted"))
-    return t.state == TrialState.FAIL and not reason.startswith("interrupted")
+    return TrialRecord.from_trial(t).counts_for_sampler
 
 
 def _reseed(obj: Any, seed: int, seen: set[int]) -> None:
