@@ -6,10 +6,14 @@ One module per group of commands (search, cost, results, train), all on the app 
 
 from __future__ import annotations
 
-from nas_student.cli.app import app, err, one_line_errors, out
 # registered in this order: the order of `nas-student --help`
-from nas_student.cli import search_commands  # noqa: F401,I001
-from nas_student.cli import cost_commands, results_commands, train_commands  # noqa: F401,I001
+from nas_student.cli import (  # noqa: F401,I001
+    cost_commands,
+    results_commands,
+    search_commands,  # noqa: F401,I001
+    train_commands,
+)
+from nas_student.cli.app import app, err, one_line_errors, out
 
 # Typer's command list keeps the docstrings' line breaks in rich mode (the command's own --help
 # does not): give each command its first paragraph on one line as its short help.

@@ -10,7 +10,14 @@ import optuna
 from optuna.trial import FrozenTrial
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from nas_student.config import RunConfig
 from nas_student.search import SearchOutcome, liveness, run_search

@@ -33,9 +33,14 @@ def pareto(run: str = RUN_ARG,
     trials.csv. Works while the search is still running. A front over other objectives than
     the search's goes to pareto-OBJ1-OBJ2.* (the search's own files are kept)."""
     from nas_student.results import pareto_front
-    from nas_student.results.runs import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
     from nas_student.results.recommend import recommend as pick
+    from nas_student.results.runs import (
+        check_measured,
+        open_run,
+        parse_objectives,
+        resolve_run,
+    )
 
     run_dir = resolve_run(run, results_dir)
     view = open_run(run_dir)
@@ -47,6 +52,8 @@ def pareto(run: str = RUN_ARG,
     rule = run_rule(view, recommend)
     chosen = pick(front, objs, rule)
     attrs = {**view.attrs, "objectives": objs}
+    from nas_student.results.files import write_front_files
+
     write_front_files(run_dir, trials, front, attrs, chosen, stem)
     print_front(front, attrs, run_dir, recommended=chosen, rule=rule)
     if recommend is not None and str(rule) != view.recommend:
@@ -71,21 +78,6 @@ def run_rule(view: Any, given: str | None) -> Any:
         return parse_rule(given if given is not None else view.recommend)
     except ValueError as e:
         raise NasStudentError(f"--recommend: {e}") from None
-
-
-def write_front_files(run_dir: Path, trials: Any, front: Any, attrs: dict[str, Any], recommended: int | None,
-                      stem: str = "pareto") -> None:
-    """trials.csv, and the front as STEM.csv / .parquet (with its `recommended` column) / .png / .html."""
-    from nas_student.results.plots import draw_html, draw_png, plot_data
-
-    objs = list(attrs.get("objectives") or ["accuracy", "macs", "params"])
-    saved = front.assign(recommended=front["trial"] == recommended)
-    trials.to_csv(run_dir / "trials.csv", index=False)
-    saved.to_csv(run_dir / f"{stem}.csv", index=False)
-    saved.to_parquet(run_dir / f"{stem}.parquet", index=False)
-    data = plot_data(trials, front, objs, {**attrs, "title": f"{run_dir.name}: Pareto front"}, recommended)
-    draw_png(data, run_dir / f"{stem}.png")
-    draw_html(data, run_dir / f"{stem}.html")
 
 
 def print_front(front: Any, attrs: dict[str, Any], run_dir: Path, *, recommended: int | None,
@@ -169,9 +161,8 @@ def trial_or_recommended(view: Any, trial: int | None) -> int:
     """``trial``, or the run's recommended student, named in one line so the user knows which was taken."""
     if trial is not None:
         return trial
-    from nas_student.results.runs import recommended_trial
-
     from nas_student.results.recommend import axes_for
+    from nas_student.results.runs import recommended_trial
 
     chosen, rule = recommended_trial(view)
     quality = axes_for(view.objectives)[1]
@@ -186,8 +177,15 @@ def show(run: str = RUN_ARG,
          trial: Optional[int] = typer.Option(None, "--trial", help=TRIAL_HELP),
          results_dir: Path = RESULTS_DIR) -> None:
     """Show one student: its layers (output shape, params, MACs), costs, metrics and status."""
-    from nas_student.results.runs import (front_position, get_trial, layer_table, open_run, resolve_run, run_io,
-                                          trial_model)
+    from nas_student.results.runs import (
+        front_position,
+        get_trial,
+        layer_table,
+        open_run,
+        resolve_run,
+        run_io,
+        trial_model,
+    )
 
     view = open_run(resolve_run(run, results_dir))
     trial = trial_or_recommended(view, trial)
@@ -246,8 +244,8 @@ def export(run: str = RUN_ARG,
            results_dir: Path = RESULTS_DIR) -> None:
     """Export a trained student: arch.json, weights.pt, model.ts (TorchScript), model.onnx
     (checked with onnxruntime), recipe.json and MODEL_CARD.md."""
-    from nas_student.results.runs import open_run, resolve_run
     from nas_student.results.export import export_trial
+    from nas_student.results.runs import open_run, resolve_run
 
     view = open_run(resolve_run(run, results_dir))
     trial = trial_or_recommended(view, trial)
@@ -273,9 +271,14 @@ def compare(run_a: str = typer.Argument(..., help="First run (name or folder).")
 
     from nas_student.errors import NasStudentError
     from nas_student.results import pareto_front
-    from nas_student.results.runs import check_measured, open_run, parse_objectives, resolve_run
     from nas_student.results.hypervolume import front_hypervolume, scales
     from nas_student.results.recommend import recommend as pick
+    from nas_student.results.runs import (
+        check_measured,
+        open_run,
+        parse_objectives,
+        resolve_run,
+    )
 
     views = [open_run(resolve_run(r, results_dir)) for r in (run_a, run_b)]
     common = [o for o in views[0].objectives if o in views[1].objectives]

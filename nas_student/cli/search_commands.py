@@ -12,7 +12,6 @@ from rich.table import Table
 from nas_student.cli.app import app, one_line_errors, out
 from nas_student.errors import NasStudentError
 
-
 # option name -> key path in the run file (RunConfig)
 OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "space": ("space",), "task": ("task",), "run": ("run",), "results_dir": ("results_dir",),
@@ -106,15 +105,14 @@ def search(
         overrides[OPTION_KEYS[name]] = value
     cfg = build_config(config, overrides)
     from nas_student.cli.progress import run_with_progress
-    from nas_student.cli.results_commands import print_front, print_summary, write_front_files
+    from nas_student.cli.results_commands import print_front, print_summary
 
     outcome = run_with_progress(cfg, out)
     from nas_student.results.recommend import parse_rule, recommend
 
     attrs = outcome.study.user_attrs
     rule = parse_rule(cfg.search.recommend)
-    chosen = recommend(outcome.front, list(attrs["objectives"]), rule)
-    write_front_files(outcome.run_dir, outcome.trials, outcome.front, attrs, chosen)  # the plots stay current
+    chosen = recommend(outcome.front, list(attrs["objectives"]), rule)  # as the search's files mark it
     print_front(outcome.front, attrs, outcome.run_dir, recommended=chosen, rule=rule)
     if outcome.trust is not None:
         from nas_student.search.trust import summary

@@ -11,8 +11,10 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial
 
-from nas_student.config import RunConfig
+from nas_student.config import DEFAULT_RECOMMEND, RunConfig
 from nas_student.results import pareto_front, trials_frame
+from nas_student.results.files import write_front_files
+from nas_student.results.recommend import recommend
 from nas_student.search import optuna_backend, worker
 from nas_student.search.context import SearchContext, prepare
 from nas_student.search.prescreen import prescreen
@@ -33,11 +35,14 @@ class SearchOutcome:
 
 def write_tables(run_dir: Path, study: optuna.Study, objectives: list[str] | tuple[str, ...]
                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(Re)write ``trials.csv`` and ``pareto.csv`` from the study; return both frames."""
+    """(Re)write the run's front files from the study (``results.files``: trials.csv,
+    pareto.csv / .parquet / .png / .html, the recommended student marked); return the trials
+    and the front."""
     trials = trials_frame(study)
     front = pareto_front(trials, objectives)
-    trials.to_csv(run_dir / "trials.csv", index=False)
-    front.to_csv(run_dir / "pareto.csv", index=False)
+    attrs = dict(study.user_attrs)
+    rule = (attrs.get("config") or {}).get("search", {}).get("recommend", DEFAULT_RECOMMEND)
+    write_front_files(run_dir, trials, front, attrs, recommend(front, list(objectives), rule))
     return trials, front
 
 
