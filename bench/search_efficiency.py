@@ -26,7 +26,7 @@ from nas_student.config import RunConfig
 from nas_student.results import pareto_front, trials_frame
 from nas_student.results.hypervolume import front_hypervolume, scales
 from nas_student.search import run_search
-from nas_student.search.optuna_backend import load_study
+from nas_student.search.study import load_study
 
 ARMS = {"tpe": ("tpe", False), "nsga2": ("nsga2", False), "random": ("random", False),
         "tpe+prescreen": ("tpe", True)}

@@ -118,7 +118,7 @@ def test_pareto_by_run_name_and_objectives(run_copy):
 
 
 def test_pareto_on_a_running_study(run_copy):
-    from nas_student.search.optuna_backend import load_study
+    from nas_student.search.study import load_study
 
     load_study(run_copy).ask()  # a trial left RUNNING, as while a search is going on
     r = invoke("pareto", run_copy)

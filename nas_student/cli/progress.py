@@ -22,7 +22,7 @@ from rich.progress import (
 from nas_student.config import RunConfig
 from nas_student.search import SearchOutcome, liveness, run_search
 from nas_student.search.context import SearchContext
-from nas_student.search.optuna_backend import FINISHED
+from nas_student.search.study import FINISHED
 from nas_student.trial_record import TrialRecord
 
 

@@ -15,9 +15,11 @@ from nas_student.config import DEFAULT_RECOMMEND, RunConfig
 from nas_student.results import pareto_front, trials_frame
 from nas_student.results.files import write_front_files
 from nas_student.results.recommend import recommend
-from nas_student.search import optuna_backend, worker
+from nas_student.search import worker
+from nas_student.search.backend import backend_for
 from nas_student.search.context import SearchContext, prepare
 from nas_student.search.prescreen import prescreen
+from nas_student.search.study import create_or_resume, n_finished, run_lock, write_run_info
 from nas_student.search.trust import TrustReport, run_trust
 from nas_student.spaces import auto
 from nas_student.tasks.teacher_cache import atomic_write
@@ -58,27 +60,22 @@ def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None]
     run_dir = Path(cfg.results_dir) / cfg.run_name()
     new = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with optuna_backend.run_lock(run_dir):
+    with run_lock(run_dir):
         try:
-            study = optuna_backend.create_or_resume(cfg, ctx, run_dir)
+            study = create_or_resume(cfg, ctx, run_dir)
         except BaseException:
             if new and {p.name for p in run_dir.iterdir()} <= {".lock"}:  # nothing of the run exists
                 shutil.rmtree(run_dir, ignore_errors=True)
             raise
-        optuna_backend.write_run_info(run_dir, cfg)
+        write_run_info(run_dir, cfg)
         if ctx.space_yaml is not None and not (run_dir / auto.FILE).exists():
             atomic_write(run_dir / auto.FILE, lambda p: p.write_text(ctx.space_yaml))
         worker.save_teacher_outputs(run_dir, ctx)
         prescreen(ctx, study)
         if on_ready is not None:
-            on_ready(ctx, optuna_backend.n_finished(study))
+            on_ready(ctx, n_finished(study))
         try:
-            if cfg.execution.backend == "ray":
-                from nas_student.search import ray_backend
-
-                ray_backend.optimize(study, ctx, run_dir, list(callbacks))
-            else:
-                optuna_backend.optimize(study, ctx, run_dir, list(callbacks))
+            backend_for(cfg.execution.backend).optimize(study, ctx, run_dir, list(callbacks))
         finally:
             trials, front = write_tables(run_dir, study, cfg.search.objectives)
         report = None

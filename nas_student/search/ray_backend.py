@@ -40,7 +40,7 @@ from nas_student import trial_record as rec
 from nas_student.search import liveness
 from nas_student.search.context import SearchContext, resolve_device
 from nas_student.search.objective import Objective
-from nas_student.search.optuna_backend import WAIT_S, Claim, Tally, claim
+from nas_student.search.study import WAIT_S, Claim, Tally, claim
 
 RETRIES = 3  # a trial whose worker dies is run again this many times, then marked failed
 _log = logging.getLogger(__name__)

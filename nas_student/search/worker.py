@@ -22,8 +22,9 @@ from optuna.trial import FrozenTrial
 from nas_student import storage
 from nas_student.config import RunConfig
 from nas_student.errors import NasStudentError
-from nas_student.search import optuna_backend
+from nas_student.search import local
 from nas_student.search.context import SearchContext, resolve_budget, resolve_device
+from nas_student.search.study import make_sampler
 from nas_student.spaces import load_run_space
 from nas_student.tasks import task_for_config
 
@@ -67,6 +68,6 @@ def join(run_dir: Path, callbacks: list[Callable[[optuna.Study, FrozenTrial], No
          ) -> optuna.Study:
     """Work on the run's study until it has its trials (with any other workers)."""
     cfg = run_config(run_dir)
-    study = storage.load_study(run_dir, sampler=optuna_backend.make_sampler(cfg))
-    optuna_backend.optimize(study, context(cfg, run_dir, study), run_dir, list(callbacks))
+    study = storage.load_study(run_dir, sampler=make_sampler(cfg))
+    local.optimize(study, context(cfg, run_dir, study), run_dir, list(callbacks))
     return study

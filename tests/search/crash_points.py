@@ -109,7 +109,7 @@ def snapshot(run_dir: Path) -> dict[str, list]:
     """Trials of the run's study by state: number -> (values, arch hash) for complete ones."""
     from optuna.trial import TrialState
 
-    from nas_student.search.optuna_backend import load_study
+    from nas_student.search.study import load_study
 
     out: dict[str, list] = {s.name: [] for s in TrialState}
     if not (run_dir / "study.db").exists():
@@ -136,7 +136,7 @@ def outcome(run_dir: Path, reference: Path) -> dict[str, object]:
     search, never interrupted)."""
     import pandas as pd
 
-    from nas_student.search.optuna_backend import load_study
+    from nas_student.search.study import load_study
 
     ts, ref = load_study(run_dir).get_trials(), load_study(reference).get_trials()
     done = [t for t in ts if t.state.name == "COMPLETE"]

@@ -100,7 +100,7 @@ def test_focus_best_samples_by_accuracy_alone_and_still_reports_the_front(tmp_pa
 
 
 def _states(db, name="k"):
-    from nas_student.search.optuna_backend import open_storage
+    from nas_student.search.study import open_storage
 
     return optuna.load_study(study_name=name, storage=open_storage(db.parent)).get_trials()
 
@@ -164,7 +164,7 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
 
 def test_storage_opened_by_many_processes_at_once_never_crashes(tmp_path):
     """A search starting while `pareto` reads the run: both create the schema of a new file."""
-    code = ("import sys; from pathlib import Path; from nas_student.search.optuna_backend import open_storage;"
+    code = ("import sys; from pathlib import Path; from nas_student.search.study import open_storage;"
             "open_storage(Path(sys.argv[1]))")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE)
              for _ in range(6)]
@@ -173,7 +173,7 @@ def test_storage_opened_by_many_processes_at_once_never_crashes(tmp_path):
 
 
 def test_a_run_made_before_new_settings_existed_still_resumes():
-    from nas_student.search.optuna_backend import _config_key, _with_defaults
+    from nas_student.search.study import _config_key, _with_defaults
 
     key = _config_key(RunConfig(task="digits", budget=Budget(steps=40)))
     old = json.loads(json.dumps(key))

@@ -16,7 +16,7 @@ from nas_student.cli import app
 from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
 from nas_student.distill import Budget
 from nas_student.search import liveness, run_search
-from nas_student.search.optuna_backend import Claim, claim
+from nas_student.search.study import Claim, claim
 
 
 def _study(tmp_path, spec=None):

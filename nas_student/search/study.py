@@ -1,11 +1,11 @@
-"""The local backend: an Optuna multi-objective study (SQLite in the run folder unless the run
-names another storage), and the worker loop that fills it.
+"""A run's study, for every backend: its sampler and storage, the lock that makes one search
+per run folder, creating or resuming it (settings and space checked against the stored ones),
+and claiming its trials so that none is run twice and the study never overshoots.
 
 Running the same command again resumes the study: trials left RUNNING by a dead process are
 marked FAIL, and the search goes on until the asked number of trials has finished. Any number
-of processes may run :func:`optimize` on one study (``nas-student worker RUN``): each claims a
-trial only while fewer than the asked number are finished or running, so none is run twice
-and the study never overshoots.
+of processes may work on one study (``nas-student worker RUN``): each claims a trial only while
+fewer than the asked number are finished or running.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import dataclasses
 import json
 import logging
 import os
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -30,7 +29,7 @@ from nas_student.config import RunConfig, differences
 from nas_student.errors import NasStudentError
 from nas_student.search import liveness, samplers
 from nas_student.search.context import SearchContext
-from nas_student.search.objective import Objective, directions
+from nas_student.search.objective import directions
 from nas_student.spaces import fingerprint
 
 FINISHED = (TrialState.COMPLETE,)  # what counts towards --trials (pruned = broke the space's rules)
@@ -172,24 +171,6 @@ def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None) -> 
         return trial
 
 
-def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], tuple[float, ...]]
-              ) -> FrozenTrial:
-    """Run one claimed trial here, its heartbeat going, and tell the study how it ended."""
-    with liveness.heartbeat(storage.of(study), trial._trial_id):
-        try:
-            values, state = objective(trial), TrialState.COMPLETE
-        except optuna.TrialPruned:
-            values, state = None, TrialState.PRUNED
-        except Exception as e:  # noqa: BLE001 - the objective recorded the reason; the search goes on
-            _log.warning("trial %d failed: %s", trial.number, trial.user_attrs.get(rec.FAIL_REASON, e))
-            values, state = None, TrialState.FAIL
-        except BaseException:  # Ctrl-C, SystemExit: never leave the trial RUNNING
-            rec.mark_failed(trial.set_user_attr, rec.Failure.INTERRUPTED, "interrupted")
-            study.tell(trial, state=TrialState.FAIL)
-            raise
-    return study.tell(trial, values, state=state)
-
-
 class Tally:
     """A worker's count of its trials: it stops after too many failures in a row, or when the
     space's rules reject almost every sample."""
@@ -217,28 +198,6 @@ class Tally:
         if self.attempts >= self.max_attempts and done < self.target:
             raise NasStudentError(f"{self.attempts} samples gave only {done} of {self.target} students: "
                                   "the space's rules reject almost every sample; loosen them")
-
-
-def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
-             callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] = ()) -> None:
-    """Claim and run trials until ``cfg.search.trials`` students have been evaluated (complete
-    trials; samples that break the space's rules are pruned at once and do not count), by this
-    process and any others working on the same study."""
-    target, spec = ctx.cfg.search.trials, ctx.cfg.execution.storage
-    objective = Objective(ctx, weights_dir=run_dir / "weights")
-    tally = Tally(study, target)
-    while not tally.exhausted:
-        trial = claim(study, target, run_dir, spec)
-        if trial is Claim.DONE:
-            break
-        if trial is Claim.WAIT:  # others run the last trials; take over any that fails
-            time.sleep(WAIT_S)
-            continue
-        frozen = run_trial(study, trial, objective)
-        tally.add(frozen)
-        for callback in callbacks:
-            callback(study, frozen)
-    tally.check()
 
 
 def write_run_info(run_dir: Path, cfg: RunConfig) -> None:
