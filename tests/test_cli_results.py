@@ -11,28 +11,6 @@ from nas_student.cli import app
 runner = CliRunner()
 
 
-def _make_run(name, trials, sampler="tpe"):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "results_conftest", Path(__file__).parent / "results" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.make_run
-
-
-@pytest.fixture(scope="session")
-def small_run(tmp_path_factory, _teacher_cache):
-    """The same run as tests/results/conftest.py's (made once per session, whichever asks first)."""
-    return _make_run("small", 6)(tmp_path_factory.getbasetemp() / "runs", "small", 6)
-
-
-@pytest.fixture(scope="session")
-def small_run_b(tmp_path_factory, _teacher_cache):
-    return _make_run("other", 4)(tmp_path_factory.getbasetemp() / "runs", "other", 4, "random")
-
-
 def invoke(*args):
     return runner.invoke(app, [*map(str, args)], env={"COLUMNS": "160"})
 

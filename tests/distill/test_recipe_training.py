@@ -97,8 +97,13 @@ def test_attention_transfer_between_transformers():
     teacher = build({"family": "transformer", "layers": 2, "d_model": 16, "heads": 4}, io).eval()
     student = build({"family": "transformer", "layers": 1, "d_model": 8, "heads": 2}, io)
     recipe = Recipe(steps=60, batch_size=16, lr=1e-2, attention=AttentionKD(weight=1.0))
+    start = {k: v.clone() for k, v in student.state_dict().items()}
     res = train(student, x, y, recipe, teacher_logits=predict(teacher, x), teacher=teacher)
-    assert "attention" in res.parts and res.parts["attention"] >= 0
+    assert "attention" in res.parts and 0 < res.parts["attention"] < 1  # an MSE of attention weights in [0, 1]
+    without = build({"family": "transformer", "layers": 1, "d_model": 8, "heads": 2}, io)
+    without.load_state_dict(start)
+    train(without, x, y, Recipe(steps=60, batch_size=16, lr=1e-2), teacher_logits=predict(teacher, x))
+    assert not all(torch.equal(student.state_dict()[k], without.state_dict()[k]) for k in start)  # the term acts
     with pytest.raises(Exception, match="Transformer layers"):
         train(build(MLP, IO), *_data(), recipe, teacher_logits=torch.zeros(240, 3), teacher=_teacher())
 
