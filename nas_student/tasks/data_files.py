@@ -34,7 +34,10 @@ def _tensor(a: Any, what: str) -> torch.Tensor:
 
 
 def _xy(x: Any, y: Any, where: str, labelled: bool = True) -> Split:
-    x = _tensor(x, where)
+    # the standard (N, C, ...) layout: an image folder's arrays come channels-last strided, and
+    # torch 2.13's CPU depthwise-conv backward corrupts memory on such inputs (a segfault in
+    # training; found by bench/auto_space.py, reproduced with a random channels-last tensor)
+    x = _tensor(x, where).contiguous()
     if not x.is_floating_point() and x.dtype not in (torch.int64, torch.int32):
         x = x.float()
     if x.is_floating_point():

@@ -288,3 +288,19 @@ def test_a_run_file_without_a_space_searches_auto_and_a_resume_keeps_it(project)
     assert out.read_text().split("\nname:")[1:] == original.split("\nname:")[1:]  # same rules, same space
     result = runner.invoke(app, ["spaces", "--task", "digits"])
     assert result.exit_code == 2 and "go with --auto" in result.output
+
+
+def test_inputs_are_kept_in_the_standard_layout(tmp_path):
+    """An image folder's pixels come channels-last strided; they are stored (N, C, H, W)
+    contiguous, as is any array given transposed. (Torch 2.13's CPU depthwise-conv backward
+    corrupted memory on channels-last inputs: a segfault mid-search, found by bench/auto_space.py.)"""
+    from nas_student.config import DataSpec
+    from nas_student.tasks.data_files import read_split
+
+    _image_folder(tmp_path / "images", size=16)
+    split, classes = read_split(str(tmp_path / "images"), DataSpec(train=str(tmp_path / "images")))
+    assert split.x.shape == (120, 3, 16, 16) and split.x.is_contiguous() and classes == ["class0", "class1", "class2"]
+    x = np.random.default_rng(0).normal(size=(4, 16, 16, 3)).astype(np.float32).transpose(0, 3, 1, 2)
+    np.savez(tmp_path / "t.npz", x=x, y=np.arange(4))
+    split, _ = read_split(str(tmp_path / "t.npz"), DataSpec(train=str(tmp_path / "t.npz")))
+    assert split.x.is_contiguous() and torch.equal(split.x, torch.from_numpy(np.ascontiguousarray(x)))
