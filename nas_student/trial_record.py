@@ -33,20 +33,13 @@ RAY_NODE, RAY_NODES = "ray_node", "ray_nodes"
 PRESCREEN_SCORE = "prescreen_score"
 
 
-#: a student whose trials died with their process this many times is not trained again
-MAX_DEATHS = 2
-
-
 class Failure(str, Enum):
     """Why a trial failed."""
 
     #: the student's own run raised (diverged, too large, a bug): a resume does not retry it
     ERROR = "error"
-    #: its process was stopped (Ctrl-C, SystemExit): not the student's doing
+    #: its process stopped or died (Ctrl-C, a kill, a lost worker): not the student's doing
     INTERRUPTED = "interrupted"
-    #: its process died or stopped answering while it ran (a kill, a native crash, the OOM
-    #: killer): retried on a resume, but a student that does it MAX_DEATHS times is not
-    DIED = "died"
 
 
 def mark_failed(set_attr: Callable[[str, Any], None], kind: Failure, reason: str) -> None:

@@ -64,19 +64,3 @@ def test_every_module_writes_through_the_record_keys():
                       or f'user_attrs["{k}"]' in text]
     assert offenders == []
     assert optuna  # the record is plain JSON in Optuna's storage
-
-
-def test_a_student_that_killed_its_process_twice_is_not_trained_again():
-    """A native crash or the OOM killer takes the process with it; a resume marks the trial
-    died and proposes the student again. The second death is the last."""
-    from nas_student.search.objective import deaths_of
-
-    study = optuna.create_study()
-    died = {rec.ARCH_HASH: "ab12", rec.FAIL_KIND: Failure.DIED.value, rec.FAIL_REASON: "interrupted: worker h:1 died"}
-    study.add_trial(_trial(TrialState.FAIL, **died))
-    study.add_trial(_trial(TrialState.FAIL, **{**died, rec.ARCH_HASH: "other"}))
-    study.add_trial(_trial(TrialState.FAIL, **{**died, rec.FAIL_KIND: Failure.ERROR.value}))
-    assert deaths_of(study, "ab12") == 1 < rec.MAX_DEATHS
-    study.add_trial(_trial(TrialState.FAIL, **died))
-    assert deaths_of(study, "ab12") == rec.MAX_DEATHS
-    assert not TrialRecord.from_trial(study.trials[0]).counts_for_sampler  # a resume proposes what it would have

@@ -87,7 +87,7 @@ def fail_orphans(study: optuna.Study, storage: BaseStorage, claim_held: bool = F
             continue
         try:
             rec.mark_failed(lambda k, v, i=t._trial_id: storage.set_trial_user_attr(i, k, v),
-                            rec.Failure.DIED, f"interrupted: {reason}")
+                            rec.Failure.INTERRUPTED, f"interrupted: {reason}")
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             failed.append(t.number)
         except RuntimeError:  # finished meanwhile (its worker was alive after all)

@@ -72,10 +72,6 @@ class Objective:
         earlier = _find_evaluated(trial, h)
         if earlier is not None:
             return self._copy(trial, earlier)
-        deaths = deaths_of(trial.study, h)
-        if deaths >= rec.MAX_DEATHS:  # else a resume would propose it, and die, again and again
-            raise RuntimeError(f"this student's training killed its process {deaths} times (a native crash "
-                               "or the OOM killer); not trained again")
         t_sample = time.perf_counter()
         self._check_memory(trial, memory.training_bytes(memory.meta_params(lambda: build(arch, ctx.task.io))))
         torch.manual_seed(student_seed(h, ctx.cfg.search.seed))
@@ -152,12 +148,6 @@ def _find_evaluated(trial: optuna.Trial, h: str) -> optuna.trial.FrozenTrial | N
         if r.arch_hash == h and r.duplicate_of is None:
             return t
     return None
-
-
-def deaths_of(study: optuna.Study, h: str) -> int:
-    """How many trials of the student ``h`` died with their process."""
-    return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-               if (r := rec.TrialRecord.from_trial(t)).arch_hash == h and r.failure == rec.Failure.DIED)
 
 
 def directions(cfg: RunConfig) -> list[str]:
