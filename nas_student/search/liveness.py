@@ -14,6 +14,8 @@ claim: it is failed at once, not after the grace period.
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import logging
 import os
 import socket
@@ -77,19 +79,63 @@ def orphan_reason(t: optuna.trial.FrozenTrial, now: float, claim_held: bool = Fa
     return None
 
 
-def fail_orphans(study: optuna.Study, storage: BaseStorage, claim_held: bool = False) -> list[int]:
+def crash_log_path(folder: Path, who: str) -> Path:
+    host, _, pid = who.rpartition(":")
+    return folder / f".crash-{host}-{pid}.log"
+
+
+@contextmanager
+def crash_log(folder: Path) -> Iterator[None]:
+    """While this worker runs trials, a native crash (a segfault or abort in torch, the
+    interpreter killed from inside) writes Python's fault report to a file in the run folder
+    named after the worker (``faulthandler``); whoever finds its trial orphaned reads it there.
+    A worker that ends normally leaves no file."""
+    path = crash_log_path(folder, owner())
+    was_enabled = faulthandler.is_enabled()
+    with open(path, "w") as f:
+        faulthandler.enable(file=f)
+        try:
+            yield
+        finally:
+            faulthandler.disable()
+            if was_enabled:
+                with contextlib.suppress(Exception):  # sys.stderr may have no file descriptor
+                    faulthandler.enable()
+    path.unlink(missing_ok=True)
+
+
+def native_crash(folder: Path, who: str) -> str | None:
+    """The fault line of a worker that crashed natively ("Fatal Python error: Segmentation
+    fault"), or None (it was killed from outside, or is alive)."""
+    try:
+        text = crash_log_path(folder, who).read_text(errors="replace")
+    except OSError:
+        return None
+    return next((line.strip() for line in text.splitlines() if line.startswith("Fatal Python error")), None)
+
+
+def fail_orphans(study: optuna.Study, storage: BaseStorage, claim_held: bool = False,
+                 crash_dir: Path | None = None) -> list[int]:
     """Mark FAIL every RUNNING trial of ``study`` whose worker is gone; return their numbers.
-    ``claim_held``: the caller holds the claim lock (see the module's docstring)."""
+    ``claim_held``: the caller holds the claim lock (see the module's docstring). A worker that
+    crashed natively (its crash log in ``crash_dir``) failed by its student's doing: the trial
+    is an error, so a resume does not propose the student again; any other death is an
+    interruption, retried."""
     now, failed = time.time(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
         reason = orphan_reason(t, now, claim_held)
         if reason is None:
             continue
+        who = t.user_attrs.get(rec.WORKER)
+        crash = native_crash(crash_dir, who) if crash_dir is not None and who else None
+        kind, why = ((rec.Failure.ERROR, f"crashed: {crash} (in its worker {who}; not retried)") if crash
+                     else (rec.Failure.INTERRUPTED, f"interrupted: {reason}"))
         try:
-            rec.mark_failed(lambda k, v, i=t._trial_id: storage.set_trial_user_attr(i, k, v),
-                            rec.Failure.INTERRUPTED, f"interrupted: {reason}")
+            rec.mark_failed(lambda k, v, i=t._trial_id: storage.set_trial_user_attr(i, k, v), kind, why)
             storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             failed.append(t.number)
+            if crash:
+                crash_log_path(crash_dir, who).unlink(missing_ok=True)  # read: the next worker of that pid starts clean
         except RuntimeError:  # finished meanwhile (its worker was alive after all)
             continue
         if "fixed_params" in t.system_attrs:  # a queued pick (the first stage): queue it again

@@ -48,15 +48,16 @@ def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
     target, spec = ctx.cfg.search.trials, ctx.cfg.execution.storage
     objective = Objective(ctx, weights_dir=run_dir / "weights")
     tally = Tally(study, target)
-    while not tally.exhausted:
-        trial = claim(study, target, run_dir, spec)
-        if trial is Claim.DONE:
-            break
-        if trial is Claim.WAIT:  # others run the last trials; take over any that fails
-            time.sleep(WAIT_S)
-            continue
-        frozen = run_trial(study, trial, objective)
-        tally.add(frozen)
-        for callback in callbacks:
-            callback(study, frozen)
+    with liveness.crash_log(run_dir):  # a native crash leaves its report for whoever finds the trial
+        while not tally.exhausted:
+            trial = claim(study, target, run_dir, spec)
+            if trial is Claim.DONE:
+                break
+            if trial is Claim.WAIT:  # others run the last trials; take over any that fails
+                time.sleep(WAIT_S)
+                continue
+            frozen = run_trial(study, trial, objective)
+            tally.add(frozen)
+            for callback in callbacks:
+                callback(study, frozen)
     tally.check()

@@ -156,7 +156,7 @@ def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None) -> 
     running. The asked trial is owned by this process (see :mod:`liveness`)."""
     store = storage.of(study)
     with storage.claim_lock(study, run_dir, spec) as exclusive:
-        liveness.fail_orphans(study, store, claim_held=exclusive)
+        liveness.fail_orphans(study, store, claim_held=exclusive, crash_dir=run_dir)
         trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
         done = sum(t.state in FINISHED for t in trials)
         if done >= target:

@@ -169,3 +169,34 @@ def test_a_killed_worker_not_yet_reaped_counts_as_dead(tmp_path):
         assert "died (process killed)" in study.trials[0].user_attrs["fail_reason"]
     finally:
         p.wait()
+
+
+def test_a_worker_that_crashed_natively_fails_its_trial_as_an_error_not_an_interruption(tmp_path):
+    """A segfault in torch takes the worker down with its trial. Its crash log (faulthandler, in
+    the run folder) tells whoever finds the orphan that the student did it: the trial fails as
+    an error (the sampler moves on) instead of an interruption a resume would retry forever.
+    A worker killed from outside leaves no log: its trial is an interruption, as before."""
+    from nas_student.trial_record import Failure, TrialRecord
+
+    code = ("import faulthandler, sys; from pathlib import Path; from nas_student.search import liveness\n"
+            "print(liveness.owner(), flush=True)\n"
+            "with liveness.crash_log(Path(sys.argv[1])):\n    faulthandler._sigsegv()\n")
+    p = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert p.returncode != 0
+    crashed = p.stdout.strip()
+    assert liveness.native_crash(tmp_path, crashed) == "Fatal Python error: Segmentation fault"
+    killed = f"{socket.gethostname()}:{_dead_pid()}"
+    study = _study(tmp_path)
+    store = storage.of(study)
+    for who in (crashed, killed):
+        t = study.ask()
+        store.set_trial_user_attr(t._trial_id, "worker", who)
+    assert sorted(liveness.fail_orphans(study, store, crash_dir=tmp_path)) == [0, 1]
+    by_crash, by_kill = (TrialRecord.from_trial(t) for t in study.trials)
+    assert by_crash.failure == Failure.ERROR and by_crash.counts_for_sampler
+    assert by_crash.fail_reason.startswith("crashed: Fatal Python error: Segmentation fault")
+    assert by_kill.failure == Failure.INTERRUPTED and not by_kill.counts_for_sampler
+    assert not list(tmp_path.glob(".crash-*"))  # read once, then removed
+    with liveness.crash_log(tmp_path):  # a worker that ends normally leaves nothing
+        assert list(tmp_path.glob(".crash-*"))
+    assert not list(tmp_path.glob(".crash-*"))
