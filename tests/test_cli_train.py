@@ -5,9 +5,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import torch
+from waiting import wait_until
 
 ARCH = {"family": "cnn", "stem_width": 8, "norm": "batch", "activation": "relu",
         "stages": [{"depth": 1, "width": 12, "kernel": 3, "downsample": "stride"}]}
@@ -35,9 +35,7 @@ def test_train_reports_and_resumes_after_kill(tmp_path, digits_task):
     p = subprocess.Popen(_train(tmp_path, killed, "--no-baseline"), stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL, env=env)
     ckpt = killed / "kd-s0.ckpt"
-    deadline = time.time() + 300
-    while not ckpt.exists() and p.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+    wait_until(ckpt.exists, 300, poll=0.05, while_running=p)
     p.send_signal(signal.SIGKILL)
     p.wait()
     assert ckpt.exists() and not (killed / "kd-s0.json").exists(), "killed before the first checkpoint or after the end"

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import optuna
 import pytest
@@ -18,6 +17,7 @@ from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
 from nas_student.distill import Budget
 from nas_student.search import run_search
 from nas_student.storage import load_study
+from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -60,18 +60,14 @@ def test_a_worker_node_killed_mid_trial_costs_no_trial(tmp_path, digits_task, cl
     run_dir, killed = tmp_path / "rk", {}
 
     def kill_when_busy() -> None:  # remove the node while one of its trials runs
-        deadline = time.time() + 300
-        while time.time() < deadline:
-            time.sleep(0.2)
-            try:
-                running = load_study(run_dir).get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-            except Exception:  # noqa: BLE001 - the study may not exist yet
-                continue
-            mine = [t for t in running if t.user_attrs.get("ray_node") == node.node_id]
-            if mine:
-                killed["trial"] = mine[0].number
-                cluster.remove_node(node, allow_graceful=False)
-                return
+        def busy() -> list:
+            running = load_study(run_dir).get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            return [t for t in running if t.user_attrs.get("ray_node") == node.node_id]
+
+        mine = wait_until(busy, 300)
+        if mine:
+            killed["trial"] = mine[0].number
+            cluster.remove_node(node, allow_graceful=False)
 
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
@@ -99,19 +95,15 @@ def test_the_driver_killed_mid_search_resumes_with_no_trial_lost(tmp_path, digit
     run_dir = tmp_path / "rd"
     with open(tmp_path / "first.log", "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        deadline, before = time.time() + 300, {}
-        while time.time() < deadline and proc.poll() is None:
-            time.sleep(0.2)
-            try:
-                trials = load_study(run_dir).get_trials(deepcopy=False)
-            except Exception:  # noqa: BLE001 - the study may not exist yet
-                continue
+        def mid_search() -> dict | None:
+            trials = load_study(run_dir).get_trials(deepcopy=False)
             done = {t.number: t.values for t in trials if t.state.name == "COMPLETE"}
-            if done and any(t.state.name == "RUNNING" for t in trials):
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                before = done
-                break
+            return done if done and any(t.state.name == "RUNNING" for t in trials) else None
+
+        before = wait_until(mid_search, 300, while_running=proc) or {}
+        if before:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
     assert before, f"never caught mid-search (exit {proc.poll()}): {(tmp_path / 'first.log').read_text()[-2000:]}"
     interrupted = [t.number for t in load_study(run_dir).trials if t.state.name == "RUNNING"]
     assert interrupted

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import optuna
 import pandas as pd
@@ -14,6 +13,7 @@ import pytest
 from nas_student.config import Constraints, RunConfig, SearchSettings
 from nas_student.distill import Budget
 from nas_student.search import run_search
+from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -111,26 +111,22 @@ def test_killed_search_resumes_without_losing_trials(tmp_path, digits_task):
     db = tmp_path / "k" / "study.db"
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    deadline = time.time() + 240
-    before, seen = {}, "no study yet"
-    while time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-        if not db.exists():
-            continue
-        try:
-            trials = _states(db)
-        except Exception as e:  # noqa: BLE001 - the study may not exist yet
-            seen = repr(e)
-            continue
-        seen = [t.state.name for t in trials]
+    seen: list = ["no study yet"]
+
+    def mid_trial() -> dict | None:  # two trials complete and one running: the moment to kill
+        trials = _states(db)
+        seen[0] = [t.state.name for t in trials]
         done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
         if len(done) >= 2 and any(t.state == optuna.trial.TrialState.RUNNING for t in trials):
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            before = {t.number: t.values for t in done}
-            break
+            return {t.number: t.values for t in done}
+        return None
+
+    before = wait_until(mid_trial, 240, while_running=proc) or {}
+    if before:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     log.close()
-    assert before, f"not killed mid-trial (exit {proc.poll()}, states {seen}): " \
+    assert before, f"not killed mid-trial (exit {proc.poll()}, states {seen[0]}): " \
                    f"{(tmp_path / 'first.log').read_text()[-2000:]}"
     assert proc.returncode == -signal.SIGKILL
     interrupted = [t.number for t in _states(db) if t.state == optuna.trial.TrialState.RUNNING]

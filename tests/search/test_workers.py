@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -17,6 +16,7 @@ import optuna
 import pytest
 
 from nas_student.storage import load_study
+from waiting import wait_until
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "nas_student.cli"]
@@ -48,11 +48,7 @@ def _start(args, log: Path) -> subprocess.Popen:
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"search ended before {path.name} appeared"
-        assert time.time() < deadline, f"no {path} after {timeout} s"
-        time.sleep(0.2)
+    assert wait_until(path.exists, timeout, while_running=proc), f"no {path} after {timeout} s (or the search ended)"
 
 
 def _search_with_workers(tmp_path: Path, n_workers: int, trials: int, extra: list[str],
@@ -68,10 +64,7 @@ def _search_with_workers(tmp_path: Path, n_workers: int, trials: int, extra: lis
                for i in range(n_workers)]
     if kill_one:  # a worker killed mid-trial: another one marks its trial failed and takes over
         victim = workers[0]
-        deadline = time.time() + 120
-        while time.time() < deadline and not _running_trial_of(run_dir, victim.pid):
-            time.sleep(0.1)
-        assert _running_trial_of(run_dir, victim.pid), "the worker never ran a trial"
+        assert wait_until(lambda: _running_trial_of(run_dir, victim.pid), 120, poll=0.1), "the worker never ran a trial"
         victim.send_signal(signal.SIGKILL)
     procs, names = [search, *workers], ["search"] + [f"worker{i}" for i in range(n_workers)]
     for p in procs:
