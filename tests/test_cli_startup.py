@@ -30,3 +30,7 @@ def test_help_init_and_a_bad_run_file_need_no_torch(tmp_path):
     (tmp_path / "bad.yaml").write_text("budget: {stpes: 10}\n")
     r = run(tmp_path, "search", "--config", str(tmp_path / "bad.yaml"))
     assert r["code"] == 2 and "budget.stpes: unknown key" in r["out"] and not r["torch"]
+    r = run(tmp_path, "search", "--space", str(tmp_path / "missing.yaml"))
+    assert r["code"] == 2 and "missing.yaml: space file not found" in r["out"] and not r["torch"]
+    r = run(tmp_path, "search", "--space", "no-such-space")
+    assert r["code"] == 2 and "unknown space 'no-such-space'" in r["out"] and not r["torch"]

@@ -104,6 +104,7 @@ def search(
             value = str(value)
         overrides[OPTION_KEYS[name]] = value
     cfg = build_config(config, overrides)
+    _check_space_file(cfg.space)  # a missing file is said before the heavy imports
     from nas_student.cli.progress import run_with_progress
     from nas_student.cli.results_commands import print_front, print_summary
 
@@ -120,6 +121,14 @@ def search(
         out.print(summary(outcome.trust) + f" ({outcome.run_dir / 'trust.md'})", markup=False)
     print_summary(outcome.trials, outcome.run_dir)
     out.print(f"Plots: {outcome.run_dir / 'pareto.png'}, {outcome.run_dir / 'pareto.html'}", soft_wrap=True)
+
+
+def _check_space_file(space: str) -> None:
+    from nas_student.spaces import auto, resolve_space
+
+    if space != auto.AUTO and not resolve_space(space).is_file():
+        raise NasStudentError(f"{space}: space file not found (a built-in name, a YAML path, or auto; "
+                              "see nas-student spaces)")
 
 
 @app.command()

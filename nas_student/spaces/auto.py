@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import yaml
 
-from nas_student.families.base import ModelIO
+if TYPE_CHECKING:
+    from nas_student.families.base import ModelIO
 
 #: the cheapest student aims at this fraction of the teacher's cost
 LOW_FRACTION = 1 / 300
@@ -203,6 +203,8 @@ class _Calibrator:
 
     def score(self, ladder: list[int], dearest: bool) -> float:
         """The student's largest cost ratio against ``scale`` (MACs, params)."""
+        import torch
+
         from nas_student.cost.profile import profile
         from nas_student.families import build
         from nas_student.spaces.loader import parse_space
