@@ -68,8 +68,7 @@ def prepare(cfg: RunConfig) -> SearchContext:
     """Validate the space first (cheap, clear errors), then load the task and its teacher. With
     ``space: auto`` the space is derived from the task and the teacher's cost (or, on a resume,
     read from the run folder)."""
-    auto = cfg.space == AUTO
-    space = None if auto else load_space(cfg.space)
+    space = None if cfg.space == AUTO else load_space(cfg.space)
     if space is not None and not cfg.custom_task:  # a built-in task's interface is known before its teacher loads
         feasibility.check_buildable(space, task_io(cfg.task))
     device = resolve_device(cfg.device)
@@ -96,8 +95,11 @@ def generate_space(cfg: RunConfig) -> str:
     device = resolve_device(cfg.device)
     task = task_for_config(cfg, str(device))
     _, t_cost = price(task.teacher, task.io, device, None)
-    return auto.auto_space_yaml(task.io, t_cost, limits(cfg.constraints, t_cost),
-                                name=f"{cfg.task}-auto", task=cfg.task)
+    return _auto_yaml(cfg, task, t_cost, limits(cfg.constraints, t_cost))
+
+
+def _auto_yaml(cfg: RunConfig, task: Task, t_cost: dict[str, float], bounds: dict[str, float]) -> str:
+    return auto.auto_space_yaml(task.io, t_cost, bounds, name=f"{cfg.task}-auto", task=cfg.task)
 
 
 def _auto_space(cfg: RunConfig, task: Task, t_cost: dict[str, float], bounds: dict[str, float]
@@ -107,7 +109,7 @@ def _auto_space(cfg: RunConfig, task: Task, t_cost: dict[str, float], bounds: di
     stored = Path(cfg.results_dir) / cfg.run_name() / auto.FILE
     if stored.exists():
         return load_space_file(stored), None
-    text = auto.auto_space_yaml(task.io, t_cost, bounds, name=f"{cfg.task}-auto", task=cfg.task)
+    text = _auto_yaml(cfg, task, t_cost, bounds)
     data, lines = loads_yaml(text, f"{cfg.run_name()}/{auto.FILE}")
     return parse_space(data, lines, str(stored)), text
 
