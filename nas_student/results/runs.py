@@ -101,8 +101,9 @@ def run_io(view: RunView) -> ModelIO:
     study (``io``); older runs of a built-in task fall back to the task's constant."""
     if view.attrs.get("io"):
         return ModelIO.from_dict(view.attrs["io"])
+    from nas_student.tasks import task_io
 
-    return run_io(view)
+    return task_io(view.config["task"])
 
 
 def trial_model(view: RunView, t: FrozenTrial, *, weights: bool = True) -> Any:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -31,3 +33,15 @@ def test_front_keeps_only_feasible_unique_trained_students():
     })
     front = pareto_front(df, ["accuracy", "macs", "params"])
     assert front["trial"].tolist() == [1, 0, 3]  # trial 2 infeasible, trial 4 a repeat
+
+
+def test_a_run_without_a_stored_interface_falls_back_to_its_builtin_task():
+    """Runs made before the study stored ``io`` read their models' interface from the task
+    (this once recursed forever)."""
+    from nas_student.results.runs import RunView, run_io
+    from nas_student.tasks import task_io
+
+    view = RunView(run_dir=Path("."), study=None, attrs={"config": {"task": "mnist1d"}}, trials=None)
+    assert run_io(view) == task_io("mnist1d")
+    stored = {"input_shape": [3, 5], "num_outputs": 4}
+    assert run_io(RunView(Path("."), None, {"io": stored, "config": {"task": "digits"}}, None)).input_shape == (3, 5)
