@@ -256,7 +256,7 @@ def candidates(cache: Cache, task: Any, seeds: range, t_macs: float, t_params: f
             if acc_only and acc_only["front"]:
                 best = max(acc_only["front"], key=lambda r: (r["accuracy"], -r["macs"]))
                 out[(bname, "best: most accurate", s)] = {"kind": "arch", "arch": best["arch"]}
-                close = within(acc_only["front"], 1) if "within" in globals() else recommended(acc_only["front"], "within:1")
+                close = recommended(acc_only["front"], "within:1")
                 out[(bname, "best: within 1", s)] = {"kind": "arch", "arch": close["arch"]}
             peer = get(f"search/peer/{bname}/s{s}", lambda: peer_search(task, b, s, t_macs, t_params)) if run != "ours" else None
             out[(bname, "shrunk teacher", s)] = shrunk

@@ -2,7 +2,8 @@
 the same student with cross-entropy only on the same budget, and report both against the
 teacher (accuracy retention, MACs and params ratios, measured latency speedup).
 
-Work is split in phases (``kd`` and ``ce`` for each seed). Each phase checkpoints its whole
+Work is split in phases (``kd`` and ``ce`` for each seed; with ``quantize="int8"`` also the int8
+phases of :mod:`nas_student.training_int8`). Each phase checkpoints its whole
 state every ``checkpoint_every`` steps and writes ``<phase>.json`` when done; running the same
 command again skips finished phases and resumes an interrupted one from its checkpoint, ending
 exactly where an uninterrupted run ends.
@@ -47,9 +48,14 @@ class TrainJob:
     baseline: bool = True  # also train the same student with CE only
     source: str = ""
     checkpoint_every: int = 200
+    quantize: str | None = None  # "int8": also the int8 phases (training_int8)
 
     def phases(self) -> list[tuple[str, int]]:
         kinds = ["kd", "ce"] if self.baseline else ["kd"]
+        if self.quantize:
+            from nas_student.training_int8 import kinds as int8_kinds
+
+            kinds += int8_kinds(self.arch)
         return [(k, s) for s in self.seeds for k in kinds]
 
 
@@ -158,6 +164,7 @@ def check_recipe(job: TrainJob, task: Task) -> None:
 def run_job(job: TrainJob, device: torch.device, progress: Progress | None = None) -> dict[str, Any]:
     """Train every phase not finished yet, then write and return the report."""
     check_folder(job)
+    phases = job.phases()  # a student without an int8 path is refused here, before any work
     task = task_for_config(job.cfg, str(device))
     check_recipe(job, task)
     job.out.mkdir(parents=True, exist_ok=True)
@@ -167,14 +174,25 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
     x, y = task.distillation_set()
     teacher_logits = predict(task.teacher, x)
     results: dict[tuple[str, int], dict[str, Any]] = {}
-    for kind, seed in job.phases():
+    for kind, seed in phases:
         done = job.out / f"{kind}-s{seed}.json"
         if done.exists():
             results[(kind, seed)] = {**json.loads(done.read_text()), "reused": True}
             continue
+        name = f"{kind} seed {seed}"
+        if kind in ("ptq", "qat"):
+            from nas_student import training_int8
+
+            record = training_int8.run_phase(
+                kind, job.arch, job.recipe, task, job.out, seed, x, y, teacher_logits, device, job.checkpoint_every,
+                (lambda s, n=name, t=training_int8.qat_recipe(job.recipe, len(x)).steps: progress(n, s, t) or False)
+                if progress and kind == "qat" else None)
+            done.write_text(json.dumps(record, indent=2))
+            (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
+            results[(kind, seed)] = record
+            continue
         torch.manual_seed(seed)
         model = build(job.arch, task.io).to(device)
-        name = f"{kind} seed {seed}"
         total = job.recipe.total_steps(len(x))
         res = train(model, x, y, job.recipe, seed=seed,
                     teacher_logits=teacher_logits if kind == "kd" else None, teacher=task.teacher,
@@ -183,8 +201,11 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
         metrics = evaluate(model, task.test.x, task.test.y)
         record = {"kind": kind, "seed": seed, "steps": res.steps, "wall_s": res.wall_s,
                   "resumed_from": res.resumed_from, **metrics}
-        if kind == "kd" and seed == job.seeds[0]:
-            torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, job.out / "student.pt")
+        if kind == "kd":
+            weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            torch.save(weights, job.out / f"kd-s{seed}.pt")  # where the int8 phases start
+            if seed == job.seeds[0]:
+                torch.save(weights, job.out / "student.pt")
         done.write_text(json.dumps(record, indent=2))
         (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
         results[(kind, seed)] = record
@@ -218,6 +239,10 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
     report["retention_pct"] = 100.0 * report["kd"]["accuracy"]["mean"] / teacher["accuracy"]
     if "ce" in report:
         report["kd_minus_ce"] = report["kd"]["accuracy"]["mean"] - report["ce"]["accuracy"]["mean"]
+    if job.quantize:
+        from nas_student import training_int8
+
+        report["int8"] = training_int8.report(job.arch, task, job.out, job.seeds, job.cfg.latency.batch_size, results)
     return report
 
 
@@ -251,4 +276,8 @@ def report_markdown(r: dict[str, Any]) -> str:
               f"(speedup {r['latency_speedup']:.2f}x)"]
     if "kd_minus_ce" in r:
         lines.append(f"- distillation vs CE only: {r['kd_minus_ce']:+.4f} accuracy")
+    if "int8" in r:
+        from nas_student.training_int8 import markdown
+
+        lines += markdown(r["int8"], r["kd"]["accuracy"]["mean"])
     return "\n".join(lines) + "\n"

@@ -3,6 +3,11 @@ from pathlib import Path
 
 import pytest
 
+# One torch thread per process (this one and every process a test starts): the students are
+# tiny, and on a shared 2-core machine two threads per process made training 5x slower
+# (spinning threads of concurrent processes); must be set before torch is first imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _teacher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -241,20 +241,39 @@ def show(run: str = RUN_ARG,
 def export(run: str = RUN_ARG,
            trial: Optional[int] = typer.Option(None, "--trial", help=TRIAL_HELP),
            out_dir: Path = typer.Option(..., "--out", help="Folder to write the bundle into."),
+           quantize: Optional[str] = typer.Option(
+               None, help="int8: also write model_int8.onnx (the student `train --quantize int8` made, else the "
+                          "trial converted after training), checked against PyTorch's int8 model on the test split."),
            results_dir: Path = RESULTS_DIR) -> None:
     """Export a trained student: arch.json, weights.pt, model.ts (TorchScript), model.onnx
-    (checked with onnxruntime), recipe.json and MODEL_CARD.md."""
+    (checked with onnxruntime), recipe.json and MODEL_CARD.md; with --quantize int8 also
+    model_int8.onnx and int8.json."""
+    from nas_student.errors import NasStudentError
     from nas_student.results.export import export_trial
     from nas_student.results.runs import open_run, resolve_run
 
+    if quantize not in (None, "int8"):
+        raise NasStudentError(f"--quantize takes int8, not {quantize!r}")
     view = open_run(resolve_run(run, results_dir))
     trial = trial_or_recommended(view, trial)
+    if quantize:
+        from nas_student.quantization import require_onnx_int8
+        from nas_student.trial_record import TrialRecord
+
+        require_onnx_int8(TrialRecord.from_trial(view.study.trials[trial]).arch or {})  # before any file is written
     b = export_trial(view, trial, out_dir)
     out.print(f"Exported trial {trial} to {b.out}: {', '.join(p.name for p in b.files)}", soft_wrap=True)
     out.print(f"Checked on a fixed input: ONNX (onnxruntime) max abs diff {b.onnx_max_abs_diff:.2e}, "
               f"TorchScript {b.torchscript_max_abs_diff:.2e}", soft_wrap=True)
     out.print(f"Rebuild: nas_student.build('{b.out / 'arch.json'}', weights='{b.out / 'weights.pt'}')",
               soft_wrap=True, highlight=False)
+    if quantize:
+        from nas_student.results.export_int8 import FILE, add_int8
+
+        info = add_int8(view, trial, b.out)
+        out.print(f"int8: {b.out / FILE} ({info['source']}); agrees with PyTorch's int8 model on "
+                  f"{info['agreement_with_pytorch_int8']:.2%} of the test split; test accuracy "
+                  f"{info['test_accuracy_int8_pytorch']:.4f}", soft_wrap=True, highlight=False)
 
 
 @app.command()

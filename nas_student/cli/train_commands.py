@@ -25,6 +25,7 @@ def train_cmd(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="For an architecture file: a run file naming your teacher and data."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder. \\[default: RUN/train/trial-N, or train-HASH next to the JSON]"),
     data_free: bool = typer.Option(False, "--data-free", help="Distil on inputs synthesised from the teacher alone (no training data)."),
+    quantize: Optional[str] = typer.Option(None, help="int8: also quantize the distilled student: quantization-aware training with the teacher's soft targets (cnn, cnn1d, mlp; dynamic int8 for rnn, transformer), reported next to the float student with size and measured latency."),
     checkpoint_every: int = typer.Option(200, min=1, help="Save the training state every N steps (resume point)."),
     device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
     results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),
@@ -35,12 +36,15 @@ def train_cmd(
     again after an interruption and it resumes where it stopped.
     """
     from nas_student.distill.recipe import load_recipe
+    from nas_student.errors import NasStudentError
     from nas_student.search.context import resolve_device
     from nas_student.training import inputs, job_from_arch, job_from_run, run_job
 
+    if quantize not in (None, "int8"):
+        raise NasStudentError(f"--quantize takes int8, not {quantize!r}")
     overrides = {"steps": steps} if steps else {}
     rec = load_recipe(recipe, overrides) if recipe else None
-    kw = {"seeds": list(range(seeds)), "baseline": baseline, "checkpoint_every": checkpoint_every}
+    kw = {"seeds": list(range(seeds)), "baseline": baseline, "checkpoint_every": checkpoint_every, "quantize": quantize}
     path = Path(source)
     if path.suffix == ".json":
         from nas_student.runfile import build_config
@@ -97,3 +101,7 @@ def _print_report(r: dict) -> None:
     out.print(table)
     out.print(f"MACs {r['macs_ratio']:.2%} and params {r['params_ratio']:.2%} of the teacher; "
               f"latency speedup {r['latency_speedup']:.2f}x (measured)")
+    if "int8" in r:
+        from nas_student.training_int8 import markdown
+
+        out.print("\n".join(markdown(r["int8"], r["kd"]["accuracy"]["mean"])[1:]), soft_wrap=True, highlight=False)

@@ -190,8 +190,9 @@ def _load_state(path: Path, recipe: Recipe, model: nn.Module, terms: nn.Module,
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """Logits for all rows of ``x`` in eval mode, on CPU."""
-    device = next(model.parameters()).device
+    """Logits for all rows of ``x`` in eval mode, on CPU (an int8 model has no parameters: it runs on CPU)."""
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
     was = model.training
     model.eval()
     out = torch.cat([model(x[i:i + batch_size].to(device)).float().cpu()

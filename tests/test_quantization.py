@@ -1,0 +1,140 @@
+"""int8 students: `train --quantize int8` (QAT with KD, and the conversion after training),
+resume of QAT after an interruption, the int8 ONNX export checked against PyTorch's int8 model,
+and a family without an int8 path refused in one line."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from nas_student import quantization as q8
+from nas_student.cli import app
+from nas_student.config import RunConfig
+from nas_student.distill.recipe import Recipe
+from nas_student.errors import NasStudentError
+from nas_student.families.base import ModelIO
+from nas_student.training import TrainJob, run_job
+from nas_student.training_int8 import int8_of
+
+ARCH = {"family": "cnn", "stem_width": 8, "norm": "batch", "activation": "relu",
+        "stages": [{"depth": 1, "width": 16, "kernel": 3, "downsample": "stride"}]}
+
+
+def _job(out: Path) -> TrainJob:
+    return TrainJob(ARCH, RunConfig(task="digits"), Recipe(steps=200, lr=0.01), out, baseline=False, checkpoint_every=5,
+                    quantize="int8")
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_train_int8_reports_qat_and_conversion_and_resumes_after_an_interruption(tmp_path, digits_task):
+    whole = run_job(_job(tmp_path / "whole"), torch.device("cpu"))
+    r = whole["int8"]
+    assert r["path"] == "static" and r["qat"]["n"] == 1 and r["ptq"]["n"] == 1
+    float_acc = whole["kd"]["accuracy"]["mean"]
+    assert float_acc > 0.8 and r["qat"]["mean"] > float_acc - 0.1 and r["ptq"]["mean"] > 0.5
+    assert r["bytes"]["int8"] < 0.5 * r["bytes"]["float"] < r["bytes"]["teacher"]
+    assert all(v > 0 for v in r["latency_ms"].values())
+    qat = json.loads((tmp_path / "whole" / "qat-s0.json").read_text())
+    assert qat["steps"] == 20 and qat["lr"] == pytest.approx(0.001)  # a tenth of the steps and lr
+    assert "int8 student:" in (tmp_path / "whole" / "report.md").read_text()
+
+    def stop_in_qat(phase: str, done: int, total: int) -> None:
+        if phase.startswith("qat") and done == 12:  # after the checkpoint at step 10
+            raise Interrupted
+
+    out = tmp_path / "killed"
+    with pytest.raises(Interrupted):
+        run_job(_job(out), torch.device("cpu"), stop_in_qat)
+    assert (out / "qat-s0.ckpt").exists() and not (out / "qat-s0.json").exists()
+    again = run_job(_job(out), torch.device("cpu"))
+    record = json.loads((out / "qat-s0.json").read_text())
+    assert record["resumed_from"] == 10 and "kd seed 0" in again["reused"]
+    assert record["accuracy"] == qat["accuracy"]  # ends where the uninterrupted run ends
+    a, b = (torch.load(d / "qat-s0.pt", weights_only=True) for d in (tmp_path / "whole", out))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    # the int8 ONNX file of that student agrees with PyTorch's int8 model on the test split
+    int8 = int8_of(ARCH, digits_task, out, 0)
+    onnx_file = q8.export_onnx(int8, digits_task.io, tmp_path / "m.onnx")
+    assert q8.onnx_agreement(onnx_file, int8, digits_task.test.x) >= q8.MIN_AGREEMENT
+
+
+def test_a_dynamic_int8_student_keeps_its_accuracy_and_has_no_onnx_file():
+    torch.manual_seed(0)
+    io = ModelIO((1, 40), 4)
+    from nas_student.families import build
+
+    arch = {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 24}
+    model = build(arch, io)
+    x = torch.randn(512, 1, 40)
+    y = x.reshape(512, 4, 10).mean(-1).argmax(-1)  # which quarter of the signal is highest
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(150):
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert q8.int8_path(arch) == "dynamic"
+    int8 = q8.int8_model(model, "dynamic")
+    acc = {name: float((m(x).argmax(-1) == y).float().mean()) for name, m in (("float", model), ("int8", int8))}
+    assert acc["float"] > 0.6 and abs(acc["int8"] - acc["float"]) < 0.05, acc
+    assert q8.stored_bytes(int8) < 0.5 * q8.stored_bytes(model)
+    with pytest.raises(NasStudentError, match="int8 ONNX file is written for cnn, cnn1d, mlp students; a rnn"):
+        q8.require_onnx_int8(arch)  # onnxruntime's dynamic int8 of recurrent cells is not PyTorch's
+
+
+def test_a_family_without_an_int8_path_is_one_line_before_any_work(tmp_path):
+    from nas_student.families import register
+    from nas_student.families.base import ArchModel, Family, TappedModel
+
+    class ToyArch(ArchModel):
+        family: str
+
+    class Toy(TappedModel):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(64, 10)
+
+        def forward_features(self, x):
+            return self.fc(x.flatten(1)), {}
+
+    @register
+    class ToyFamily(Family):
+        name = "toy-without-int8"
+        arch_model = ToyArch
+
+        def build(self, arch, io):
+            return Toy()
+
+    job = TrainJob({"family": "toy-without-int8"}, RunConfig(task="digits"), Recipe(steps=10), tmp_path / "t",
+                   quantize="int8")
+    with pytest.raises(NasStudentError) as e:
+        run_job(job, torch.device("cpu"))
+    assert "family 'toy-without-int8' has no int8 path" in str(e.value) and "\n" not in str(e.value)
+    assert not (tmp_path / "t").exists()
+
+
+def test_export_quantize_int8_writes_a_checked_onnx_file(tmp_path, small_run):
+    """search -> train --quantize int8 -> export --quantize int8: the file holds the QAT student."""
+    import shutil
+
+    run = tmp_path / small_run.name
+    shutil.copytree(small_run, run)
+    trained = CliRunner().invoke(app, ["train", run.name, "--results-dir", str(tmp_path), "--steps", "200",
+                                       "--no-baseline", "--quantize", "int8", "--device", "cpu"])
+    assert trained.exit_code == 0, trained.output
+    res = CliRunner().invoke(app, ["export", run.name, "--results-dir", str(tmp_path),
+                                   "--out", str(tmp_path / "b"), "--quantize", "int8"])
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "b" / "int8.json").read_text())
+    assert (tmp_path / "b" / "model_int8.onnx").exists() and info["source"] == "QAT with KD (train --quantize int8)"
+    assert info["agreement_with_pytorch_int8"] >= q8.MIN_AGREEMENT and 0 < info["test_accuracy_int8_pytorch"] <= 1
+    bad = CliRunner().invoke(app, ["export", run.name, "--results-dir", str(tmp_path),
+                                   "--out", str(tmp_path / "c"), "--quantize", "int4"])
+    assert bad.exit_code != 0 and "--quantize takes int8" in bad.output and not (tmp_path / "c").exists()
