@@ -54,7 +54,7 @@ from nas_student.families.base import describe  # noqa: E402
 from nas_student.spaces import arch_hash  # noqa: E402
 from nas_student.tasks import load_task  # noqa: E402
 from nas_student.tasks.mnist1d import TEACHER_ARCH  # noqa: E402
-from nas_student.training import default_recipe  # noqa: E402
+from nas_student.full_training import default_recipe  # noqa: E402
 
 BUDGETS = {"1/10": 10, "1/30": 30, "1/100": 100}
 TRIALS = 40

@@ -25,7 +25,7 @@ from nas_student.families.base import describe
 from nas_student.search.candidates import draw
 from nas_student.search.context import prepare
 from nas_student.seeds import student_seed
-from nas_student.training import default_recipe
+from nas_student.full_training import default_recipe
 
 
 def timed(ctx, arch: dict, h: str, recipe) -> float:

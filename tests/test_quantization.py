@@ -16,8 +16,8 @@ from nas_student.config import RunConfig
 from nas_student.distill.recipe import Recipe
 from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
-from nas_student.training import TrainJob, run_job
-from nas_student.training_int8 import int8_of
+from nas_student.full_training import TrainJob, run_job
+from nas_student.full_training_int8 import int8_of
 
 ARCH = {"family": "cnn", "stem_width": 8, "norm": "batch", "activation": "relu",
         "stages": [{"depth": 1, "width": 16, "kernel": 3, "downsample": "stride"}]}

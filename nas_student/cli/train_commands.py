@@ -38,7 +38,7 @@ def train_cmd(
     from nas_student.distill.recipe import load_recipe
     from nas_student.errors import NasStudentError
     from nas_student.search.context import resolve_device
-    from nas_student.training import inputs, job_from_arch, job_from_run, run_job
+    from nas_student.full_training import inputs, job_from_arch, job_from_run, run_job
 
     if quantize not in (None, "int8"):
         raise NasStudentError(f"--quantize takes int8, not {quantize!r}")
@@ -85,7 +85,7 @@ def train_cmd(
 
 
 def _print_report(r: dict) -> None:
-    from nas_student.training import format_mean_sd
+    from nas_student.full_training import format_mean_sd
 
     ppl = "perplexity" in r["teacher"]  # language models: perplexity first (lower is better)
     table = Table(title=f"{r['task']}: student vs teacher")
@@ -102,6 +102,6 @@ def _print_report(r: dict) -> None:
     out.print(f"MACs {r['macs_ratio']:.2%} and params {r['params_ratio']:.2%} of the teacher; "
               f"latency speedup {r['latency_speedup']:.2f}x (measured)")
     if "int8" in r:
-        from nas_student.training_int8 import markdown
+        from nas_student.full_training_int8 import markdown
 
         out.print("\n".join(markdown(r["int8"], r["kd"]["accuracy"]["mean"])[1:]), soft_wrap=True, highlight=False)

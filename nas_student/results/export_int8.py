@@ -25,7 +25,7 @@ FILE = "model_int8.onnx"
 
 
 def _int8_student(view: RunView, number: int, task: Any) -> tuple[Any, str]:
-    from nas_student.training_int8 import CALIBRATION, int8_of, weights_file
+    from nas_student.full_training_int8 import CALIBRATION, int8_of, weights_file
 
     t = trained_trial(view, number)
     arch = TrialRecord.from_trial(t).arch

@@ -74,7 +74,7 @@ def test_proxy_defaults_differ_from_full_training_where_the_benchmark_says():
 
 def test_full_training_default_recipe_from_the_proxy():
     from nas_student.config import RunConfig
-    from nas_student.training import FULL_FACTOR, default_recipe
+    from nas_student.full_training import FULL_FACTOR, default_recipe
 
     full = default_recipe(RunConfig(task="digits").budget)
     assert (full.steps, full.lr, full.temperature) == (150 * FULL_FACTOR, 3e-3, 4.0)
@@ -89,7 +89,7 @@ def test_full_training_default_recipe_from_the_proxy():
 
 
 def test_reports_give_a_spread_only_over_several_seeds():
-    from nas_student.training import format_mean_sd
+    from nas_student.full_training import format_mean_sd
 
     assert format_mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}) == "0.4611"
     assert format_mean_sd({"mean": 0.46114, "sd": 0.0, "n": 1}, with_n=True) == "0.4611 (n=1)"
@@ -99,7 +99,7 @@ def test_reports_give_a_spread_only_over_several_seeds():
 def test_a_budget_is_steps_or_epochs_not_both(tmp_path):
     from nas_student.distill.recipe import ProxyRecipe, Recipe, load_recipe
     from nas_student.errors import ConfigError
-    from nas_student.training import FULL_FACTOR, default_recipe
+    from nas_student.full_training import FULL_FACTOR, default_recipe
 
     f = tmp_path / "r.yaml"
     f.write_text("steps: 50\nepochs: 2\n")

@@ -3,7 +3,7 @@ the same student with cross-entropy only on the same budget, and report both aga
 teacher (accuracy retention, MACs and params ratios, measured latency speedup).
 
 Work is split in phases (``kd`` and ``ce`` for each seed; with ``quantize="int8"`` also the int8
-phases of :mod:`nas_student.training_int8`). Each phase checkpoints its whole
+phases of :mod:`nas_student.full_training_int8`). Each phase checkpoints its whole
 state every ``checkpoint_every`` steps and writes ``<phase>.json`` when done; running the same
 command again skips finished phases and resumes an interrupted one from its checkpoint, ending
 exactly where an uninterrupted run ends.
@@ -53,7 +53,7 @@ class TrainJob:
     def phases(self) -> list[tuple[str, int]]:
         kinds = ["kd", "ce"] if self.baseline else ["kd"]
         if self.quantize:
-            from nas_student.training_int8 import kinds as int8_kinds
+            from nas_student.full_training_int8 import kinds as int8_kinds
 
             kinds += int8_kinds(self.arch)
         return [(k, s) for s in self.seeds for k in kinds]
@@ -181,7 +181,7 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
             continue
         name = f"{kind} seed {seed}"
         if kind in ("ptq", "qat"):
-            from nas_student import training_int8
+            from nas_student import full_training_int8 as training_int8
 
             record = training_int8.run_phase(
                 kind, job.arch, job.recipe, task, job.out, seed, x, y, teacher_logits, device, job.checkpoint_every,
@@ -240,7 +240,7 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
     if "ce" in report:
         report["kd_minus_ce"] = report["kd"]["accuracy"]["mean"] - report["ce"]["accuracy"]["mean"]
     if job.quantize:
-        from nas_student import training_int8
+        from nas_student import full_training_int8 as training_int8
 
         report["int8"] = training_int8.report(job.arch, task, job.out, job.seeds, job.cfg.latency.batch_size, results)
     return report
@@ -277,7 +277,7 @@ def report_markdown(r: dict[str, Any]) -> str:
     if "kd_minus_ce" in r:
         lines.append(f"- distillation vs CE only: {r['kd_minus_ce']:+.4f} accuracy")
     if "int8" in r:
-        from nas_student.training_int8 import markdown
+        from nas_student.full_training_int8 import markdown
 
         lines += markdown(r["int8"], r["kd"]["accuracy"]["mean"])
     return "\n".join(lines) + "\n"
