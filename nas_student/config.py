@@ -13,8 +13,11 @@ from nas_student.distill.datafree_settings import DataFreeSettings
 from nas_student.distill.recipe import Budget
 
 OBJECTIVES = {"accuracy": "maximize", "agreement": "maximize", "macs": "minimize",
-              "params": "minimize", "latency_ms": "minimize", "size_mb": "minimize"}
-COSTS = ("macs", "params", "latency_ms", "size_mb")
+              "params": "minimize", "latency_ms": "minimize", "size_mb": "minimize",
+              "latency_int8_ms": "minimize", "size_mb_int8": "minimize"}
+COSTS = ("macs", "params", "latency_ms", "size_mb", "latency_int8_ms", "size_mb_int8")
+#: costs of the student's int8 version (nas_student.quantization): bounded in absolute terms only
+INT8_COSTS = ("latency_int8_ms", "size_mb_int8")
 
 
 class _Model(BaseModel):
@@ -34,10 +37,15 @@ class Constraints(_Model):
     max_params: Annotated[int, Field(gt=0)] | None = None
     max_latency_ms: Annotated[float, Field(gt=0)] | None = None
     max_size_mb: Annotated[float, Field(gt=0)] | None = None
+    #: bounds on the student's int8 version (latency measured on CPU, PyTorch's int8 kernels)
+    max_latency_int8_ms: Annotated[float, Field(gt=0)] | None = None
+    max_size_mb_int8: Annotated[float, Field(gt=0)] | None = None
 
     def bound(self, cost: str) -> tuple[float | None, float | None]:
-        """(ratio to the teacher, absolute bound) for ``cost`` in :data:`COSTS`."""
-        return getattr(self, f"{cost.split('_')[0]}_ratio"), getattr(self, f"max_{cost}")
+        """(ratio to the teacher, absolute bound) for ``cost`` in :data:`COSTS`; int8 costs have
+        absolute bounds only (the teacher is not priced as int8)."""
+        ratio = None if cost in INT8_COSTS else getattr(self, f"{cost.split('_')[0]}_ratio")
+        return ratio, getattr(self, f"max_{cost}")
 
 
 class LatencySettings(_Model):
@@ -264,7 +272,16 @@ class RunConfig(_Model):
     def needs_latency(self) -> bool:
         c = self.constraints
         return ("latency_ms" in self.search.objectives or c.latency_ratio is not None
-                or c.max_latency_ms is not None)
+                or c.max_latency_ms is not None or self.needs_int8_latency())
+
+    def needs_int8(self) -> bool:
+        """Whether each student's int8 version is made and priced (an int8 objective or bound)."""
+        c = self.constraints
+        return (any(o in INT8_COSTS for o in self.search.objectives) or c.max_size_mb_int8 is not None
+                or c.max_latency_int8_ms is not None)
+
+    def needs_int8_latency(self) -> bool:
+        return "latency_int8_ms" in self.search.objectives or self.constraints.max_latency_int8_ms is not None
 
     def run_name(self) -> str:
         """The run folder's name: given, or derived from task, space and seed."""

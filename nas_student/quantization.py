@@ -118,6 +118,14 @@ def post_training_int8(model: nn.Module, io: ModelIO, path: Path8, calibration: 
         return convert_fx(prepared)
 
 
+def int8_twin(model: nn.Module, io: ModelIO, path: Path8) -> nn.Module:
+    """``model``'s int8 version as it stands, for pricing (size, latency): static students are
+    calibrated on one random batch, so the weights are int8 but the accuracy means nothing."""
+    if path == "static":
+        return post_training_int8(model, io, path, torch.randn(8, *io.input_shape))
+    return int8_model(model, path)
+
+
 def stored_bytes(model: nn.Module) -> int:
     """Bytes of the model's weights as stored: int8 tensors at 1 byte plus their scales and zero
     points, float tensors at 4 (:func:`nas_student.cost.latency.model_size_bytes`)."""

@@ -123,6 +123,7 @@ constraints:                  # feasible students: ratios to the teacher and/or 
   params_ratio: 0.1
   # latency_ratio: 0.5        # measured on the search device
   # max_size_mb: 1.0
+  # max_size_mb_int8: 0.05    # the student as int8 (objectives may name size_mb_int8, latency_int8_ms)
 
 search:
   trials: 40

@@ -138,3 +138,29 @@ def test_export_quantize_int8_writes_a_checked_onnx_file(tmp_path, small_run):
     bad = CliRunner().invoke(app, ["export", run.name, "--results-dir", str(tmp_path),
                                    "--out", str(tmp_path / "c"), "--quantize", "int4"])
     assert bad.exit_code != 0 and "--quantize takes int8" in bad.output and not (tmp_path / "c").exists()
+
+
+def test_a_search_can_aim_at_int8_size_and_latency(tmp_path, digits_task):
+    """int8 latency as an objective and int8 size as a bound: every student is priced as int8
+    (static int8 for CNNs: about a quarter of its fp32 size), and the bound decides feasibility."""
+    import pandas as pd
+
+    from nas_student.config import SearchSettings
+    from nas_student.distill.recipe import ProxyRecipe
+    from nas_student.search import run_search
+
+    cfg = RunConfig(task="digits", run="q", results_dir=str(tmp_path), device="cpu", space="digits-cnn",
+                    budget=ProxyRecipe(steps=5), constraints={"max_size_mb_int8": 0.05},
+                    search=SearchSettings(trials=6, seed=0, objectives=("accuracy", "latency_int8_ms"),
+                                          trust={"enabled": False}))
+    assert cfg.needs_int8() and cfg.needs_latency()
+    run_search(cfg)
+    df = pd.read_csv(tmp_path / "q" / "trials.csv")
+    priced = df[df["size_mb_int8"].notna()]
+    assert len(priced) >= 3 and (priced["size_mb_int8"] < 0.5 * priced["size_mb"]).all()
+    assert (priced["latency_int8_ms"] > 0).all()
+    within = priced["size_mb_int8"] <= 0.05
+    assert within.any() and not within.all()  # the bound cuts through these students
+    ok = priced["macs_ratio"].le(0.1) & priced["params_ratio"].le(0.1) & within
+    assert (priced["feasible"] == ok).all(), priced[["feasible", "size_mb_int8", "macs_ratio", "params_ratio"]]
+    assert "latency_int8_ms" in pd.read_csv(tmp_path / "q" / "pareto.csv").columns

@@ -13,10 +13,14 @@ from nas_student.families.base import ModelIO
 MB = 1e6
 
 
-def price(model: nn.Module, io: ModelIO, device: torch.device, latency: LatencySettings | None
-          ) -> tuple[Cost, dict[str, float]]:
+def price(model: nn.Module, io: ModelIO, device: torch.device, latency: LatencySettings | None,
+          int8: str | None = None) -> tuple[Cost, dict[str, float]]:
     """MACs and params (batch 1), fp32 size in MB, and with ``latency`` the median ms of one
-    forward pass at ``latency.batch_size`` on ``device``."""
+    forward pass at ``latency.batch_size`` on ``device``. With ``int8`` (the student's int8 path,
+    :func:`nas_student.quantization.int8_path`) also its int8 version's stored size
+    (``size_mb_int8``) and, with ``latency``, its latency on CPU (``latency_int8_ms``): the int8
+    version is converted untrained (static ones calibrated on one random batch), which changes
+    neither its size nor its kernels' speed."""
     cost = profile(model, io.example_input().to(device))
     out: dict[str, float] = {"macs": cost.macs, "params": cost.params,
                              "size_mb": model_size_bytes(model, "fp32") / MB}
@@ -24,4 +28,13 @@ def price(model: nn.Module, io: ModelIO, device: torch.device, latency: LatencyS
         out["latency_ms"] = measure_latency(
             model, io.example_input(latency.batch_size).to(device), warmup=latency.warmup,
             repeats=latency.repeats, threads=latency.threads, device=device)
+    if int8 is not None:
+        from nas_student import quantization as q8
+
+        quantized = q8.int8_twin(model, io, int8)
+        out["size_mb_int8"] = q8.stored_bytes(quantized) / MB
+        if latency is not None:
+            out["latency_int8_ms"] = measure_latency(
+                quantized, io.example_input(latency.batch_size), warmup=latency.warmup,
+                repeats=latency.repeats, threads=latency.threads, device="cpu")
     return cost, out

@@ -11,7 +11,8 @@ import pandas as pd
 from nas_student.trial_record import TrialRecord
 
 COLUMNS = ["trial", "state", "feasible", "accuracy", "agreement", "kd_loss", "macs", "params",
-           "macs_ratio", "params_ratio", "size_mb", "size_ratio", "latency_ms", "latency_ratio", "arch_hash", "duplicate_of",
+           "macs_ratio", "params_ratio", "size_mb", "size_ratio", "latency_ms", "latency_ratio", "size_mb_int8", "latency_int8_ms",
+           "arch_hash", "duplicate_of",
            "stopped_early", "status", "duration_s", "train_s", "overhead_s", "arch"]
 
 
@@ -36,7 +37,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "params": rec.get("params", math.nan),
             "macs_ratio": rec.get("macs_ratio", math.nan),
             "params_ratio": rec.get("params_ratio", math.nan),
-            **{k: rec.get(k, math.nan) for k in ("size_mb", "size_ratio", "latency_ms", "latency_ratio")},
+            **{k: rec.get(k, math.nan) for k in ("size_mb", "size_ratio", "latency_ms", "latency_ratio",
+                                                  "size_mb_int8", "latency_int8_ms")},
             "arch_hash": r.arch_hash,
             "duplicate_of": pd.NA if r.duplicate_of is None else r.duplicate_of,
             "stopped_early": pd.NA if r.stopped_early is None else r.stopped_early,

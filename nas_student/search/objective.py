@@ -24,6 +24,7 @@ from nas_student.cost.constraints import constraint_values, is_feasible
 from nas_student.cost.price import price
 from nas_student.distill import evaluate, train
 from nas_student.families import build
+from nas_student.quantization import int8_path
 from nas_student.search import early_stop, memory
 from nas_student.search.context import SearchContext
 from nas_student.seeds import student_seed
@@ -78,11 +79,13 @@ class Objective:
         model = build(arch, ctx.task.io).to(ctx.device)
         t_build = time.perf_counter()
         cost, costs = price(model, ctx.task.io, ctx.device,
-                         ctx.cfg.latency if ctx.cfg.needs_latency() else None)
+                         ctx.cfg.latency if ctx.cfg.needs_latency() else None,
+                         int8_path(arch) if ctx.cfg.needs_int8() else None)
         t_cost = time.perf_counter()
         record: dict[str, Any] = dict(costs)
         for k, v in costs.items():
-            record[f"{k.split('_')[0]}_ratio"] = v / ctx.teacher_cost[k]
+            if k in ctx.teacher_cost:  # int8 costs have no teacher to divide by
+                record[f"{k.split('_')[0]}_ratio"] = v / ctx.teacher_cost[k]
         constraints = constraint_values(record, ctx.bounds)
         for k, v in constraints.items():
             trial.set_constraint(k, v)
