@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nas_student.distill.datafree_settings import DataFreeSettings
-from nas_student.distill.recipe import Budget
+from nas_student.distill.recipe import ProxyRecipe
 
 OBJECTIVES = {"accuracy": "maximize", "agreement": "maximize", "macs": "minimize",
               "params": "minimize", "latency_ms": "minimize", "size_mb": "minimize",
@@ -235,7 +235,7 @@ class RunConfig(_Model):
     space: str = "auto"  # without one: a built-in task's own space (DEFAULT_SPACES); your task's: auto
     results_dir: str = "results"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    budget: Budget = Budget()
+    budget: ProxyRecipe = ProxyRecipe()
     constraints: Constraints = Constraints()
     latency: LatencySettings = LatencySettings()
     search: SearchSettings = SearchSettings()

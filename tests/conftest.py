@@ -35,13 +35,13 @@ def mnist1d_task(_teacher_cache: Path):
 def make_run(base: Path, name: str, trials: int, sampler: str = "tpe") -> Path:
     """A small search (30 steps per student) under ``base``, made once per test session."""
     from nas_student.config import RunConfig
-    from nas_student.distill import Budget
+    from nas_student.distill import ProxyRecipe
     from nas_student.search import run_search
 
     run_dir = base / name
     if (run_dir / "trials.csv").exists():
         return run_dir
-    cfg = RunConfig(task="digits", run=name, results_dir=str(base), device="cpu", budget=Budget(steps=30),
+    cfg = RunConfig(task="digits", run=name, results_dir=str(base), device="cpu", budget=ProxyRecipe(steps=30),
                     search={"trials": trials, "seed": 0, "sampler": sampler})
     return run_search(cfg).run_dir
 

@@ -156,9 +156,6 @@ class ProxyRecipe(Recipe):
     temperature: Scheduled = 1.0
 
 
-#: The name the search settings have always used for the proxy's recipe.
-Budget = ProxyRecipe
-
 
 def load_recipe(path: str | Path, overrides: dict[str, object] | None = None) -> Recipe:
     """A recipe from a YAML file (errors name file, line, key and rule), with ``overrides``

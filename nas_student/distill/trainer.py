@@ -22,12 +22,12 @@ import torch
 from torch import nn
 
 from nas_student.distill.losses import IGNORE_INDEX, kd_loss
-from nas_student.distill.recipe import Budget, Recipe
+from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.distill.schedules import is_constant, lr_factor, value_at
 from nas_student.distill.terms import LossTerms
 from nas_student.errors import NasStudentError
 
-__all__ = ["Budget", "DivergedError", "Recipe", "TrainResult", "evaluate", "hide_labels", "predict", "train"]
+__all__ = ["ProxyRecipe", "DivergedError", "Recipe", "TrainResult", "evaluate", "hide_labels", "predict", "train"]
 
 
 @dataclass

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from pydantic import ValidationError
 from torch import nn
 
-from nas_student.distill import Budget, predict, train
+from nas_student.distill import ProxyRecipe, predict, train
 from nas_student.distill.datafree import (
     DataFreeSettings,
     _BNStats,
@@ -199,7 +199,7 @@ def test_teacher_without_batchnorm_warns_and_still_works() -> None:
     x = torch.randn(300, 6, generator=g) + 3 * torch.eye(3, 6)[y]  # three separable blobs
     torch.manual_seed(0)
     teacher = build({"family": "mlp", "layers": [{"width": 16}], "norm": "none"}, io)
-    train(teacher, x, y, Budget(steps=100), seed=0)
+    train(teacher, x, y, ProxyRecipe(steps=100), seed=0)
     teacher.eval()
     with pytest.warns(UserWarning, match="no BatchNorm"):
         synth = synthesize(teacher, io, 9, DataFreeSettings(steps=30), seed=0)

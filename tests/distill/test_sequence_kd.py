@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas_student.distill import Budget, evaluate, kd_loss, predict, train
+from nas_student.distill import ProxyRecipe, evaluate, kd_loss, predict, train
 from nas_student.distill.losses import IGNORE_INDEX
 from nas_student.families import ModelIO, build
 
@@ -109,7 +109,7 @@ def test_lm_training_with_kd_learns_and_reports_next_token_accuracy_and_perplexi
     x, y = _lm_data()
     teacher_logits = torch.full((len(x), L, V), -5.0)
     teacher_logits.scatter_(2, y.clamp_min(0)[..., None], 5.0)  # a confident, correct teacher
-    b = Budget(steps=60, batch_size=16, lr=1e-2)
+    b = ProxyRecipe(steps=60, batch_size=16, lr=1e-2)
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
@@ -133,5 +133,5 @@ def test_lm_training_without_teacher_is_cross_entropy_over_real_tokens():
     torch.manual_seed(0)
     m = build(STUDENT, IO)
     before = evaluate(m, x, y)["perplexity"]
-    res = train(m, x, y, Budget(steps=40, batch_size=16, lr=1e-2), seed=0)
+    res = train(m, x, y, ProxyRecipe(steps=40, batch_size=16, lr=1e-2), seed=0)
     assert math.isfinite(res.final_loss) and evaluate(m, x, y)["perplexity"] < before / 2

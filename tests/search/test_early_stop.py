@@ -3,7 +3,7 @@
 import pytest
 
 from nas_student.config import RunConfig, SearchSettings
-from nas_student.distill import Budget
+from nas_student.distill import ProxyRecipe
 from nas_student.search import run_search
 from nas_student.search.early_stop import dominated_at, dominates, rung_steps
 
@@ -34,14 +34,14 @@ def test_only_peers_at_the_same_rung_count():
 
 
 def test_rungs_are_fractions_of_the_budget_below_it():
-    cfg = RunConfig(task="digits", budget=Budget(steps=40), search=SearchSettings(early_stop=True, rungs=(0.25, 0.5)))
+    cfg = RunConfig(task="digits", budget=ProxyRecipe(steps=40), search=SearchSettings(early_stop=True, rungs=(0.25, 0.5)))
     assert rung_steps(cfg) == [10, 20]
-    assert rung_steps(RunConfig(task="digits", budget=Budget(steps=2), search=SearchSettings(rungs=(0.25, 0.5, 0.9)))) == [1]
+    assert rung_steps(RunConfig(task="digits", budget=ProxyRecipe(steps=2), search=SearchSettings(rungs=(0.25, 0.5, 0.9)))) == [1]
 
 
 @pytest.mark.slow
 def test_search_stops_dominated_students_and_records_their_rung(tmp_path, digits_task):
-    cfg = RunConfig(task="digits", results_dir=str(tmp_path), budget=Budget(steps=40), device="cpu", space="digits-mlp",
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), budget=ProxyRecipe(steps=40), device="cpu", space="digits-mlp",
                     search=SearchSettings(trials=10, seed=0, early_stop=True))
     out = run_search(cfg)
     trials = {t.number: t for t in out.study.trials}
@@ -69,12 +69,12 @@ def test_a_worker_places_its_rungs_where_the_search_does_with_a_budget_in_epochs
     from nas_student.search import worker
     from nas_student.storage import load_study
 
-    cfg = RunConfig(task="digits", results_dir=str(tmp_path), run="ep", budget=Budget(epochs=0.5), device="cpu",
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), run="ep", budget=ProxyRecipe(epochs=0.5), device="cpu",
                     space="digits-mlp", search=SearchSettings(trials=1, seed=0, early_stop=True,
                                                               trust={"enabled": False}))
     out = run_search(cfg)
     steps = out.ctx.cfg.budget.steps
-    assert steps != Budget().steps  # half an epoch of digits' training split, not the default
+    assert steps != ProxyRecipe().steps  # half an epoch of digits' training split, not the default
     rebuilt = worker.context(worker.run_config(out.run_dir), out.run_dir, load_study(out.run_dir))
     assert rebuilt.cfg.budget.steps == steps
     assert rung_steps(rebuilt.cfg) == rung_steps(out.ctx.cfg) == [round(steps / 4), round(steps / 2)]
@@ -96,7 +96,7 @@ def test_rungs_score_at_the_final_temperature_of_a_schedule(monkeypatch):
         return {"accuracy": 0.5, "agreement": 0.5}
 
     monkeypatch.setattr(early_stop, "evaluate", fake_evaluate)
-    cfg = RunConfig(task="digits", budget=Budget(steps=40, temperature={"kind": "cosine", "start": 8, "end": 2}),
+    cfg = RunConfig(task="digits", budget=ProxyRecipe(steps=40, temperature={"kind": "cosine", "start": 8, "end": 2}),
                     search=SearchSettings(early_stop=True))
     study = SimpleNamespace(get_trials=lambda **kw: [])
     trial = SimpleNamespace(number=0, study=study, set_user_attr=lambda k, v: None)

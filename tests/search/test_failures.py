@@ -4,14 +4,14 @@ import optuna
 import pytest
 
 from nas_student.config import Constraints, RunConfig, SearchSettings
-from nas_student.distill import Budget
+from nas_student.distill import ProxyRecipe
 from nas_student.search import memory, run_search
 
 pytestmark = pytest.mark.slow
 
 
 def cfg(tmp_path, **kw):
-    return RunConfig(task="digits", results_dir=str(tmp_path), budget=kw.pop("budget", Budget(steps=20)),
+    return RunConfig(task="digits", results_dir=str(tmp_path), budget=kw.pop("budget", ProxyRecipe(steps=20)),
                      search=SearchSettings(trials=4, seed=1), **kw)
 
 

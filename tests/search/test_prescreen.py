@@ -4,7 +4,7 @@ import optuna
 import pytest
 
 from nas_student.config import PrescreenSettings, RunConfig, SearchSettings
-from nas_student.distill import Budget
+from nas_student.distill import ProxyRecipe
 from nas_student.search.candidates import Candidate, RecordingSuggester, draw
 from nas_student.search.context import prepare
 from nas_student.search.prescreen import prescreen, rank
@@ -42,7 +42,7 @@ def test_draw_keeps_rules_and_bounds(digits_task) -> None:
 
 
 def test_prescreen_enqueues_its_picks_into_a_new_study_only(tmp_path, digits_task) -> None:
-    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=Budget(steps=5),
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=ProxyRecipe(steps=5),
                     search=SearchSettings(trials=3, prescreen=PrescreenSettings(enabled=True, candidates=12, keep=3)))
     ctx = prepare(cfg)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
@@ -64,7 +64,7 @@ def test_search_starts_with_the_prescreened_students(tmp_path, digits_task) -> N
     from nas_student.search import run_search
 
     settings = PrescreenSettings(enabled=True, candidates=10, keep=2)
-    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=Budget(steps=5),
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=ProxyRecipe(steps=5),
                     search=SearchSettings(trials=3, prescreen=settings, trust={"enabled": False}))
     out = run_search(cfg)
     first = sorted(out.study.get_trials(), key=lambda t: t.number)[:2]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from nas_student.cli import app
 from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
-from nas_student.distill import Budget
+from nas_student.distill import ProxyRecipe
 from nas_student.search import run_search
 from nas_student.storage import load_study
 from waiting import wait_until
@@ -37,7 +37,7 @@ def cluster():
 
 
 def _cfg(tmp_path, address, trials, run):
-    return RunConfig(task="digits", run=run, results_dir=str(tmp_path), budget=Budget(steps=20), device="cpu", space="digits-mlp",
+    return RunConfig(task="digits", run=run, results_dir=str(tmp_path), budget=ProxyRecipe(steps=20), device="cpu", space="digits-mlp",
                      search=SearchSettings(trials=trials, seed=0),
                      execution=ExecutionSettings(backend="ray", address=address))
 
@@ -72,7 +72,7 @@ def test_a_worker_node_killed_mid_trial_costs_no_trial(tmp_path, digits_task, cl
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
     cfg = _cfg(tmp_path, cluster.address, 3, "rk").model_copy(
-        update={"budget": Budget(steps=1500)})  # long enough to be caught mid-trial
+        update={"budget": ProxyRecipe(steps=1500)})  # long enough to be caught mid-trial
     out = run_search(cfg)
     killer.join()
     assert "trial" in killed, "the node was never caught running a trial"

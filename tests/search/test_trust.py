@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from nas_student.config import RunConfig, SearchSettings, TrustSettings
-from nas_student.distill import Budget
+from nas_student.distill import ProxyRecipe
 from nas_student.search import run_search, trust
 
 
@@ -45,7 +45,7 @@ def test_verdict(tau: float, n: int, word: str) -> None:
 
 @pytest.mark.slow
 def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, monkeypatch) -> None:
-    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=Budget(steps=20),
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=ProxyRecipe(steps=20),
                     search=SearchSettings(trials=6, seed=0, trust=TrustSettings(steps_factor=2.0, off_front=2)))
     out = run_search(cfg)
     rep = out.trust
@@ -72,7 +72,7 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
 
 @pytest.mark.slow
 def test_no_trust_writes_no_report(tmp_path, digits_task) -> None:
-    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=Budget(steps=10),
+    cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=ProxyRecipe(steps=10),
                     search=SearchSettings(trials=2, trust=TrustSettings(enabled=False)))
     out = run_search(cfg)
     assert out.trust is None and not (out.run_dir / "trust.json").exists()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from nas_student import storage
 from nas_student.cli import app
 from nas_student.config import ExecutionSettings, RunConfig, SearchSettings
-from nas_student.distill import Budget
+from nas_student.distill import ProxyRecipe
 from nas_student.search import liveness, run_search
 from nas_student.search.study import Claim, claim
 from waiting import wait_until
@@ -94,7 +94,7 @@ def test_heartbeat_refreshes_alive_at(tmp_path):
 @pytest.mark.slow
 def test_search_in_a_journal_file_and_pareto_reads_it(tmp_path, digits_task):
     journal = tmp_path / "shared" / "study.journal"
-    cfg = RunConfig(task="digits", run="j", results_dir=str(tmp_path), budget=Budget(steps=5), device="cpu", space="digits-mlp",
+    cfg = RunConfig(task="digits", run="j", results_dir=str(tmp_path), budget=ProxyRecipe(steps=5), device="cpu", space="digits-mlp",
                     search=SearchSettings(trials=3), execution=ExecutionSettings(storage=f"journal:{journal}"))
     out = run_search(cfg)
     assert journal.exists() and not (tmp_path / "j" / "study.db").exists()
@@ -125,7 +125,7 @@ def test_a_relative_storage_file_is_kept_absolute(tmp_path, monkeypatch):
 def test_a_storage_that_cannot_be_opened_leaves_no_run_folder(tmp_path, digits_task):
     from nas_student.errors import NasStudentError
 
-    cfg = RunConfig(task="digits", run="m", results_dir=str(tmp_path), budget=Budget(steps=5), device="cpu", space="digits-mlp",
+    cfg = RunConfig(task="digits", run="m", results_dir=str(tmp_path), budget=ProxyRecipe(steps=5), device="cpu", space="digits-mlp",
                     search=SearchSettings(trials=1), execution=ExecutionSettings(storage="mysql://u@localhost/db"))
     with pytest.raises(NasStudentError, match="no database driver"):
         run_search(cfg)

@@ -81,14 +81,14 @@ def test_teacher_is_worth_distilling(mnist1d_task):
 def test_heterogeneous_search_cnn_teacher_gru_students(tmp_path, mnist1d_task):
     import pandas as pd
 
-    from nas_student.config import Budget, RunConfig, SearchSettings, TrustSettings
+    from nas_student.config import ProxyRecipe, RunConfig, SearchSettings, TrustSettings
     from nas_student.search import run_search
 
     space = tmp_path / "gru.yaml"
     space.write_text("name: gru\nfamily: rnn\nparams:\n  cell: gru\n  layers: 1\n"
                      "  hidden: {type: choice, values: [4, 8, 12]}\n  embed_dim: {type: choice, values: [4, 8]}\n")
     cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu",
-                    budget=Budget(steps=30),
+                    budget=ProxyRecipe(steps=30),
                     search=SearchSettings(trials=3, seed=0, trust=TrustSettings(enabled=False)))
     run_search(cfg)
     trials = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv")

@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from nas_student.cli import app
-from nas_student.distill import Budget, train
+from nas_student.distill import ProxyRecipe, train
 from nas_student.families import ModelIO, build
 from nas_student.spaces import RandomSuggester, load_space
 from nas_student.tasks.mnist1d import dataset
@@ -47,7 +47,7 @@ def project(tmp_path_factory):
     exec(MODELS_PY, ns)  # noqa: S102 - the test's own code
     torch.manual_seed(0)
     teacher = ns["make_teacher"]()
-    train(teacher, torch.from_numpy(x[:, None, :]), torch.from_numpy(y).long(), Budget(steps=200, lr=3e-3))
+    train(teacher, torch.from_numpy(x[:, None, :]), torch.from_numpy(y).long(), ProxyRecipe(steps=200, lr=3e-3))
     torch.save(teacher.state_dict(), d / "teacher.pt")
     return d
 

@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from nas_student.cli import app
-from nas_student.distill import Budget, train
+from nas_student.distill import ProxyRecipe, train
 
 runner = CliRunner()
 
@@ -60,7 +60,7 @@ def project(tmp_path_factory):
     exec(MODELS_PY, ns)  # noqa: S102 - the test's own code
     torch.manual_seed(0)
     teacher = ns["make_teacher"]()
-    train(teacher, torch.from_numpy(x), torch.from_numpy(y).long(), Budget(steps=150, lr=3e-3))
+    train(teacher, torch.from_numpy(x), torch.from_numpy(y).long(), ProxyRecipe(steps=150, lr=3e-3))
     torch.save(teacher.state_dict(), d / "teacher.pt")
     from safetensors.torch import save_file
     save_file(teacher.state_dict(), str(d / "teacher.safetensors"))
