@@ -39,11 +39,12 @@ def resolve_space(name_or_path: str) -> Path:
     return spaces[name_or_path]
 
 
-def load_space(name_or_path: str) -> SearchSpace:
+def load_space(name_or_path: str, check: bool = True) -> SearchSpace:
+    """A built-in space by name, or a space file; ``check=False``: see :func:`parse_space`."""
     if name_or_path == auto.AUTO:  # generated from a teacher by a search (objective.prepare)
         raise NasStudentError("space 'auto' is generated from the teacher when a search starts; "
                               "to see or keep it: nas-student spaces --auto")
-    return load_space_file(resolve_space(name_or_path))
+    return load_space_file(resolve_space(name_or_path), check)
 
 
 def fingerprint(space: SearchSpace) -> str:
