@@ -30,6 +30,7 @@ from nas_student.families.base import describe
 from nas_student.tasks import load_task
 from nas_student.full_training import TrainJob, run_job
 from nas_student.full_training_int8 import int8_of, weights_file
+from nas_student.quantization import int8_path as r8_path
 
 STUDENTS = {
     # the proof benchmark's "best: within 1" student at 1/10 of the teacher's MACs (seed 0)
@@ -60,6 +61,36 @@ def latency_pair(a: torch.nn.Module, b: torch.nn.Module, x: torch.Tensor, rounds
     return statistics.median(times[0]), statistics.median(times[1])
 
 
+def ort_latency_pair(float_m: torch.nn.Module, int8: torch.nn.Module, io, x: torch.Tensor, folder: Path,
+                     rounds: int = 10, calls: int = 20) -> tuple[float, float]:
+    """The same pair through onnxruntime (one thread): the float ONNX export against the int8
+    file ``export --quantize int8`` writes. Measured alternately, median ms per call."""
+    import onnxruntime as ort
+
+    from nas_student import quantization as q8
+
+    f32, i8 = folder / "float.onnx", folder / "int8.onnx"
+    with torch.no_grad():
+        torch.onnx.export(float_m, (io.example_input(),), str(f32), dynamo=False, input_names=["input"],
+                          output_names=["logits"], dynamic_axes={"input": {0: "b"}, "logits": {0: "b"}})
+    q8.export_onnx(int8, io, i8)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sessions = [ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"]) for f in (f32, i8)]
+    feed = {"input": x.numpy()}
+    times: dict[int, list[float]] = {0: [], 1: []}
+    for s in sessions:
+        for _ in range(20):
+            s.run(None, feed)
+    for _ in range(rounds):
+        for i, s in enumerate(sessions):
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                s.run(None, feed)
+                times[i].append(1000 * (time.perf_counter() - t0))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=3)
@@ -73,7 +104,7 @@ def main() -> None:
     for name in args.students.split(","):
         arch = STUDENTS[name]
         out = Path(args.work) / name
-        job = TrainJob(arch, RunConfig(task="mnist1d"), Recipe(), out, seeds=list(range(args.seeds)),
+        job = TrainJob(arch, RunConfig(task="mnist1d"), Recipe(steps=3000), out, seeds=list(range(args.seeds)),
                        baseline=False, quantize="int8")
         t0 = time.perf_counter()
         report = run_job(job, torch.device("cpu"))
@@ -84,6 +115,8 @@ def main() -> None:
         float_m.eval()
         int8 = int8_of(arch, task, out, 0)
         lat = {bs: latency_pair(float_m, int8, task.test.x[:bs].contiguous()) for bs in (1, 64)}
+        ort_lat = ({bs: ort_latency_pair(float_m, int8, task.io, task.test.x[:bs].contiguous(), out) for bs in (1, 64)}
+                   if r8_path(arch) == "static" else {})
         r8 = report["int8"]
         kd = [phases[f"kd-s{s}"]["accuracy"] for s in job.seeds]
         best = "qat" if "qat" in r8 else "ptq"
@@ -95,6 +128,7 @@ def main() -> None:
             "ptq_loss_points": [100 * (a - b) for a, b in zip(kd, p)],
             "bytes_float": model_size_bytes(float_m, "fp32"), "bytes_int8": model_size_bytes(int8, "fp32"),
             "latency_ms": {bs: {"float": f, "int8": i} for bs, (f, i) in lat.items()},
+            "onnxruntime_latency_ms": {bs: {"float": f, "int8": i} for bs, (f, i) in ort_lat.items()},
             "teacher_accuracy": report["teacher"]["accuracy"], "wall_s": time.perf_counter() - t0,
         })
         print(json.dumps(rows[-1]), flush=True)
@@ -104,6 +138,9 @@ def main() -> None:
 
 
 def render(rows: list[dict], seeds: int) -> str:
+    def pair(d: dict | None) -> str:  # "float / int8 (speed-up)"
+        return "n/a" if not d else f"{d['float']:.3f} / {d['int8']:.3f} ({d['float'] / d['int8']:.2f}x)"
+
     def ms(v: list[float]) -> str:
         return f"{statistics.median(v):.2f} [{min(v):.2f}, {max(v):.2f}]"
 
@@ -114,16 +151,17 @@ def render(rows: list[dict], seeds: int) -> str:
              f"loss in points = float minus int8; median [min, max] over seeds 0-{seeds - 1}. Latency: one CPU "
              "thread, float and int8 measured alternately in one process, median ms per call.", "",
              "| student | int8 path | float acc % | int8 acc % | loss (points) | converted after training: loss | "
-             "weights float / int8 (bytes) | smaller | batch 1 ms float / int8 | batch 64 ms float / int8 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "weights float / int8 (bytes) | smaller | PyTorch batch 1 ms float / int8 | PyTorch batch 64 | "
+             "onnxruntime batch 1 | onnxruntime batch 64 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         l1, l64 = r["latency_ms"][1], r["latency_ms"][64]
         lines.append(
             f"| `{r['student']}` | {r['path']}{' (QAT)' if r['path'] == 'static' else ' (no QAT path)'} | "
             f"{ms([100 * v for v in r['kd']])} | {ms([100 * v for v in r['int8']])} | {ms(r['loss_points'])} | "
             f"{ms(r['ptq_loss_points'])} | {r['bytes_float']:,} / {r['bytes_int8']:,} | "
-            f"{r['bytes_float'] / r['bytes_int8']:.1f}x | {l1['float']:.3f} / {l1['int8']:.3f} "
-            f"({l1['float'] / l1['int8']:.2f}x) | {l64['float']:.3f} / {l64['int8']:.3f} ({l64['float'] / l64['int8']:.2f}x) |")
+            f"{r['bytes_float'] / r['bytes_int8']:.1f}x | {pair(l1)} | {pair(l64)} | "
+            f"{pair(r['onnxruntime_latency_ms'].get(1))} | {pair(r['onnxruntime_latency_ms'].get(64))} |")
     return "\n".join(lines) + "\n"
 
 

@@ -20,8 +20,12 @@ COSTS = ("macs", "params", "latency_ms", "size_mb", "latency_int8_ms", "size_mb_
 INT8_COSTS = ("latency_int8_ms", "size_mb_int8")
 
 
+#: the largest ratio to the teacher a bound takes (beyond it a bound bounds nothing: likely a typo)
+MAX_RATIO = 1e6
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Constraints(_Model):
@@ -29,12 +33,12 @@ class Constraints(_Model):
     (``*_ratio``) and/or absolute (``max_*``). The default is the project's rule: <= 1/10 of
     the teacher on params and MACs. Latency is measured only when bounded or an objective."""
 
-    macs_ratio: Annotated[float, Field(gt=0)] | None = 0.1
-    params_ratio: Annotated[float, Field(gt=0)] | None = 0.1
-    latency_ratio: Annotated[float, Field(gt=0)] | None = None
-    size_ratio: Annotated[float, Field(gt=0)] | None = None
-    max_macs: Annotated[int, Field(gt=0)] | None = None
-    max_params: Annotated[int, Field(gt=0)] | None = None
+    macs_ratio: Annotated[float, Field(gt=0, le=MAX_RATIO)] | None = 0.1
+    params_ratio: Annotated[float, Field(gt=0, le=MAX_RATIO)] | None = 0.1
+    latency_ratio: Annotated[float, Field(gt=0, le=MAX_RATIO)] | None = None
+    size_ratio: Annotated[float, Field(gt=0, le=MAX_RATIO)] | None = None
+    max_macs: Annotated[int, Field(gt=0, le=10**18)] | None = None
+    max_params: Annotated[int, Field(gt=0, le=10**18)] | None = None
     max_latency_ms: Annotated[float, Field(gt=0)] | None = None
     max_size_mb: Annotated[float, Field(gt=0)] | None = None
     #: bounds on the student's int8 version (latency measured on CPU, PyTorch's int8 kernels)
@@ -51,10 +55,10 @@ class Constraints(_Model):
 class LatencySettings(_Model):
     """How latency is measured (on the search device): batch, threads, warm-up, repeats."""
 
-    batch_size: Annotated[int, Field(ge=1)] = 1
-    threads: Annotated[int, Field(ge=1)] = 1
-    warmup: Annotated[int, Field(ge=0)] = 3
-    repeats: Annotated[int, Field(ge=1)] = 10
+    batch_size: Annotated[int, Field(ge=1, le=2**16)] = 1
+    threads: Annotated[int, Field(ge=1, le=1024)] = 1
+    warmup: Annotated[int, Field(ge=0, le=10**4)] = 3
+    repeats: Annotated[int, Field(ge=1, le=10**5)] = 10
 
 
 class PrescreenSettings(_Model):
@@ -90,7 +94,7 @@ DEFAULT_RECOMMEND = "best"
 
 
 class SearchSettings(_Model):
-    trials: Annotated[int, Field(ge=1)] = 40
+    trials: Annotated[int, Field(ge=1, le=10**6)] = 40
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
     seed: int = 0
     objectives: tuple[str, ...] = ("accuracy", "macs", "params")

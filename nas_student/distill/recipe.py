@@ -30,11 +30,21 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from nas_student.distill.schedules import Schedule, Scheduled, lower_bound, value_at
+from nas_student.distill.schedules import Schedule, Scheduled, lower_bound, upper_bound, value_at
+
+
+#: the largest loss weight or temperature a recipe takes (a typo of 1e30 is refused, not trained)
+MAX_WEIGHT = 1000.0
+
+
+def _at_most(v: Scheduled) -> Scheduled:
+    if upper_bound(v) > MAX_WEIGHT:
+        raise ValueError(f"must be at most {MAX_WEIGHT:g} (at every step of its schedule)")
+    return v
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FeaturePair(_Model):
@@ -49,7 +59,7 @@ class FeatureKD(_Model):
     """Intermediate-feature distillation (FitNets hints). ``pairs: auto`` follows the rule in
     :mod:`nas_student.distill.feature_map`."""
 
-    weight: Annotated[float, Field(ge=0)] = 1.0
+    weight: Annotated[float, Field(ge=0, le=MAX_WEIGHT)] = 1.0
     pairs: Annotated[Union[Annotated[Literal["auto"], Tag("auto")],
                            Annotated[tuple[FeaturePair, ...], Tag("list")]],
                      Discriminator(lambda v: "auto" if isinstance(v, str) else "list")] = "auto"
@@ -59,21 +69,21 @@ class AttentionKD(_Model):
     """Attention-map distillation between Transformer layers (mapped by relative depth), each
     student head matched to a learned mixture of the teacher's heads."""
 
-    weight: Annotated[float, Field(ge=0)] = 1.0
+    weight: Annotated[float, Field(ge=0, le=MAX_WEIGHT)] = 1.0
     adaptive_heads: bool = True
 
 
 class Recipe(_Model):
     """How a student is trained: budget, optimiser, schedules and loss terms."""
 
-    steps: Annotated[int, Field(ge=1)] = 300
-    epochs: Annotated[float, Field(gt=0)] | None = None
-    batch_size: Annotated[int, Field(ge=1)] = 64
-    lr: Annotated[float, Field(gt=0)] = 3e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    steps: Annotated[int, Field(ge=1, le=10**9)] = 300
+    epochs: Annotated[float, Field(gt=0, le=10**6)] | None = None
+    batch_size: Annotated[int, Field(ge=1, le=2**20)] = 64
+    lr: Annotated[float, Field(gt=0, le=10)] = 3e-3
+    weight_decay: Annotated[float, Field(ge=0, le=10)] = 0.0
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     schedule: Literal["constant", "linear", "cosine"] = "cosine"
-    warmup_steps: Annotated[int, Field(ge=0)] = 0
+    warmup_steps: Annotated[int, Field(ge=0, le=10**9)] = 0
     temperature: Scheduled = 4.0
     alpha: Scheduled = 0.9
     beta: Scheduled = 0.1
@@ -87,14 +97,14 @@ class Recipe(_Model):
     def _positive(cls, v: Scheduled) -> Scheduled:
         if lower_bound(v) <= 0:
             raise ValueError("must be greater than 0 (at every step of its schedule)")
-        return v
+        return _at_most(v)
 
     @field_validator("alpha", "beta")
     @classmethod
     def _non_negative(cls, v: Scheduled) -> Scheduled:
         if lower_bound(v) < 0:
             raise ValueError("must be >= 0 (at every step of its schedule)")
-        return v
+        return _at_most(v)
 
     @model_validator(mode="after")
     def _ranges(self) -> "Recipe":
@@ -151,8 +161,8 @@ class ProxyRecipe(Recipe):
     unnormalised students start slowly. See
     ``results/BENCHMARKS.md``."""
 
-    steps: Annotated[int, Field(ge=1)] = 150
-    lr: Annotated[float, Field(gt=0)] = 1e-2
+    steps: Annotated[int, Field(ge=1, le=10**9)] = 150
+    lr: Annotated[float, Field(gt=0, le=10)] = 1e-2
     temperature: Scheduled = 1.0
 
 

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Tag, model_validator
 class Schedule(BaseModel):
     """A value over training progress (see the module docstring for the curves)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     kind: Literal["constant", "linear", "cosine"] = "constant"
     start: float
@@ -72,6 +72,10 @@ def is_constant(v: Scheduled) -> bool:
 
 def lower_bound(v: Scheduled) -> float:
     return float(v) if not isinstance(v, Schedule) else v.bounds()[0]
+
+
+def upper_bound(v: Scheduled) -> float:
+    return float(v) if not isinstance(v, Schedule) else v.bounds()[1]
 
 
 def lr_factor(kind: str, step: int, total: int, warmup: int = 0) -> float:
