@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from nas_student.errors import NasStudentError
+from nas_student.errors import NasStudentError, is_disk_error
 
 app = typer.Typer(
     help="nas-student: search the best small student for a trained teacher "
@@ -26,7 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def one_line_errors(fn: F) -> F:
-    """Run a command; a NasStudentError or a bad path becomes ``error: ...`` and exit code 2."""
+    """Run a command; a NasStudentError, a bad path or a full or read-only disk becomes
+    ``error: ...`` and exit code 2."""
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -34,7 +35,10 @@ def one_line_errors(fn: F) -> F:
         except NasStudentError as e:
             err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
+        except OSError as e:
+            if not isinstance(e, (FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+                                  PermissionError)) and not is_disk_error(e):
+                raise
             # a path the user gave (or its folder) is not what it must be: say which, in one line
             where = f"{e.filename}: " if e.filename else ""
             err.print(f"[bold red]error:[/] {escape(where + (e.strerror or str(e)).lower())}", highlight=False,

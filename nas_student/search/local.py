@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas_student import storage
+from nas_student.errors import NasStudentError, disk_error_line, is_disk_error
 from nas_student import trial_record as rec
 from nas_student.search import liveness
 from nas_student.search.context import SearchContext
@@ -31,6 +32,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
         except optuna.TrialPruned:
             values, state = None, TrialState.PRUNED
         except Exception as e:  # noqa: BLE001 - the objective recorded the reason; the search goes on
+            if is_disk_error(e):  # the machine's condition, not the student's: stop, keep the trial retryable
+                _stop_on_disk_error(study, trial, e)
             _log.warning("trial %d failed: %s", trial.number, trial.user_attrs.get(rec.FAIL_REASON, e))
             values, state = None, TrialState.FAIL
         except BaseException:  # Ctrl-C, SystemExit: never leave the trial RUNNING
@@ -38,6 +41,16 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
             study.tell(trial, state=TrialState.FAIL)
             raise
     return study.tell(trial, values, state=state)
+
+
+def _stop_on_disk_error(study: optuna.Study, trial: optuna.Trial, e: Exception) -> None:
+    line = disk_error_line(e, "the run folder")
+    try:
+        rec.mark_failed(trial.set_user_attr, rec.Failure.INTERRUPTED, f"interrupted: {line.split(';')[0]}")
+        study.tell(trial, state=TrialState.FAIL)
+    except Exception:  # noqa: BLE001 - the study's own disk may be full: the next run marks it failed
+        pass
+    raise NasStudentError(line) from None
 
 
 def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,

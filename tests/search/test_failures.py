@@ -1,11 +1,16 @@
 """Trials that fail, diverge or would not fit in memory are recorded, and the search goes on."""
 
+import errno
+import os
+
 import optuna
 import pytest
 
 from nas_student.config import Constraints, RunConfig, SearchSettings
 from nas_student.distill import ProxyRecipe
+from nas_student.errors import NasStudentError
 from nas_student.search import memory, run_search
+from nas_student.storage import load_study
 
 pytestmark = pytest.mark.slow
 
@@ -170,3 +175,40 @@ def test_a_space_whose_family_cannot_take_the_tasks_inputs_is_refused_at_start(s
                                               "real-valued inputs, but this task's inputs are token ids"):
         feasibility.check_buildable(load_space(space), text.IO)
     feasibility.check_buildable(load_space("text-rnn"), text.IO)  # a sequence family: fine
+
+
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EROFS], ids=["disk full", "read-only folder"])
+def test_a_full_or_read_only_disk_stops_the_search_in_one_line_and_the_rerun_resumes(tmp_path, digits_task,
+                                                                                      monkeypatch, err):
+    """A disk error is the machine's condition, not the student's: the search stops at once with
+    one line (not five failed trials), the trial it hit is failed as interrupted, the complete
+    ones keep their values, and the same command resumes to the target."""
+    from nas_student.search.objective import Objective
+
+    real, calls = Objective._save_weights, []
+
+    def save(self, model, h):
+        calls.append(h)
+        if len(calls) == 3:
+            raise OSError(err, os.strerror(err), str(tmp_path / "r" / "weights" / f"{h}.pt"))
+        return real(self, model, h)
+
+    cfg = RunConfig(task="digits", run="r", results_dir=str(tmp_path), device="cpu", space="digits-mlp",
+                    budget=ProxyRecipe(steps=10), search=SearchSettings(trials=5, seed=0, trust={"enabled": False}),
+                    constraints={"macs_ratio": None, "params_ratio": None})
+    monkeypatch.setattr(Objective, "_save_weights", save)
+    with pytest.raises(NasStudentError) as e:
+        run_search(cfg)
+    line = str(e.value)
+    assert "\n" not in line and os.strerror(err).lower() in line and "run the same command again" in line
+    study = load_study(tmp_path / "r")
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 2 and states.count("FAIL") == 1 and "RUNNING" not in states
+    failed = next(t for t in study.trials if t.state.name == "FAIL")
+    assert failed.user_attrs["fail_kind"] == "interrupted"
+    before = {t.number: t.values for t in study.trials if t.state.name == "COMPLETE"}
+    monkeypatch.setattr(Objective, "_save_weights", real)
+    out = run_search(cfg)
+    after = out.study.trials
+    assert sum(t.state.name == "COMPLETE" for t in after) == 5
+    assert {n: after[n].values for n in before} == before
