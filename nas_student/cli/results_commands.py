@@ -265,7 +265,7 @@ def export(run: str = RUN_ARG,
     out.print(f"Exported trial {trial} to {b.out}: {', '.join(p.name for p in b.files)}", soft_wrap=True)
     out.print(f"Checked on a fixed input: ONNX (onnxruntime) max abs diff {b.onnx_max_abs_diff:.2e}, "
               f"TorchScript {b.torchscript_max_abs_diff:.2e}", soft_wrap=True)
-    out.print(f"Rebuild: nas_student.build('{b.out / 'arch.json'}', weights='{b.out / 'weights.pt'}')",
+    out.print(f"Rebuild: nas_student.load_student('{b.out / 'arch.json'}', weights='{b.out / 'weights.pt'}')",
               soft_wrap=True, highlight=False)
     if quantize:
         from nas_student.results.export_int8 import FILE, add_int8

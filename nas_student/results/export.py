@@ -1,6 +1,6 @@
 """Export one trial of a run as a self-contained bundle.
 
-Bundle (``export_trial``): ``arch.json`` (spec for :func:`nas_student.build`), ``weights.pt``
+Bundle (``export_trial``): ``arch.json`` (spec for :func:`nas_student.load_student`), ``weights.pt``
 (state_dict), ``model.ts`` (TorchScript, traced in eval mode), ``model.onnx`` (checked against
 PyTorch with onnxruntime), ``recipe.json`` (the KD budget and settings) and ``MODEL_CARD.md``.
 """
@@ -102,7 +102,7 @@ def _card(view: RunView, t: FrozenTrial, pos: dict[str, Any], io: ModelIO, b: Bu
         f"- KD loss: {rec.get('kd_loss', math.nan):.4f}",
         "", "## Training recipe (proxy budget)", "", "```json", json.dumps(recipe["budget"], indent=2), "```",
         "", "## Files", "",
-        "- `arch.json`: `nas_student.build(\"arch.json\", weights=\"weights.pt\")` rebuilds the model",
+        "- `arch.json`: `nas_student.load_student(\"arch.json\", weights=\"weights.pt\")` rebuilds the model",
         "- `weights.pt`: state_dict, `torch.load(path, weights_only=True)`",
         "- `model.ts`: TorchScript (traced, eval mode), `torch.jit.load(path)`",
         f"- `model.onnx`: ONNX (input `input`, output `logits`, dynamic batch); max abs diff to "

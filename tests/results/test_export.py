@@ -61,7 +61,7 @@ def test_export_rebuilds_bit_for_bit_in_a_fresh_process(small_run, tmp_path):
     code = (
         "import sys, torch, nas_student\n"
         "d = sys.argv[1]\n"
-        "m = nas_student.build(d + '/bundle/arch.json', weights=d + '/bundle/weights.pt')\n"
+        "m = nas_student.load_student(d + '/bundle/arch.json', weights=d + '/bundle/weights.pt')\n"
         "x = torch.load(d + '/x.pt', weights_only=True)\n"
         "with torch.no_grad():\n"
         "    torch.save(m(x), d + '/y.pt')\n"
@@ -86,10 +86,10 @@ def test_export_rebuilds_bit_for_bit_in_a_fresh_process(small_run, tmp_path):
 def test_build_from_dict_spec_fits_the_io():
     spec = {"arch": {"family": "mlp", "layers": [{"width": 16}]},
             "io": {"input_shape": [1, 8, 8], "num_outputs": 10}}
-    model = nas_student.build(spec)
+    model = nas_student.load_student(spec)
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     with pytest.raises(NasStudentError):
-        nas_student.build({"arch": {"family": "mlp"}})
+        nas_student.load_student({"arch": {"family": "mlp"}})
 
 
 def test_untrained_trial_cannot_be_exported(small_run, tmp_path):

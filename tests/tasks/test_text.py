@@ -95,6 +95,6 @@ def test_search_on_the_text_task_gives_a_front_of_feasible_students(tmp_path, te
     assert result.exit_code == 0, result.output
     assert {p.name for p in (tmp_path / "b").iterdir()} == {
         "arch.json", "weights.pt", "model.ts", "model.onnx", "recipe.json", "MODEL_CARD.md"}
-    model = nas_student.build(str(tmp_path / "b" / "arch.json"), weights=str(tmp_path / "b" / "weights.pt"))
+    model = nas_student.load_student(str(tmp_path / "b" / "arch.json"), weights=str(tmp_path / "b" / "weights.pt"))
     ids = torch.randint(0, text.IO.vocab_size, (2, *text.IO.input_shape))
     assert model(ids).shape == (2, *text.IO.input_shape, text.IO.num_outputs)

@@ -1,4 +1,4 @@
-"""Rebuild an exported student from its spec: ``nas_student.build(spec)``.
+"""Rebuild an exported student from its spec: ``nas_student.load_student(spec)``.
 
 A spec is ``{"arch": {...}, "io": {"input_shape": [...], "num_outputs": N}}`` (the ``arch.json``
 of an export bundle), given as a dict or as a path to that JSON file.
@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # torch is imported on use: `import nas_student` stays light
     from torch import nn
 
 
-def build(spec: Mapping[str, Any] | str | Path, weights: str | Path | None = None) -> "nn.Module":
+def load_student(spec: Mapping[str, Any] | str | Path, weights: str | Path | None = None) -> "nn.Module":
     """The ``nn.Module`` the spec describes (fresh initialisation, training mode). With
     ``weights`` (a state_dict file, e.g. a bundle's ``weights.pt``), the weights are loaded and
     the module is put in eval mode."""
@@ -47,4 +47,4 @@ def build(spec: Mapping[str, Any] | str | Path, weights: str | Path | None = Non
     return model
 
 
-__all__ = ["build"]
+__all__ = ["load_student"]
