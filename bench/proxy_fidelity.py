@@ -53,7 +53,8 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     torch.manual_seed(seed)
     model = build(arch, ctx.task.io)
     # kd@S and full: full training's recipe (Recipe's defaults) at S steps; variants change it
-    budget = Recipe.model_validate({**Recipe().model_dump(), **(overrides or {}), "steps": steps})
+    ov, steps = for_family(overrides or {}, arch.get("family"), steps)
+    budget = Recipe.model_validate({**Recipe().model_dump(), **ov, "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,
                 teacher_logits=ctx.teacher_train_logits if kd else None, seed=seed)
     val = evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
@@ -62,10 +63,20 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     out = {"val_" + k: v for k, v in val.items()}
     out.update({"test_" + k: v for k, v in test.items()})
     out["train_s"] = res.wall_s
+    out["steps"] = steps
     per_epoch = max(1, -(-len(ctx.task.train.x) // budget.batch_size))
     out["sotl"] = statistics.mean(res.loss_curve)  # sum of training losses (Ru et al. 2021), per step
     out["sotl_e"] = statistics.mean(res.loss_curve[-per_epoch:])  # ... over the last epoch only
     return out
+
+
+def for_family(overrides: dict, family: str | None, steps: int) -> tuple[dict, int]:
+    """A variant's recipe overrides for one student, and its steps: a key ``FAMILY.key``
+    (e.g. ``rnn.lr=0.03``, ``transformer.steps=300``) applies only to students of that family
+    and wins over the plain ``key``; ``steps`` there replaces the variant's budget."""
+    out = {k: v for k, v in overrides.items() if "." not in k}
+    out.update({k.split(".", 1)[1]: v for k, v in overrides.items() if "." in k and k.split(".", 1)[0] == family})
+    return out, int(out.pop("steps", steps))
 
 
 def plan(args) -> list[tuple[str, int, bool, int, dict]]:
@@ -82,13 +93,24 @@ def plan(args) -> list[tuple[str, int, bool, int, dict]]:
 def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[int]]]:
     """``"lr1e-2:lr=0.01;T2@50/150:temperature=2,alpha=0.5"`` -> {name: (recipe overrides,
     budgets)}; a variant without ``@`` is measured at ``steps`` (``--variant-steps``). The key
-    ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0)."""
+    ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0).
+    A key ``FAMILY.key`` applies to one family's students only (:func:`for_family`): a
+    per-family recipe, e.g. ``fam:lr=0.01,temperature=1,rnn.lr=0.03,transformer.steps=300``."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         head, _, kv = part.partition(":")
         name, _, at = head.partition("@")
         out[name] = ({k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in kv.split(",") if item)},
                      [int(v) for v in at.split("/")] if at else steps)
+    return out
+
+
+def parse_compose(text: str) -> dict[str, dict[str, str]]:
+    """``"fam300:rnn=p@300,transformer=p@300,*=p@150"`` -> {name: {family or "*": measurement}}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, kv = part.partition(":")
+        out[name] = dict(item.split("=", 1) for item in kv.split(",") if item)
     return out
 
 
@@ -184,6 +206,12 @@ def main() -> None:
     ap.add_argument("--variants", default="",
                     help='proxy recipe variants, "name:key=value,...;name2:..." (measured at --variant-steps)')
     ap.add_argument("--variant-steps", default="150")
+    ap.add_argument("--compose", default="",
+                    help='report-only scores that take each family\'s value from another measurement, '
+                         '"name:rnn=p@300,transformer=p@300,*=p@150;..." (a per-family budget, no extra training)')
+    ap.add_argument("--mix", default="",
+                    help='report-only scores that average the ranks of others, "name:p@150+zc:synflow;..." '
+                         '(a measurement\'s val metric, zc:NAME, macs or params)')
     ap.add_argument("--only", default="", help="measure only these kinds (name prefixes, e.g. full,kd)")
     ap.add_argument("--saturation", default="1000,6000", help="extra KD budgets on the first students")
     ap.add_argument("--saturation-students", type=int, default=4)
@@ -200,6 +228,8 @@ def main() -> None:
     args.budgets, args.ce_steps, args.saturation = ints(args.budgets), ints(args.ce_steps), ints(args.saturation)
     args.variant_steps, args.variants = ints(args.variant_steps), parse_variants(args.variants, ints(args.variant_steps))
     args.only = [v for v in args.only.split(",") if v]
+    args.compose = parse_compose(args.compose)
+    args.mix = dict(part.split(":", 1) for part in args.mix.split(";") if part)
     torch.set_num_threads(1)
     cache_dir = Path(args.cache_dir or f"/tmp/nas_student_bench/proxy_fidelity_{args.task}")
     cache_dir.mkdir(parents=True, exist_ok=True)

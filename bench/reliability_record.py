@@ -38,6 +38,7 @@ from nas_student.spaces import RandomSuggester, load_space  # noqa: E402
 FUZZ_CMD = "python -m pytest tests/spaces/test_fuzz_spaces.py -q"
 DET_CMD = "python -m pytest tests/search/test_determinism.py -q"
 KILL_CMD = "python -m pytest tests/search/test_crash.py -q"
+KILL_TRIALS = 40  # the test runs the same campaign on 20 trials
 BAD_CMD = "python -m pytest tests/test_cli.py -q -k bad_input"
 
 
@@ -131,7 +132,7 @@ def determinism() -> dict:
     load_task("digits", seed=0)  # the teacher is cached before the processes start
     folder = Path(tempfile.mkdtemp())
     t = time.perf_counter()
-    dirs = td.run_searches(folder)
+    dirs = td.run_searches(folder, 3)
     wall = time.perf_counter() - t
     trials = td.trial_records(dirs[0])
     return {"wall_s": wall, "problems": td.compare(dirs), "trials": trials,
@@ -148,13 +149,15 @@ def kills(random_kills: int, seed: int) -> dict:
     load_task("digits", seed=0)  # the teacher is cached before the processes start
     folder = Path(tempfile.mkdtemp())
     env = {"OMP_NUM_THREADS": "1"}
-    ref = cp.campaign(tc.command(folder, "u"), folder / "u", [], env=env)
+    ref = cp.campaign(tc.command(folder, "u", KILL_TRIALS), folder / "u", [], env=env)
     plan = tc.HOOK_KILLS[:-1] + ["time:1.5"] * random_kills + tc.HOOK_KILLS[-1:]
-    res = cp.campaign(tc.command(folder, "k"), folder / "k", plan, seed=seed, env=env)
+    res = cp.campaign(tc.command(folder, "k", KILL_TRIALS), folder / "k", plan, seed=seed, env=env)
     got = cp.outcome(folder / "k", folder / "u") if not res.problems else {}
     interrupted = sum(bool(snap["RUNNING"]) for snap in res.snapshots[:-1])
+    reasons = [r for r in (tc.DIED, tc.DIED_CLAIMING) if r in got.get("fail_reasons", [])] or [tc.DIED]
     return {"plan": plan, "res": res, "ref": ref, "got": got, "interrupted": interrupted,
-            "expected": tc.expected(interrupted), "cmd": " ".join(tc.command(Path("DIR"), "k"))}
+            "expected": tc.expected(interrupted, reasons, KILL_TRIALS),
+            "cmd": " ".join(tc.command(Path("DIR"), "k", KILL_TRIALS))}
 
 
 def bad_inputs() -> list[dict]:
@@ -198,7 +201,7 @@ def write_kills(k: dict | None) -> list[str]:
         return L + ["(not run: `--no-kills`)", ""]
     res, got = k["res"], k["got"]
     lost = len(res.lost)
-    L += [f"Reproduce: `{KILL_CMD}` (asserts the same on 5 + 2 kills) or this script. The search "
+    L += [f"Reproduce: `{KILL_CMD}` (asserts the same on a 20-trial search, 5 + 2 kills) or this script. The search "
           f"`nas-student {k['cmd']}` is killed with SIGKILL {len(k['plan'])} times (one run per kill, "
           "each resuming the last), then run to the end, and compared with the same command never "
           "interrupted. Crash points (tests/search/crash_points.py): `train` = a student's training "

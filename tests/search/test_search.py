@@ -107,7 +107,7 @@ def test_storage_opened_by_many_processes_at_once_never_crashes(tmp_path):
     code = ("import sys; from pathlib import Path; from nas_student.search.study import open_storage;"
             "open_storage(Path(sys.argv[1]))")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE)
-             for _ in range(6)]
+             for _ in range(4)]
     errors = [p.communicate(timeout=120)[1].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(errors)
 
