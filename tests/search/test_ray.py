@@ -84,6 +84,7 @@ def test_a_worker_node_killed_mid_trial_costs_no_trial(tmp_path, digits_task, cl
     assert len(out.front) >= 1 and str(int(out.front["trial"].iloc[0])) in res.output
 
 
+@pytest.mark.campaign  # 100-320 s: the same resume path as a killed local search (test_crash.py)
 def test_the_driver_killed_mid_search_resumes_with_no_trial_lost(tmp_path, digits_task, cluster):
     """SIGKILL the Ray driver (the process that owns the study's trials) while trials run on the
     cluster; the same command resumes: the trials it was running fail as interrupted, the complete
