@@ -209,6 +209,7 @@ def report(args, cache: dict, done: list[dict], wall: float) -> str:
     seeded = over_seeds(args, done)
     tgt = sorted(shown(target(st, args), args) for st in done)
     chosen, best, fam = budget_rule(rows, seeded)
+    averaged = {r["steps"] for r in seeded if r["score"] == "**default proxy**"} >= set(fam) and bool(fam)
     default_steps = ProxyRecipe().steps
     default_name = next((n for n, (ov, _) in args.variants.items() if is_default_proxy(ov)), None)
     default_row = next((r for r in rows if r["score"].startswith("**default proxy**") and r["steps"] == default_steps), None)
@@ -241,7 +242,7 @@ def report(args, cache: dict, done: list[dict], wall: float) -> str:
                   "time (median over students)", ""]
     if chosen is not None:
         lines += [f"Budget rule (smallest budget of the default proxy whose tau is within {RULE_MARGIN} of its "
-                  f"best, {best:.3f}{', taus averaged over init seeds' if seeded else ''}): **{chosen} steps**. "
+                  f"best, {best:.3f}{', taus averaged over init seeds' if averaged else ', one init seed'}): **{chosen} steps**. "
                   "Taus by budget: " + ", ".join(f"{s}: {t:.3f}" for s, t in sorted(fam.items())) + ".", ""]
         cheap = {s: t for s, t in fam.items() if s / args.full_steps <= COST_CEILING + 1e-9}
         if chosen / args.full_steps > COST_CEILING + 1e-9 and cheap:
@@ -439,8 +440,8 @@ def front(args, done: list[dict]) -> list[str]:
         return []
     sub, rows = front_rows(args, done)
     tgt = [target(st, args) for st in done]
-    rel, rel_top = reliability(args, done), reliability(args, done, sub.top)
     ceiling = next((r for r in rows if r.get("ceiling")), None)
+    rel, rel_top = (reliability(args, done), reliability(args, done, sub.top)) if ceiling is not None else (None, None)
     lines = [f"## Where the front is decided: top half{', families' if len(sub.names) > 1 else ''}", "",
              f"Kendall tau-b against the target on all {len(done)} students and among the top half by target "
              f"(the {len(sub.top)} best: target {shown(min(tgt[i] for i in sub.top), args):.4f} and up), "
