@@ -13,9 +13,26 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 def _teacher_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One teacher cache per test session: the digits teacher trains once, then is reused.
     Set NAS_STUDENT_TEST_CACHE to reuse a cache across sessions (faster local runs)."""
-    path = Path(os.environ.get("NAS_STUDENT_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # parallel processes share one cache (the cache locks)
+        shared = shared.parent
+    path = Path(os.environ.get("NAS_STUDENT_TEST_CACHE") or shared / "teacher-cache")
+    path.mkdir(parents=True, exist_ok=True)
     os.environ["NAS_STUDENT_CACHE"] = str(path)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _short_text_teacher() -> None:
+    """The text task's teacher trains for minutes; its quality (better than every student) is
+    what bench/text_kd.py measures. Tests exercise the same path with a 300-step teacher (its
+    own cache entry: the budget is part of the key)."""
+    from nas_student.tasks import text
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(text, "TEACHER_BUDGET", text.TEACHER_BUDGET.model_copy(update={"steps": 300}))
+    yield
+    mp.undo()
 
 
 @pytest.fixture(scope="session")
@@ -56,3 +73,9 @@ def small_run(tmp_path_factory: pytest.TempPathFactory, _teacher_cache: Path) ->
 def small_run_b(tmp_path_factory: pytest.TempPathFactory, _teacher_cache: Path) -> Path:
     """4 students (random sampler; seed 0, so the same cached teacher), to compare with."""
     return make_run(tmp_path_factory.getbasetemp() / "runs", "other", 4, "random")
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one test process per core, at most 4 (each runs one torch thread; the
+    subprocess tests start more processes of their own)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -65,20 +66,30 @@ def cached_teacher(
     key = cache_key(definition)
     weights, meta_path = folder / f"{key}.pt", folder / f"{key}.json"
     model = build()
-    reason = _try_load(model, weights, meta_path, score)
-    if reason is None:
-        meta = json.loads(meta_path.read_text())
-        meta["cache"] = "hit"
-        return model, meta
-    log.info("teacher cache %s: %s; training it", key, reason)
-    model = build()
-    fit(model)
-    acc = score(model)
-    atomic_write(weights, lambda p: torch.save(model.state_dict(), p))
-    meta = {"key": key, "sha256": _sha256(weights), "test_accuracy": acc, "definition": definition}
-    atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
+    if _try_load(model, weights, meta_path, score) is None:
+        return model, _hit(meta_path)
+    # One process trains a missing teacher; others starting at the same time (search workers,
+    # parallel test processes) wait for it and load its result instead of training it again.
+    with FileLock(str(folder / f"{key}.lock")):
+        model = build()
+        reason = _try_load(model, weights, meta_path, score)
+        if reason is None:
+            return model, _hit(meta_path)
+        log.info("teacher cache %s: %s; training it", key, reason)
+        model = build()
+        fit(model)
+        acc = score(model)
+        atomic_write(weights, lambda p: torch.save(model.state_dict(), p))
+        meta = {"key": key, "sha256": _sha256(weights), "test_accuracy": acc, "definition": definition}
+        atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
     meta["cache"] = f"rebuilt ({reason})"
     return model, meta
+
+
+def _hit(meta_path: Path) -> dict[str, Any]:
+    meta = json.loads(meta_path.read_text())
+    meta["cache"] = "hit"
+    return meta
 
 
 def _try_load(model: nn.Module, weights: Path, meta_path: Path,

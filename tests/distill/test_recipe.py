@@ -86,6 +86,22 @@ def test_full_training_default_recipe_from_the_proxy():
     curriculum = default_recipe(RunConfig.model_validate(
         {"budget": {"temperature": {"kind": "cosine", "start": 8, "end": 2}}}).budget)
     assert isinstance(curriculum.temperature, Schedule) and curriculum.final_temperature == pytest.approx(2.0)
+    # language models (per-token outputs) keep T = 1 in full training; lr still takes full training's
+    lm = default_recipe(RunConfig(task="text").budget, per_token=True)
+    assert (lm.steps, lm.lr, lm.temperature) == (150 * FULL_FACTOR, 3e-3, 1.0)
+
+
+def test_train_picks_the_language_model_default_from_the_task(tmp_path):
+    import json
+
+    from nas_student.config import RunConfig
+    from nas_student.full_training import job_from_arch
+
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"family": "rnn", "cell": "gru", "layers": 1, "hidden": 8, "embed_dim": 8}))
+    assert job_from_arch(arch, RunConfig(task="text"), None, None).recipe.temperature == 1.0
+    arch.write_text(json.dumps({"family": "mlp", "hidden": [8]}))
+    assert job_from_arch(arch, RunConfig(task="digits"), None, None).recipe.temperature == 4.0
 
 
 def test_reports_give_a_spread_only_over_several_seeds():

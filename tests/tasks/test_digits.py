@@ -86,3 +86,37 @@ def test_cache_refuses_pickled_code(tmp_path):
     meta_file.write_text(json.dumps(m))
     _, meta2 = _tiny(tmp_path, calls)
     assert "unreadable" in meta2["cache"] and not marker.exists() and len(calls) == 2
+
+
+_RACE = """
+import sys, time, torch
+from pathlib import Path
+from nas_student.tasks.teacher_cache import cached_teacher
+root, log = Path(sys.argv[1]), Path(sys.argv[2])
+def build():
+    torch.manual_seed(0)
+    return torch.nn.Linear(3, 2)
+def fit(m):
+    with log.open("a") as f:
+        f.write("fit\\n")
+    time.sleep(1.5)  # a slow teacher: the other process arrives while this one trains
+    with torch.no_grad():
+        m.weight.add_(1.0)
+_, meta = cached_teacher({"name": "race"}, build, fit, lambda m: float(m.weight.sum()), root=root)
+print(meta["cache"])
+"""
+
+
+def test_two_processes_on_a_cold_cache_train_the_teacher_once(tmp_path):
+    """Search workers (or parallel test processes) starting together: one trains, the other
+    waits for it and loads the result."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "fits.log"
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(tmp_path), str(log)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert all(p.returncode == 0 for p in procs)
+    assert log.read_text().count("fit") == 1
+    assert outs[0] == "hit" and outs[1].startswith("rebuilt (not cached yet)"), outs

@@ -1,6 +1,9 @@
-"""The built-in text task: verified corpus, deterministic windows and split, teacher > unigram."""
+"""The built-in text task: CPython's documentation as corpus (any release), deterministic windows and split, teacher > unigram."""
 
 import hashlib
+import platform
+import sys
+import types
 
 import pytest
 import torch
@@ -16,18 +19,43 @@ def text_task(_teacher_cache):
     return load_task("text", seed=0)
 
 
-def test_corpus_is_verified_and_a_changed_file_is_refused(tmp_path, monkeypatch):
+def test_corpus_is_cpythons_documentation_topics_and_named_by_version():
     texts = text.corpus()
-    assert len(texts) == len(text.SOURCES) and sum(map(len, texts)) == 43054
-    fake = tmp_path / "descr"
-    fake.mkdir()
-    for name in text.SOURCES:
-        (fake / name).write_text("changed" if name == "iris.rst" else "")
-    monkeypatch.setattr(text.importlib.resources, "files", lambda pkg: tmp_path)
-    with pytest.raises(text.CorpusError, match=r"descr/breast_cancer.rst has sha256 e3b0c44298fc1c14\.\.\., expected 3c58"):
-        text.corpus()
-    (fake / "breast_cancer.rst").unlink()
-    with pytest.raises(text.CorpusError, match="breast_cancer.rst is missing"):
+    import pydoc_data.topics
+
+    assert texts == [pydoc_data.topics.topics[k] for k in sorted(pydoc_data.topics.topics)]
+    assert len(texts) >= 50 and sum(map(len, texts)) > 300_000  # ~465,000 characters in 3.11
+    v = text.corpus_version(texts)
+    assert v["source"] == "pydoc_data.topics" and v["python"] == platform.python_version()
+    assert v["characters"] == sum(map(len, texts)) and v["texts"] == len(texts)
+    assert v["sha256"] == hashlib.sha256("\0".join(texts).encode()).hexdigest()
+    x, _ = text.windows(texts)
+    assert (x == text.UNK).float().mean() < 0.005  # the fixed vocabulary covers the corpus
+
+
+def test_a_corpus_with_other_bytes_builds_its_own_teacher_never_refused(tmp_path, monkeypatch):
+    """Another Python release ships other topic texts: the task builds from them, and the
+    teacher cache (keyed on the data) trains a new teacher instead of refusing or reusing."""
+    monkeypatch.setenv("NAS_STUDENT_CACHE", str(tmp_path))
+    monkeypatch.setattr(text, "TEACHER_BUDGET", text.TEACHER_BUDGET.model_copy(update={"steps": 3}))
+    monkeypatch.setattr(text, "TEACHER_ARCH", {**text.TEACHER_ARCH, "d_model": 16, "layers": 1})
+    fake = types.ModuleType("fake_topics")
+    monkeypatch.setitem(sys.modules, "fake_topics", fake)
+    monkeypatch.setattr(text, "SOURCE", "fake_topics")
+    seen = []
+    for words in ("the quick brown fox jumps over the lazy dog. ", "Another release, other bytes! "):
+        fake.topics = {f"topic{i}": words * (40 + i) for i in range(30)}
+        task = text.load(seed=0)
+        meta = task.teacher_info
+        assert meta["cache"].startswith("rebuilt (not cached yet)"), meta["cache"]
+        assert meta["corpus"]["source"] == "fake_topics" and meta["corpus"]["texts"] == 30
+        assert len(task.train) + len(task.val) + len(task.test) > 30
+        seen.append((meta["key"], meta["corpus"]["sha256"]))
+    assert seen[0][0] != seen[1][0] and seen[0][1] != seen[1][1]
+    assert text.load(seed=0).teacher_info["cache"] == "hit"  # the same corpus again: cached
+    assert len(list((tmp_path / "teachers").glob("*.pt"))) == 2
+    monkeypatch.setitem(sys.modules, "fake_topics", None)  # a Python without the topics
+    with pytest.raises(text.CorpusError, match="this Python has no fake_topics"):
         text.corpus()
 
 
@@ -45,7 +73,8 @@ def test_split_is_deterministic_by_seed_and_disjoint():
     for s, t in zip(a, b):
         assert torch.equal(s.x, t.x) and torch.equal(s.y, t.y)
     assert not torch.equal(a[0].x, c[0].x)
-    assert [len(s) for s in a] == [542, 67, 69]
+    n = len({tuple(r) for r in text.windows(text.corpus())[0].tolist()})  # distinct windows
+    assert [len(s) for s in a] == [int(0.8 * n), int(0.1 * n), n - int(0.8 * n) - int(0.1 * n)]
     rows = {tuple(r.tolist()) for s in a for r in s.x}
     assert len(rows) == sum(len(s) for s in a)  # no window in two splits
     digest = hashlib.sha256(torch.cat([s.x for s in a]).numpy().tobytes()).hexdigest()
@@ -55,7 +84,7 @@ def test_split_is_deterministic_by_seed_and_disjoint():
 def test_task_is_registered_with_its_interface():
     assert "text" in task_names()
     io = task_io("text")
-    assert io.tokens and io.causal and io.per_token and io.num_outputs == io.vocab_size == 62
+    assert io.tokens and io.causal and io.per_token and io.num_outputs == io.vocab_size == 72
     assert io.example_input().shape == (1, 64)
 
 
