@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -134,8 +135,18 @@ def builtin_teacher(task: str, io: Any, train_s: Any, test_s: Any, arch: dict[st
         before = torch.get_num_threads()
         if threads:
             torch.set_num_threads(threads)
+        total = budget.total_steps(len(train_s.x))
+        print(f"the built-in {task!r} teacher is not cached yet ({cache_dir()}): training it once, "
+              f"{total} steps", file=sys.stderr, flush=True)
+        every = max(1, total // 10)
+
+        def progress(step: int) -> bool:
+            if step % every == 0 or step == total:
+                print(f"  {task} teacher: step {step}/{total}", file=sys.stderr, flush=True)
+            return False
+
         try:
-            train(model, train_s.x, train_s.y, budget, seed=seed)
+            train(model, train_s.x, train_s.y, budget, seed=seed, on_step=progress)
         finally:
             torch.set_num_threads(before)
 

@@ -33,7 +33,7 @@ def test_corpus_is_cpythons_documentation_topics_and_named_by_version():
     assert (x == text.UNK).float().mean() < 0.005  # the fixed vocabulary covers the corpus
 
 
-def test_a_corpus_with_other_bytes_builds_its_own_teacher_never_refused(tmp_path, monkeypatch):
+def test_a_corpus_with_other_bytes_builds_its_own_teacher_never_refused(tmp_path, monkeypatch, capfd):
     """Another Python release ships other topic texts: the task builds from them, and the
     teacher cache (keyed on the data) trains a new teacher instead of refusing or reusing."""
     monkeypatch.setenv("NAS_STUDENT_CACHE", str(tmp_path))
@@ -48,6 +48,9 @@ def test_a_corpus_with_other_bytes_builds_its_own_teacher_never_refused(tmp_path
         task = text.load(seed=0)
         meta = task.teacher_info
         assert meta["cache"].startswith("rebuilt (not cached yet)"), meta["cache"]
+        err = capfd.readouterr().err  # a user waiting for the teacher sees it train
+        assert "'text' teacher is not cached yet" in err and "training it once, 3 steps" in err
+        assert "text teacher: step 3/3" in err
         assert meta["corpus"]["source"] == "fake_topics" and meta["corpus"]["texts"] == 30
         assert len(task.train) + len(task.val) + len(task.test) > 30
         seen.append((meta["key"], meta["corpus"]["sha256"]))
