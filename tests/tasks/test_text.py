@@ -111,10 +111,15 @@ def test_search_on_the_text_task_gives_a_front_of_feasible_students(tmp_path, te
 
     from nas_student.cli import app
 
+    # the recurrent students are searched on measured latency at batch 64 (MACs do not follow it)
+    latency = ["--objectives", "accuracy,latency_ms,params", "--latency-batch", "64"] if space == "text-rnn" else []
     result = CliRunner().invoke(app, ["search", "--task", "text", "--space", space, "--trials", "4",
-                                      "--steps", "20", "--results-dir", str(tmp_path)])
+                                      "--steps", "20", "--results-dir", str(tmp_path), *latency])
     assert result.exit_code == 0, result.output
     front = pd.read_csv(tmp_path / f"text-{space}-s0" / "pareto.csv")
+    if latency:
+        trials = pd.read_csv(tmp_path / f"text-{space}-s0" / "trials.csv").query("feasible")
+        assert (trials["latency_ms"] > 0).all() and "latency_ms" in front.columns
     assert len(front) >= 1 and front["feasible"].all()
     for plot in ("pareto.png", "pareto.html"):  # the search draws its front too
         assert (tmp_path / f"text-{space}-s0" / plot).stat().st_size > 0
