@@ -60,9 +60,10 @@ def kd_loss(
                               ignore_index=ignore_index, mask=mask)
     zero = student_logits.new_zeros(())
     kd = ce = zero
+    log_p_s = None
     if (teacher_logits is not None or teacher_log_probs is not None) and alpha != 0:
         t = temperature
-        log_p_s = F.log_softmax(student_logits / t, dim=-1)
+        log_p_s = F.log_softmax(student_logits if t == 1 else student_logits / t, dim=-1)
         log_p_t = (teacher_log_probs if teacher_log_probs is not None
                    else F.log_softmax(teacher_logits.detach() / t, dim=-1))  # type: ignore[union-attr]
         kd = F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * (t * t)
@@ -70,7 +71,10 @@ def kd_loss(
         # a mean over labelled rows only (semi-supervised batches hold ignore_index rows);
         # a batch without labels gives 0, not the NaN of an empty mean
         real = (targets != ignore_index).sum().clamp_min(1)
-        ce = F.cross_entropy(student_logits, targets, ignore_index=ignore_index, reduction="sum") / real
+        if log_p_s is not None and temperature == 1:  # at T = 1 the KD term's log-softmax is CE's too
+            ce = F.nll_loss(log_p_s, targets, ignore_index=ignore_index, reduction="sum") / real
+        else:
+            ce = F.cross_entropy(student_logits, targets, ignore_index=ignore_index, reduction="sum") / real
     return KDLoss(alpha * kd + beta * ce, kd, ce)
 
 

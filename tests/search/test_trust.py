@@ -43,6 +43,24 @@ def test_verdict(tau: float, n: int, word: str) -> None:
     assert trust.verdict(tau, n).startswith(word)
 
 
+def test_students_improving_at_different_rates_cannot_be_judged_high() -> None:
+    """Slow starters (e.g. GRUs among CNNs) keep their order between 150 and 300 steps yet swap
+    it after full training: the projected ranking catches them (trust_calibration.md)."""
+    proxy = [0.83, 0.49, 0.48, 0.43, 0.40, 0.37]  # a CNN, two MLPs, then three GRUs
+    long = [0.92, 0.52, 0.51, 0.50, 0.48, 0.46]   # the same order, but the GRUs gain 3-4x more
+    proj = trust.projected(proxy, long)
+    assert proj == pytest.approx([1.0, 0.55, 0.54, 0.57, 0.56, 0.55])
+    from scipy import stats
+
+    tau, ptau = stats.kendalltau(proxy, long)[0], stats.kendalltau(proxy, proj)[0]
+    assert tau == pytest.approx(1.0) and ptau == pytest.approx(0.276, abs=1e-3)
+    said = trust.verdict(tau, 6, ptau)
+    assert said.startswith("low") and "improve at different rates: the projected ranking has tau 0.28" in said
+    assert trust.verdict(0.9, 6, 0.55).startswith("moderate: the front's order may change")
+    assert trust.verdict(0.9, 6, 0.8) == trust.verdict(0.9, 6) and trust.verdict(0.9, 6).startswith("high")
+    assert trust.verdict(0.5, 6, 0.6).startswith("moderate") and "different rates" not in trust.verdict(0.5, 6, 0.6)
+
+
 @pytest.mark.slow
 def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, monkeypatch) -> None:
     cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=ProxyRecipe(steps=20),
@@ -60,7 +78,8 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
         row = out.trials[out.trials["trial"] == s["trial"]].iloc[0]
         assert s["proxy_accuracy"] == pytest.approx(row["accuracy"])
         assert 0.0 <= s["long_accuracy"] <= 1.0
-    assert "Kendall tau" in (out.run_dir / "trust.md").read_text()
+    assert "Kendall tau" in (out.run_dir / "trust.md").read_text() and "Projected ranking" in (out.run_dir / "trust.md").read_text()
+    assert saved["projected_tau"] == pytest.approx(rep.projected_tau, nan_ok=True)
 
     def no_training(*a, **k):
         raise AssertionError("trained again")
