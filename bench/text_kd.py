@@ -43,6 +43,9 @@ CANDIDATES = [  # filtered against each budget at run time (an oversized one is 
     {"family": "rnn", "cell": "lstm", "layers": 1, "hidden": 72, "embed_dim": 32},
     {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 48, "embed_dim": 24},
     {"family": "rnn", "cell": "lstm", "layers": 1, "hidden": 40, "embed_dim": 24},
+    {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 40, "embed_dim": 16},
+    {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 32, "embed_dim": 16},
+    {"family": "rnn", "cell": "lstm", "layers": 1, "hidden": 32, "embed_dim": 16},
 ]
 BUDGETS = {"1/10": 0.1, "1/30": 1 / 30}
 LATENCY_BATCH = 64
@@ -96,6 +99,7 @@ def main() -> None:
     corpus = task.teacher_info["corpus"]
     runs = Runs(Path(args.cache).with_name(f"{Path(args.cache).stem}-{corpus['sha256'][:12]}-{full.steps}.json"))
     soft = predict(teacher, task.train.x)
+    print(f"teacher: test {evaluate(teacher, task.test.x, task.test.y)}", file=sys.stderr, flush=True)
     t_cost = profile(teacher, io.example_input())
     t_lat = latencies(teacher, io)
     t_test = evaluate(teacher, task.test.x, task.test.y)
@@ -121,6 +125,8 @@ def main() -> None:
             kind = "transformer" if arch["family"] == "transformer" else "rnn"
             if kind not in best or acc > best[kind][0]:
                 best[kind] = (acc, arch)
+        if "rnn" not in best:
+            raise SystemExit(f"no recurrent candidate fits {name} of the teacher's MACs and params: add a smaller one")
         picks[name] = [best["rnn"][1]] + ([best["transformer"][1]] if name == "1/10" and "transformer" in best else [])
 
     results = []  # (budget, arch, mode, [metrics per seed])
