@@ -234,6 +234,10 @@ class RunConfig(_Model):
     run: str | None = None
     task: str = "mnist1d"  # a built-in task, or a name for your own teacher + data
     teacher: TeacherSpec | None = None
+    #: several teachers for one task (instead of ``teacher``): their soft targets combined per
+    #: sample by ``combine`` (nas_student/distill/ensemble.py); students are priced against all of them
+    teachers: Annotated[list[TeacherSpec], Field(min_length=2, max_length=64)] | None = None
+    combine: Literal["mean", "confidence"] = "mean"
     data: DataSpec | None = None
     trust_code: bool = False
     space: str = "auto"  # without one: a built-in task's own space (DEFAULT_SPACES); your task's: auto
@@ -265,8 +269,10 @@ class RunConfig(_Model):
 
     @model_validator(mode="after")
     def _teacher_with_data(self) -> "RunConfig":
-        if (self.teacher is None) != (self.data is None):
-            raise ValueError("your own task needs both `teacher` and `data`")
+        if self.teacher is not None and self.teachers is not None:
+            raise ValueError("give `teacher` (one) or `teachers` (several), not both")
+        if (self.teacher is None and self.teachers is None) != (self.data is None):
+            raise ValueError("your own task needs both `teacher` (or `teachers`) and `data`")
         return self
 
     @property

@@ -150,6 +150,8 @@ def settings(job: TrainJob) -> dict[str, Any]:
     return {"arch": job.arch, "recipe": job.recipe.model_dump(mode="json"),
             "task": cfg.task, "teacher": cfg.teacher.model_dump(mode="json") if cfg.teacher else None,
             "data": cfg.data.model_dump(mode="json") if cfg.data else None,
+            **({"teachers": [t.model_dump(mode="json") for t in cfg.teachers], "combine": cfg.combine}
+               if cfg.teachers else {}),
             # synthetic inputs depend on the run's seed too
             "data_free": {**free.model_dump(mode="json"), "seed": cfg.search.seed} if free.enabled else None}
 

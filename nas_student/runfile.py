@@ -16,6 +16,7 @@ from nas_student.errors import ConfigError
 from nas_student.validation import config_error_from
 from nas_student.yamlio import Path_, load_yaml
 
+TEACHER_KEYS = ("factory", "weights", "torchscript", "hf_dir")
 PATH_KEYS = [("teacher", "factory"), ("teacher", "weights"), ("teacher", "torchscript"),
              ("teacher", "hf_dir"), ("data", "train"), ("data", "val"), ("data", "test"),
              ("data", "factory"), ("data", "unlabelled"), ("space",), ("results_dir",),
@@ -62,6 +63,10 @@ def build_config(file: str | Path | None, overrides: dict[tuple[str, ...], Any])
                 node = node.get(k) if isinstance(node, dict) else None
             if isinstance(node, dict) and isinstance(node.get(key[-1]), str):
                 node[key[-1]] = _resolve(node[key[-1]], base, key)
+        for spec in data.get("teachers") or [] if isinstance(data.get("teachers"), list) else []:
+            for k in TEACHER_KEYS:  # each of several teachers, as `teacher`
+                if isinstance(spec, dict) and isinstance(spec.get(k), str):
+                    spec[k] = _resolve(spec[k], base, ("teacher", k))
     for path, value in overrides.items():
         if path == ("budget", "steps") and isinstance(data.get("budget"), dict):
             data["budget"].pop("epochs", None)  # --steps replaces the file's budget in epochs
@@ -83,6 +88,9 @@ TEMPLATE = """\
 task: my-task                 # a name for your task (or a built-in one: mnist1d, digits, text)
 trust_code: false             # factories and TorchScript run code: set true (or --trust-code) to allow
 
+# teachers: [{...}, {...}]    # several teachers for one task, instead of `teacher`: their soft
+# combine: mean               # targets combined per sample (mean or confidence); students are
+#                             # priced against all of them (their MACs and params summed)
 teacher:                      # exactly one of factory / torchscript / hf_dir
   factory: models.py:make_teacher   # module:function or file.py:function returning an nn.Module
   kwargs: {}                  # keyword arguments for the factory

@@ -109,9 +109,35 @@ def load_user_task(cfg: RunConfig, device: torch.device) -> Task:
     splits = _splits(cfg)
     train = splits["train"]
     io = _io(cfg, splits)
-    n_classes = io.num_outputs
-    teacher = load_teacher(cfg.teacher, trust=cfg.trust_code, device=device)  # type: ignore[arg-type]
     probe = train.x[:2].to(device)
+    if cfg.teachers:  # several: each checked as if it were the only one, then one ensemble
+        from nas_student.distill.ensemble import TeacherEnsemble
+
+        members = []
+        for i, spec in enumerate(cfg.teachers):
+            try:
+                members.append(_checked_teacher(load_teacher(spec, trust=cfg.trust_code, device=device), probe, io))
+            except TeacherError as e:
+                raise TeacherError(f"teachers[{i}]: {e}") from None
+        teacher = TeacherEnsemble(members, cfg.combine).eval()
+    else:
+        teacher = _checked_teacher(load_teacher(cfg.teacher, trust=cfg.trust_code, device=device), probe, io)  # type: ignore[arg-type]
+    unlabelled = None
+    if cfg.data and cfg.data.unlabelled:
+        unlabelled = read_split(cfg.data.unlabelled, cfg.data, labelled=False)[0].x
+        if tuple(unlabelled.shape[1:]) != tuple(train.x.shape[1:]):
+            raise DataError(f"data.unlabelled: inputs of shape {list(unlabelled.shape[1:])}, "
+                            f"but the labelled data has {list(train.x.shape[1:])}")
+    info = {"test_accuracy": evaluate(teacher, splits["test"].x, splits["test"].y)["accuracy"],
+            "cache": "user teacher", "n_train": len(train), "n_classes": io.num_outputs,
+            "teachers": len(cfg.teachers or [cfg.teacher]), "combine": cfg.combine if cfg.teachers else None}
+    return Task(cfg.task, io, train, splits["val"], splits["test"], teacher, info,
+                unlabelled=unlabelled, kind="lm" if io.per_token else "classification")
+
+
+def _checked_teacher(teacher: torch.nn.Module, probe: torch.Tensor, io: ModelIO) -> torch.nn.Module:
+    """``teacher`` if it runs on the data's inputs and gives one logit per class (or token)."""
+    n_classes = io.num_outputs
     try:
         with torch.no_grad():
             out = teacher(probe)
@@ -130,13 +156,4 @@ def load_user_task(cfg: RunConfig, device: torch.device) -> Task:
         what = what if n_classes != 1 or io.per_token else "class (0)"
         raise TeacherError(f"the teacher has {out.shape[-1]} outputs but the data's labels span "
                            f"{n_classes} {what}")
-    unlabelled = None
-    if cfg.data and cfg.data.unlabelled:
-        unlabelled = read_split(cfg.data.unlabelled, cfg.data, labelled=False)[0].x
-        if tuple(unlabelled.shape[1:]) != tuple(train.x.shape[1:]):
-            raise DataError(f"data.unlabelled: inputs of shape {list(unlabelled.shape[1:])}, "
-                            f"but the labelled data has {list(train.x.shape[1:])}")
-    info = {"test_accuracy": evaluate(teacher, splits["test"].x, splits["test"].y)["accuracy"],
-            "cache": "user teacher", "n_train": len(train), "n_classes": n_classes}
-    return Task(cfg.task, io, train, splits["val"], splits["test"], teacher, info,
-                unlabelled=unlabelled, kind="lm" if io.per_token else "classification")
+    return teacher

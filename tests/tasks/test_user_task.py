@@ -304,3 +304,58 @@ def test_inputs_are_kept_in_the_standard_layout(tmp_path):
     np.savez(tmp_path / "t.npz", x=x, y=np.arange(4))
     split, _ = read_split(str(tmp_path / "t.npz"), DataSpec(train=str(tmp_path / "t.npz")))
     assert split.x.is_contiguous() and torch.equal(split.x, torch.from_numpy(np.ascontiguousarray(x)))
+
+
+def test_a_run_file_with_two_teachers_distils_their_combination(project):
+    """`teachers:` (several for one task): one ensemble teacher, priced as all of them run."""
+    x, y = blobs()
+    ns: dict = {}
+    exec(MODELS_PY, ns)  # noqa: S102 - the test's own code
+    torch.manual_seed(1)
+    second = ns["make_teacher"](hidden=128)
+    train(second, torch.from_numpy(x), torch.from_numpy(y).long(), ProxyRecipe(steps=150, lr=3e-3))
+    torch.save(second.state_dict(), project / "teacher2.pt")
+    path = run_file(project, "two", """
+        task: blobs2
+        trust_code: true
+        teachers:
+          - {factory: models.py:make_teacher, weights: teacher.pt}
+          - {factory: models.py:make_teacher, kwargs: {hidden: 128}, weights: teacher2.pt}
+        combine: confidence
+        data: {train: train.npz}
+        space: digits-mlp
+        run: two
+    """)
+    result = search(path)
+    assert result.exit_code == 0, result.output
+    from nas_student.cost import profile
+    from nas_student.distill.ensemble import TeacherEnsemble
+    from nas_student.runfile import build_config
+    from nas_student.tasks import task_for_config
+
+    task = task_for_config(build_config(path, {}))
+    assert isinstance(task.teacher, TeacherEnsemble) and task.teacher.how == "confidence"
+    assert task.teacher_info["teachers"] == 2 and task.teacher_info["combine"] == "confidence"
+    one = profile(ns["make_teacher"](), torch.zeros(1, 4)).params
+    both = one + profile(ns["make_teacher"](hidden=128), torch.zeros(1, 4)).params
+    assert profile(task.teacher, torch.zeros(1, 4)).params == both  # priced against both teachers
+    trials = pd.read_csv(project / "results" / "two" / "trials.csv").query("feasible")
+    assert len(trials) and (trials["params"] <= 0.1 * both).all()
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("teachers:\n  - {factory: models.py:make_teacher, weights: teacher.pt}\n"
+     "  - {factory: models.py:make_teacher, kwargs: {classes: 7}}\n",
+     "teachers[1]: the teacher has 7 outputs but the data's labels span 3 classes"),
+    ("teachers:\n  - {factory: models.py:make_teacher, weights: teacher.pt}\n", "teachers: list should have at least 2 items"),
+    ("teacher: {factory: models.py:make_teacher}\nteachers:\n  - {factory: models.py:make_teacher}\n"
+     "  - {factory: models.py:make_teacher}\n", "give `teacher` (one) or `teachers` (several), not both"),
+])
+def test_teachers_that_do_not_match_are_one_line_before_training(project, body, needle):
+    path = run_file(project, "badteachers", "task: badt\ntrust_code: true\ndata: {train: train.npz}\nspace: digits-mlp\n"
+                    "run: badteachers\n" + body)
+    result = search(path)
+    assert result.exit_code == 2, result.output
+    lines = [x for x in result.output.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and needle in lines[0], result.output
+    assert not (project / "results" / "badteachers").exists()
