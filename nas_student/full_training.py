@@ -49,9 +49,14 @@ class TrainJob:
     source: str = ""
     checkpoint_every: int = 200
     quantize: str | None = None  # "int8": also the int8 phases (training_int8)
+    generations: int = 1  # born-again: generations 2.. distilled from the previous one (full_training_ban)
 
     def phases(self) -> list[tuple[str, int]]:
         kinds = ["kd", "ce"] if self.baseline else ["kd"]
+        if self.generations > 1:
+            from nas_student.full_training_ban import kinds as ban_kinds
+
+            kinds += ban_kinds(self.generations)
         if self.quantize:
             from nas_student.full_training_int8 import kinds as int8_kinds
 
@@ -216,9 +221,18 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
             (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
             results[(kind, seed)] = record
             continue
+        total = job.recipe.total_steps(len(x))
+        if kind.startswith("ban"):
+            from nas_student.full_training_ban import run_generation
+
+            record = run_generation(kind, job.arch, job.recipe, task, job.out, seed, x, y, device, job.checkpoint_every,
+                                    (lambda s, n=name, t=total: progress(n, s, t) or False) if progress else None)
+            done.write_text(json.dumps(record, indent=2))
+            (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
+            results[(kind, seed)] = record
+            continue
         torch.manual_seed(seed)
         model = build(job.arch, task.io).to(device)
-        total = job.recipe.total_steps(len(x))
         res = train(model, x, y, job.recipe, seed=seed,
                     teacher_logits=teacher_logits if kind == "kd" else None, teacher=task.teacher,
                     checkpoint=job.out / f"{kind}-s{seed}.ckpt", checkpoint_every=job.checkpoint_every,
@@ -256,7 +270,7 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
         "macs_ratio": s_cost["macs"] / t_cost["macs"], "params_ratio": s_cost["params"] / t_cost["params"],
         "latency_speedup": t_cost["latency_ms"] / s_cost["latency_ms"],
     }
-    for kind in ("kd", "ce"):
+    for kind in ("kd", "ce", *sorted({k for k, _ in results if k.startswith("ban")}, key=lambda k: int(k[3:]))):
         runs = [r for (k, _), r in sorted(results.items()) if k == kind]
         if runs:
             report[kind] = {m: _mean_sd([r[m] for r in runs]) for m in metrics}
@@ -290,7 +304,10 @@ def report_markdown(r: dict[str, Any]) -> str:
     extra = "perplexity" in r["teacher"]
     lines.append(f"| teacher | {r['teacher']['accuracy']:.4f} | "
                  + (f"{r['teacher']['perplexity']:.3f} |" if extra else ""))
-    for kind, label in (("kd", "student, distilled"), ("ce", "student, CE only (same budget)")):
+    labels = [("kd", "student, distilled"), ("ce", "student, CE only (same budget)")]
+    labels += [(k, f"student, born-again generation {k[3:]} (taught by generation {int(k[3:]) - 1})")
+               for k in r if k.startswith("ban")]
+    for kind, label in labels:
         if kind in r:
             lines.append(f"| {label} | {ms(r[kind]['accuracy'])} | "
                          + (f"{ms(r[kind]['perplexity'])} |" if extra else ""))

@@ -98,3 +98,40 @@ def test_a_recipe_that_does_not_fit_the_models_fails_before_writing_anything(tmp
                                  "--recipe", str(tmp_path / "att.yaml"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "needs Transformer layers in both models" in r.output, r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_born_again_generations_are_taught_by_the_previous_one(tmp_path, digits_task, monkeypatch):
+    """`train --generations 3`: generation 2 is distilled from generation 1's soft targets (the
+    teacher's student), generation 3 from generation 2's, each from a fresh initialisation."""
+    from typer.testing import CliRunner
+
+    from nas_student import full_training_ban
+    from nas_student.cli import app
+    from nas_student.distill import predict
+    from nas_student.families import build
+
+    (tmp_path / "arch.json").write_text(json.dumps({"arch": ARCH}))
+    out, seen = tmp_path / "ban", {}
+    real_train = full_training_ban.train
+
+    def spy(model, x, y, recipe, *, teacher_logits, teacher, **kw):
+        seen[len(seen) + 2] = (teacher_logits.clone(), {k: v.clone() for k, v in model.state_dict().items()})
+        return real_train(model, x, y, recipe, teacher_logits=teacher_logits, teacher=teacher, **kw)
+
+    monkeypatch.setattr(full_training_ban, "train", spy)
+    r = CliRunner().invoke(app, ["train", str(tmp_path / "arch.json"), "--task", "digits", "--steps", "60",
+                                 "--no-baseline", "--generations", "3", "--device", "cpu", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    x = digits_task.distillation_set()[0]
+    for g, teacher_phase in ((2, "kd"), (3, "ban2")):
+        prev = build(ARCH, digits_task.io)
+        prev.load_state_dict(torch.load(out / f"{teacher_phase}-s0.pt", weights_only=True))
+        assert torch.allclose(seen[g][0], predict(prev, x))  # taught by the previous generation
+    kd_student = torch.load(out / "kd-s0.pt", weights_only=True)
+    assert any(not torch.equal(seen[2][1][k], kd_student[k]) for k in kd_student)  # not a copy of it
+    assert not torch.equal(seen[2][1]["stem.0.weight"] if "stem.0.weight" in seen[2][1] else next(iter(seen[2][1].values())),
+                           seen[3][1]["stem.0.weight"] if "stem.0.weight" in seen[3][1] else next(iter(seen[3][1].values())))
+    report = json.loads((out / "report.json").read_text())
+    assert {"kd", "ban2", "ban3"} <= set(report) and report["ban3"]["accuracy"]["n"] == 1
+    md = (out / "report.md").read_text()
+    assert "born-again generation 2 (taught by generation 1)" in md and "generation 3 (taught by generation 2)" in md
