@@ -50,6 +50,7 @@ class TrainJob:
     checkpoint_every: int = 200
     quantize: str | None = None  # "int8": also the int8 phases (training_int8)
     generations: int = 1  # born-again: generations 2.. distilled from the previous one (full_training_ban)
+    mutual: int = 0  # a cohort of this many students trained together (full_training_mutual); 0: none
 
     def phases(self) -> list[tuple[str, int]]:
         kinds = ["kd", "ce"] if self.baseline else ["kd"]
@@ -57,6 +58,8 @@ class TrainJob:
             from nas_student.full_training_ban import kinds as ban_kinds
 
             kinds += ban_kinds(self.generations)
+        if self.mutual:
+            kinds.append("mutual")
         if self.quantize:
             from nas_student.full_training_int8 import kinds as int8_kinds
 
@@ -197,6 +200,8 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
     phases = job.phases()  # a student without an int8 path is refused here, before any work
     task = task_for_config(job.cfg, str(device))
     check_recipe(job, task)
+    if job.mutual and task.io.per_token:
+        raise NasStudentError("--mutual is for classification; this task's students predict every token")
     job.out.mkdir(parents=True, exist_ok=True)
     (job.out / "settings.json").write_text(json.dumps(settings(job), indent=2))
     (job.out / "arch.json").write_text(json.dumps({"arch": job.arch}, indent=2))
@@ -222,6 +227,16 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
             results[(kind, seed)] = record
             continue
         total = job.recipe.total_steps(len(x))
+        if kind == "mutual":
+            from nas_student.full_training_mutual import run_cohort
+
+            record = run_cohort(job.arch, job.recipe, task, job.out, seed, job.mutual, x, y, teacher_logits, device,
+                                job.checkpoint_every,
+                                (lambda s, n=name, t=total: progress(n, s, t) or False) if progress else None)
+            done.write_text(json.dumps(record, indent=2))
+            (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
+            results[(kind, seed)] = record
+            continue
         if kind.startswith("ban"):
             from nas_student.full_training_ban import run_generation
 
@@ -275,6 +290,11 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
         if runs:
             report[kind] = {m: _mean_sd([r[m] for r in runs]) for m in metrics}
             report[kind]["wall_s"] = _mean_sd([r["wall_s"] for r in runs])
+    cohorts = [r for (k, _), r in sorted(results.items()) if k == "mutual"]
+    if cohorts:  # each seed's cohort mean, and its best member
+        report["mutual"] = {"accuracy": _mean_sd([r["accuracy"] for r in cohorts]),
+                            "best_accuracy": _mean_sd([r["best_accuracy"] for r in cohorts]),
+                            "cohort": cohorts[0]["cohort"], "wall_s": _mean_sd([r["wall_s"] for r in cohorts])}
     report["retention_pct"] = 100.0 * report["kd"]["accuracy"]["mean"] / teacher["accuracy"]
     if "ce" in report:
         report["kd_minus_ce"] = report["kd"]["accuracy"]["mean"] - report["ce"]["accuracy"]["mean"]
@@ -307,6 +327,11 @@ def report_markdown(r: dict[str, Any]) -> str:
     labels = [("kd", "student, distilled"), ("ce", "student, CE only (same budget)")]
     labels += [(k, f"student, born-again generation {k[3:]} (taught by generation {int(k[3:]) - 1})")
                for k in r if k.startswith("ban")]
+    if "mutual" in r:
+        lines.append(f"| student, mutual learning (cohort of {r['mutual']['cohort']}: member mean) | "
+                     f"{ms(r['mutual']['accuracy'])} | " + (" |" if extra else ""))
+        lines.append(f"| student, mutual learning (best member of each cohort) | {ms(r['mutual']['best_accuracy'])} | "
+                     + (" |" if extra else ""))
     for kind, label in labels:
         if kind in r:
             lines.append(f"| {label} | {ms(r[kind]['accuracy'])} | "

@@ -135,3 +135,36 @@ def test_born_again_generations_are_taught_by_the_previous_one(tmp_path, digits_
     assert {"kd", "ban2", "ban3"} <= set(report) and report["ban3"]["accuracy"]["n"] == 1
     md = (out / "report.md").read_text()
     assert "born-again generation 2 (taught by generation 1)" in md and "generation 3 (taught by generation 2)" in md
+
+
+def test_a_killed_mutual_learning_run_resumes_to_the_uninterrupted_result(tmp_path, digits_task):
+    (tmp_path / "arch.json").write_text(json.dumps({"arch": ARCH}))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    r = subprocess.run(_train(tmp_path, whole, "--no-baseline", "--mutual", "2"), capture_output=True, text=True,
+                       env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((whole / "report.json").read_text())
+    assert report["mutual"]["cohort"] == 2 and 0.5 < report["mutual"]["accuracy"]["mean"] <= 1.0
+    assert "mutual learning (cohort of 2: member mean)" in (whole / "report.md").read_text()
+    p = subprocess.Popen(_train(tmp_path, killed, "--no-baseline", "--mutual", "2"), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env)
+    ckpt = killed / "mutual-s0.ckpt"
+    wait_until(ckpt.exists, 300, poll=0.05, while_running=p)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert ckpt.exists() and not (killed / "mutual-s0.json").exists(), "killed before the first checkpoint or after the end"
+    r = subprocess.run(_train(tmp_path, killed, "--no-baseline", "--mutual", "2"), capture_output=True, text=True,
+                       env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((killed / "mutual-s0.json").read_text())["resumed_from"] > 0
+    for i in range(2):  # both members end exactly where the uninterrupted cohort did
+        a = torch.load(whole / f"mutual-s0-{i}.pt", weights_only=True)
+        b = torch.load(killed / f"mutual-s0-{i}.pt", weights_only=True)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    from typer.testing import CliRunner
+
+    from nas_student.cli import app
+
+    r = CliRunner().invoke(app, ["train", str(tmp_path / "arch.json"), "--task", "digits", "--mutual", "1"])
+    assert r.exit_code == 2 and "--mutual takes a cohort of 2 or more" in r.output

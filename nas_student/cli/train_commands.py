@@ -26,6 +26,7 @@ def train_cmd(
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder. \\[default: RUN/train/trial-N, or train-HASH next to the JSON]"),
     data_free: bool = typer.Option(False, "--data-free", help="Distil on inputs synthesised from the teacher alone (no training data)."),
     generations: int = typer.Option(1, min=1, max=20, help="Born-again self-distillation (Furlanello et al. 2018): also train generations 2..N of the student, each distilled from the previous one (generation 1: from the teacher), and report each."),
+    mutual: int = typer.Option(0, min=0, max=16, help="Deep mutual learning (Zhang et al. 2018): also train a cohort of this many copies of the student together, each learning from the teacher, the labels and the others; report the members' mean and the best. Classification only. 0: off."),
     quantize: Optional[str] = typer.Option(None, help="int8: also quantize the distilled student: quantization-aware training with the teacher's soft targets (cnn, cnn1d, mlp; dynamic int8 for rnn, transformer), reported next to the float student with size and measured latency."),
     checkpoint_every: int = typer.Option(200, min=1, help="Save the training state every N steps (resume point)."),
     device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
@@ -41,12 +42,14 @@ def train_cmd(
     from nas_student.search.context import resolve_device
     from nas_student.full_training import inputs, job_from_arch, job_from_run, run_job
 
+    if mutual == 1:
+        raise NasStudentError("--mutual takes a cohort of 2 or more students (0: off)")
     if quantize not in (None, "int8"):
         raise NasStudentError(f"--quantize takes int8, not {quantize!r}")
     overrides = {"steps": steps} if steps else {}
     rec = load_recipe(recipe, overrides) if recipe else None
     kw = {"seeds": list(range(seeds)), "baseline": baseline, "checkpoint_every": checkpoint_every, "quantize": quantize,
-          "generations": generations}
+          "generations": generations, "mutual": mutual}
     path = Path(source)
     if path.suffix == ".json":
         from nas_student.runfile import build_config

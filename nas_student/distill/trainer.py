@@ -44,7 +44,8 @@ class DivergedError(NasStudentError):
     """The loss became NaN or infinite."""
 
 
-def _optimizer(params: list[nn.Parameter], r: Recipe) -> torch.optim.Optimizer:
+def make_optimizer(params: list[nn.Parameter], r: Recipe) -> torch.optim.Optimizer:
+    """The recipe's optimiser over ``params``."""
     if r.optimizer == "sgd":
         return torch.optim.SGD(params, lr=r.lr, momentum=0.9, weight_decay=r.weight_decay, nesterov=True)
     cls = torch.optim.AdamW if r.optimizer == "adamw" else torch.optim.Adam
@@ -85,7 +86,7 @@ def train(
     if y is not None and recipe.labelled_fraction < 1:
         y = hide_labels(y, recipe.labelled_fraction, seed)
     terms = LossTerms(recipe, model, teacher, x[:2].to(device), distil=teacher_logits is not None).to(device)
-    opt = _optimizer([p for p in [*model.parameters(), *terms.parameters()] if p.requires_grad], recipe)
+    opt = make_optimizer([p for p in [*model.parameters(), *terms.parameters()] if p.requires_grad], recipe)
     n, bs = len(x), min(recipe.batch_size, len(x))
     # Data, the teacher's soft targets and features go to the device once. With a constant
     # temperature the soft targets are computed once too, so a KD step costs one log_softmax
