@@ -19,6 +19,16 @@ def _train(tmp_path, out, *extra):
     return cmd
 
 
+def _kill_mid_phase(cmd, out, phase, env):
+    """Run ``cmd`` and SIGKILL it once phase ``phase`` of seed 0 has a checkpoint (before it ends)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    ckpt = out / f"{phase}-s0.ckpt"
+    wait_until(ckpt.exists, 300, poll=0.05, while_running=p)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert ckpt.exists() and not (out / f"{phase}-s0.json").exists(), "killed before the first checkpoint or after the end"
+
+
 def test_train_reports_and_resumes_after_kill(tmp_path, digits_task):
     (tmp_path / "arch.json").write_text(json.dumps({"arch": ARCH}))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -32,13 +42,7 @@ def test_train_reports_and_resumes_after_kill(tmp_path, digits_task):
     assert "retention" in (whole / "report.md").read_text()
 
     killed = tmp_path / "killed"
-    p = subprocess.Popen(_train(tmp_path, killed, "--no-baseline"), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env=env)
-    ckpt = killed / "kd-s0.ckpt"
-    wait_until(ckpt.exists, 300, poll=0.05, while_running=p)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    assert ckpt.exists() and not (killed / "kd-s0.json").exists(), "killed before the first checkpoint or after the end"
+    _kill_mid_phase(_train(tmp_path, killed, "--no-baseline"), killed, "kd", env)
     r = subprocess.run(_train(tmp_path, killed, "--no-baseline"), capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr
     phase = json.loads((killed / "kd-s0.json").read_text())
@@ -147,13 +151,7 @@ def test_a_killed_mutual_learning_run_resumes_to_the_uninterrupted_result(tmp_pa
     report = json.loads((whole / "report.json").read_text())
     assert report["mutual"]["cohort"] == 2 and 0.5 < report["mutual"]["accuracy"]["mean"] <= 1.0
     assert "mutual learning (cohort of 2: member mean)" in (whole / "report.md").read_text()
-    p = subprocess.Popen(_train(tmp_path, killed, "--no-baseline", "--mutual", "2"), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, env=env)
-    ckpt = killed / "mutual-s0.ckpt"
-    wait_until(ckpt.exists, 300, poll=0.05, while_running=p)
-    p.send_signal(signal.SIGKILL)
-    p.wait()
-    assert ckpt.exists() and not (killed / "mutual-s0.json").exists(), "killed before the first checkpoint or after the end"
+    _kill_mid_phase(_train(tmp_path, killed, "--no-baseline", "--mutual", "2"), killed, "mutual", env)
     r = subprocess.run(_train(tmp_path, killed, "--no-baseline", "--mutual", "2"), capture_output=True, text=True,
                        env=env, timeout=600)
     assert r.returncode == 0, r.stderr
