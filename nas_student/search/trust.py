@@ -11,10 +11,11 @@ already re-trained at these steps is not trained again) and ``trust.md`` in the 
 Students that are still improving at different rates (a GRU or Transformer starts slower than
 a CNN) can keep their order between the proxy and a run twice as long and still swap it after
 full training. So the verdict also weighs a projected ranking: each student's accuracy one
-step further along its own trend, ``long + (long - proxy)`` (the next doubling of the steps
-gaining what the last one did, summed over the halving gains of all later doublings). The
-verdict takes the lower of the two taus. Calibrated in ``bench/trust_calibration.py`` on
-students fully trained (mnist1d, results/records/trust_calibration.md): on 1-D CNNs, "high"
+more stretch along its own trend, ``long + (long - proxy)`` (the next multiplication of the
+steps gaining what the last one did; with halving gains after it, that is also the sum of all
+of them). The verdict takes the lower of the two taus. Calibrated in
+``bench/trust_calibration.py`` on students fully trained (mnist1d,
+results/records/trust_calibration_mnist1d_{cnn,mixed}.md): on 1-D CNNs, "high"
 on the measured tau alone was right (tau >= 0.7 against full training) in 96 % of virtual
 searches, and with the projection in 93 %; on mixed families the measured tau said "high" in
 90 % of searches while the true tau was 0.33 (right in 2 %); the projection says "low" there.
