@@ -63,7 +63,8 @@ def build_config(file: str | Path | None, overrides: dict[tuple[str, ...], Any])
                 node = node.get(k) if isinstance(node, dict) else None
             if isinstance(node, dict) and isinstance(node.get(key[-1]), str):
                 node[key[-1]] = _resolve(node[key[-1]], base, key)
-        for spec in data.get("teachers") or [] if isinstance(data.get("teachers"), list) else []:
+        teachers = data.get("teachers")
+        for spec in teachers if isinstance(teachers, list) else []:
             for k in TEACHER_KEYS:  # each of several teachers, as `teacher`
                 if isinstance(spec, dict) and isinstance(spec.get(k), str):
                     spec[k] = _resolve(spec[k], base, ("teacher", k))
