@@ -214,52 +214,7 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
         if done.exists():
             results[(kind, seed)] = {**json.loads(done.read_text()), "reused": True}
             continue
-        name = f"{kind} seed {seed}"
-        if kind in ("ptq", "qat"):
-            from nas_student import full_training_int8 as training_int8
-
-            record = training_int8.run_phase(
-                kind, job.arch, job.recipe, task, job.out, seed, x, y, teacher_logits, device, job.checkpoint_every,
-                (lambda s, n=name, t=training_int8.qat_recipe(job.recipe, len(x)).steps: progress(n, s, t) or False)
-                if progress and kind == "qat" else None)
-            done.write_text(json.dumps(record, indent=2))
-            (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
-            results[(kind, seed)] = record
-            continue
-        total = job.recipe.total_steps(len(x))
-        if kind == "mutual":
-            from nas_student.full_training_mutual import run_cohort
-
-            record = run_cohort(job.arch, job.recipe, task, job.out, seed, job.mutual, x, y, teacher_logits, device,
-                                job.checkpoint_every,
-                                (lambda s, n=name, t=total: progress(n, s, t) or False) if progress else None)
-            done.write_text(json.dumps(record, indent=2))
-            (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
-            results[(kind, seed)] = record
-            continue
-        if kind.startswith("ban"):
-            from nas_student.full_training_ban import run_generation
-
-            record = run_generation(kind, job.arch, job.recipe, task, job.out, seed, x, y, device, job.checkpoint_every,
-                                    (lambda s, n=name, t=total: progress(n, s, t) or False) if progress else None)
-            done.write_text(json.dumps(record, indent=2))
-            (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
-            results[(kind, seed)] = record
-            continue
-        torch.manual_seed(seed)
-        model = build(job.arch, task.io).to(device)
-        res = train(model, x, y, job.recipe, seed=seed,
-                    teacher_logits=teacher_logits if kind == "kd" else None, teacher=task.teacher,
-                    checkpoint=job.out / f"{kind}-s{seed}.ckpt", checkpoint_every=job.checkpoint_every,
-                    on_step=(lambda s, n=name, t=total: progress(n, s, t) or False) if progress else None)
-        metrics = evaluate(model, task.test.x, task.test.y)
-        record = {"kind": kind, "seed": seed, "steps": res.steps, "wall_s": res.wall_s,
-                  "resumed_from": res.resumed_from, **metrics}
-        if kind == "kd":
-            weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            torch.save(weights, job.out / f"kd-s{seed}.pt")  # where the int8 phases start
-            if seed == job.seeds[0]:
-                torch.save(weights, job.out / "student.pt")
+        record = _run_phase(job, task, kind, seed, x, y, teacher_logits, device, progress)
         done.write_text(json.dumps(record, indent=2))
         (job.out / f"{kind}-s{seed}.ckpt").unlink(missing_ok=True)
         results[(kind, seed)] = record
@@ -270,6 +225,44 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
     (job.out / "report.json").write_text(json.dumps(report, indent=2))
     (job.out / "report.md").write_text(report_markdown(report))
     return report
+
+
+def _run_phase(job: TrainJob, task: Task, kind: str, seed: int, x: torch.Tensor, y: torch.Tensor,
+               teacher_logits: torch.Tensor, device: torch.device, progress: Progress | None) -> dict[str, Any]:
+    """Train one phase (``kd``, ``ce``, a born-again generation, a mutual cohort or an int8
+    phase) and return its record."""
+    name = f"{kind} seed {seed}"
+    if kind in ("ptq", "qat"):
+        from nas_student import full_training_int8 as training_int8
+
+        steps = training_int8.qat_recipe(job.recipe, len(x)).steps
+        return training_int8.run_phase(
+            kind, job.arch, job.recipe, task, job.out, seed, x, y, teacher_logits, device, job.checkpoint_every,
+            (lambda s: progress(name, s, steps) or False) if progress and kind == "qat" else None)
+    total = job.recipe.total_steps(len(x))
+    on_step = (lambda s: progress(name, s, total) or False) if progress else None
+    if kind == "mutual":
+        from nas_student.full_training_mutual import run_cohort
+
+        return run_cohort(job.arch, job.recipe, task, job.out, seed, job.mutual, x, y, teacher_logits, device,
+                          job.checkpoint_every, on_step)
+    if kind.startswith("ban"):
+        from nas_student.full_training_ban import run_generation
+
+        return run_generation(kind, job.arch, job.recipe, task, job.out, seed, x, y, device, job.checkpoint_every,
+                              on_step)
+    torch.manual_seed(seed)
+    model = build(job.arch, task.io).to(device)
+    res = train(model, x, y, job.recipe, seed=seed,
+                teacher_logits=teacher_logits if kind == "kd" else None, teacher=task.teacher,
+                checkpoint=job.out / f"{kind}-s{seed}.ckpt", checkpoint_every=job.checkpoint_every, on_step=on_step)
+    if kind == "kd":
+        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save(weights, job.out / f"kd-s{seed}.pt")  # where the int8 phases and generation 2 start
+        if seed == job.seeds[0]:
+            torch.save(weights, job.out / "student.pt")
+    return {"kind": kind, "seed": seed, "steps": res.steps, "wall_s": res.wall_s,
+            "resumed_from": res.resumed_from, **evaluate(model, task.test.x, task.test.y)}
 
 
 def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple[str, int], dict[str, Any]]
@@ -327,11 +320,10 @@ def report_markdown(r: dict[str, Any]) -> str:
     labels = [("kd", "student, distilled"), ("ce", "student, CE only (same budget)")]
     labels += [(k, f"student, born-again generation {k[3:]} (taught by generation {int(k[3:]) - 1})")
                for k in r if k.startswith("ban")]
-    if "mutual" in r:
+    if "mutual" in r:  # classification only: no perplexity column
         lines.append(f"| student, mutual learning (cohort of {r['mutual']['cohort']}: member mean) | "
-                     f"{ms(r['mutual']['accuracy'])} | " + (" |" if extra else ""))
-        lines.append(f"| student, mutual learning (best member of each cohort) | {ms(r['mutual']['best_accuracy'])} | "
-                     + (" |" if extra else ""))
+                     f"{ms(r['mutual']['accuracy'])} |")
+        lines.append(f"| student, mutual learning (best member of each cohort) | {ms(r['mutual']['best_accuracy'])} |")
     for kind, label in labels:
         if kind in r:
             lines.append(f"| {label} | {ms(r[kind]['accuracy'])} | "
