@@ -204,6 +204,8 @@ class ExecutionSettings(_Model):
     cpus_per_trial: Annotated[float, Field(gt=0)] = 1.0
     gpus_per_trial: Annotated[float, Field(ge=0)] = 0.0
     max_concurrent: Annotated[int, Field(ge=1)] | None = None  # ray: None = as resources allow
+    #: local search processes (optuna backend): auto = every usable core on the CPU, 1 on a GPU
+    workers: Literal["auto"] | Annotated[int, Field(ge=1, le=1024)] = "auto"
 
     @field_validator("storage")
     @classmethod

@@ -141,8 +141,9 @@ search:
   objectives: [accuracy, macs, params]
   early_stop: false           # stop students dominated at 1/4 and 1/2 of the steps (rungs)
 
-# execution:                  # where trials run; add workers with `nas-student worker RUN`
+# execution:                  # where trials run; add workers elsewhere with `nas-student worker RUN`
 #   backend: optuna           # optuna, or ray (Ray Tune)
+#   workers: auto             # optuna: processes here (auto: every core on the CPU; 1 reproduces a run exactly)
 #   storage: postgresql://user@host/db   # default: SQLite in the run folder; or journal:PATH
 #   address: auto             # ray: join this cluster (default: a local one)
 #   cpus_per_trial: 1

@@ -7,6 +7,10 @@ import pytest
 # tiny, and on a shared 2-core machine two threads per process made training 5x slower
 # (spinning threads of concurrent processes); must be set before torch is first imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# One search process per search (`--workers auto` reads this): the suite's own processes already
+# fill the cores, and most tests check a search trial for trial. The tests of the parallel
+# default (tests/search/test_parallel.py) ask for their workers explicitly.
+os.environ["NAS_STUDENT_WORKERS"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -30,7 +30,7 @@ OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "early_stop": ("search", "early_stop"),
     "backend": ("execution", "backend"), "storage": ("execution", "storage"),
     "address": ("execution", "address"), "cpus_per_trial": ("execution", "cpus_per_trial"),
-    "gpus_per_trial": ("execution", "gpus_per_trial"), "max_concurrent": ("execution", "max_concurrent"),
+    "gpus_per_trial": ("execution", "gpus_per_trial"), "workers": ("execution", "workers"), "max_concurrent": ("execution", "max_concurrent"),
     "no_trust": ("search", "trust", "enabled"), "trust_steps": ("search", "trust", "steps"),
     "prescreen": ("search", "prescreen", "enabled"), "recommend": ("search", "recommend"),
     "focus": ("search", "focus"),
@@ -73,7 +73,8 @@ def search(
     data_free: bool = typer.Option(False, "--data-free", help="Train students on inputs synthesised from the teacher alone (no training data used)."),
     data_free_samples: Optional[int] = typer.Option(None, min=1, help="Synthetic training inputs for --data-free. \\[default: 2000]"),
     early_stop: bool = typer.Option(False, "--early-stop", help="Stop a student's proxy run at 1/4 or 1/2 of --steps when another student of lower or equal cost beats it there (Pareto-aware multi-fidelity)."),
-    backend: Optional[str] = typer.Option(None, help="optuna (trials in this process; add workers with `nas-student worker RUN`) or ray (Ray Tune). \\[default: optuna]"),
+    workers: Optional[str] = typer.Option(None, help="Processes that train students at once on this machine (optuna backend), each with its share of the cores as torch threads: auto (every core on the CPU, at most 8; 1 on a GPU; env NAS_STUDENT_WORKERS overrides auto) or a number. Only --workers 1 reproduces a run trial for trial. \\[default: auto]"),
+    backend: Optional[str] = typer.Option(None, help="optuna (trials in --workers processes here; add more, on other machines too, with `nas-student worker RUN`) or ray (Ray Tune). \\[default: optuna]"),
     storage: Optional[str] = typer.Option(None, help="Where the study is kept: an SQLAlchemy URL (postgresql://user@host/db) or journal:PATH. \\[default: SQLite in the run folder]"),
     address: Optional[str] = typer.Option(None, help="Ray cluster to join (--backend ray), e.g. auto or HOST:6379. \\[default: a local one]"),
     cpus_per_trial: Optional[float] = typer.Option(None, min=0, help="CPUs per Ray trial (also torch's threads). \\[default: 1]"),
@@ -105,6 +106,8 @@ def search(
             value = [o.strip() for o in value.split(",") if o.strip()]
         elif name == "results_dir":
             value = str(value)
+        elif name == "workers":
+            value = value if value == "auto" else _whole_number("--workers", value)
         overrides[OPTION_KEYS[name]] = value
     cfg = build_config(config, overrides)
     _check_space_file(cfg.space)  # a missing file is said before the heavy imports
@@ -124,6 +127,12 @@ def search(
         out.print(summary(outcome.trust) + f" ({outcome.run_dir / 'trust.md'})", markup=False)
     print_summary(outcome.trials, outcome.run_dir)
     out.print(f"Plots: {outcome.run_dir / 'pareto.png'}, {outcome.run_dir / 'pareto.html'}", soft_wrap=True)
+
+
+def _whole_number(option: str, value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise NasStudentError(f"{option} {value!r}: expected auto or a whole number >= 1")
+    return int(value)
 
 
 def _check_space_file(space: str) -> None:

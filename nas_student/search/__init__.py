@@ -15,7 +15,7 @@ from nas_student.config import DEFAULT_RECOMMEND, RunConfig
 from nas_student.results import pareto_front, trials_frame
 from nas_student.results.files import write_front_files
 from nas_student.results.recommend import recommend
-from nas_student.search import worker
+from nas_student.search import pool, worker
 from nas_student.search.backend import backend_for
 from nas_student.search.context import SearchContext, prepare
 from nas_student.search.prescreen import prescreen
@@ -72,10 +72,13 @@ def run_search(cfg: RunConfig, *, on_ready: Callable[[SearchContext, int], None]
             atomic_write(run_dir / auto.FILE, lambda p: p.write_text(ctx.space_yaml))
         worker.save_teacher_outputs(run_dir, ctx)
         prescreen(ctx, study)
-        if on_ready is not None:
-            on_ready(ctx, n_finished(study))
+        left = cfg.search.trials - n_finished(study)
+        n = min(pool.resolve(cfg.execution.workers, ctx.device, cfg.execution.backend), max(1, left))
         try:
-            backend_for(cfg.execution.backend).optimize(study, ctx, run_dir, list(callbacks))
+            with pool.running(ctx, run_dir, n):  # helpers forked before any display thread starts
+                if on_ready is not None:
+                    on_ready(ctx, n_finished(study))
+                backend_for(cfg.execution.backend).optimize(study, ctx, run_dir, list(callbacks))
         finally:
             trials, front = write_tables(run_dir, study, cfg.search.objectives)
         report = None

@@ -25,7 +25,7 @@ from nas_student.cost.price import price
 from nas_student.distill import evaluate, train
 from nas_student.families import build
 from nas_student.quantization import int8_path
-from nas_student.search import early_stop, memory
+from nas_student.search import early_stop, liveness, memory
 from nas_student.search.context import SearchContext
 from nas_student.seeds import student_seed
 from nas_student.spaces import arch_hash
@@ -70,7 +70,7 @@ class Objective:
             trial.set_constraint("space_rules", float(len(broken)))
             trial.set_user_attr(rec.STATUS, "invalid: " + "; ".join(broken))
             raise optuna.TrialPruned("; ".join(broken))
-        earlier = _find_evaluated(trial, h)
+        earlier = find_evaluated(trial, h)
         if earlier is not None:
             return self._copy(trial, earlier)
         t_sample = time.perf_counter()
@@ -145,12 +145,22 @@ class Objective:
         return self._values(first.metrics)
 
 
-def _find_evaluated(trial: optuna.Trial, h: str) -> optuna.trial.FrozenTrial | None:
-    for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        r = rec.TrialRecord.from_trial(t)
-        if r.arch_hash == h and r.duplicate_of is None:
-            return t
-    return None
+def find_evaluated(trial: optuna.Trial, h: str, poll_s: float = 0.5) -> optuna.trial.FrozenTrial | None:
+    """The trial that evaluated architecture ``h`` first, if any. While an earlier trial of
+    another process is still evaluating it (parallel workers), wait for it rather than train
+    the same student twice; if that process dies, this one trains it."""
+    while True:
+        waiting = False
+        for t in trial.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+            if t.user_attrs.get(rec.ARCH_HASH) != h:
+                continue
+            if t.state == TrialState.COMPLETE and rec.TrialRecord.from_trial(t).duplicate_of is None:
+                return t
+            if t.state == TrialState.RUNNING and t.number < trial.number:
+                waiting = waiting or liveness.orphan_reason(t, time.time()) is None
+        if not waiting:
+            return None
+        time.sleep(poll_s)
 
 
 def directions(cfg: RunConfig) -> list[str]:
