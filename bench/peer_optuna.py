@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -29,19 +30,25 @@ STEPS, BATCH, LR, T, ALPHA, BETA = 150, 64, 0.01, 1.0, 0.9, 0.1
 
 
 class PeerCNN(nn.Module):
-    """conv(k) -> BN -> ReLU layers, each optionally stride 2, global average pooling, linear."""
+    """conv(k) -> BN -> ReLU layers, each optionally stride 2, global average pooling, linear;
+    1-D convolutions for signals (mnist1d), 2-D for images (digits)."""
 
-    def __init__(self, channels: list[int], kernels: list[int], strides: list[int], classes: int = 10) -> None:
+    def __init__(self, channels: list[int], kernels: list[int], strides: list[int], classes: int = 10,
+                 dims: int = 1) -> None:
         super().__init__()
+        conv, norm = (nn.Conv1d, nn.BatchNorm1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d)
         layers, c_in = [], 1
         for c, k, s in zip(channels, kernels, strides):
-            layers += [nn.Conv1d(c_in, c, k, s, k // 2, bias=False), nn.BatchNorm1d(c), nn.ReLU()]
+            layers += [conv(c_in, c, k, s, k // 2, bias=False), norm(c), nn.ReLU()]
             c_in = c
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(c_in, classes)
+        self.dims = dims
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x).mean(-1))
+        if x.dim() == self.dims + 1:  # no channel axis
+            x = x.unsqueeze(1)
+        return self.head(self.body(x).flatten(2).mean(-1))
 
 
 def sample(trial: optuna.Trial) -> dict[str, list[int]]:
@@ -51,12 +58,12 @@ def sample(trial: optuna.Trial) -> dict[str, list[int]]:
             "strides": [trial.suggest_categorical(f"s{i}", [1, 2]) for i in range(n)]}
 
 
-def build(params: dict[str, Any]) -> PeerCNN:
-    return PeerCNN(params["channels"], params["kernels"], params["strides"])
+def build(params: dict[str, Any], dims: int = 1) -> PeerCNN:
+    return PeerCNN(params["channels"], params["kernels"], params["strides"], dims=dims)
 
 
-def macs_params(model: nn.Module) -> tuple[int, int]:
-    flops = FlopCountAnalysis(model.eval(), torch.zeros(1, 1, 40))
+def macs_params(model: nn.Module, example: torch.Tensor | None = None) -> tuple[int, int]:
+    flops = FlopCountAnalysis(model.eval(), torch.zeros(1, 1, 40) if example is None else example)
     flops.unsupported_ops_warnings(False)
     flops.uncalled_modules_warnings(False)
     return int(flops.total()), sum(p.numel() for p in model.parameters())
@@ -94,13 +101,15 @@ def search(task: Any, trials: int, seed: int, max_macs: float, max_params: float
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"],
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     rows = []
+    example = task.train.x[:1]
+    dims = example.dim() - 2  # (1, 1, 40): 1-D signals; (1, 1, 8, 8): 2-D images
 
     def objective(trial: optuna.Trial) -> tuple[float, float, float]:
         t0 = time.perf_counter()
         params = sample(trial)
         torch.manual_seed(seed * 100_003 + trial.number)
-        model = build(params)
-        macs, n_params = macs_params(model)
+        model = build(params, dims)
+        macs, n_params = macs_params(model, example)
         acc = 0.0
         if macs <= max_macs and n_params <= max_params:
             kd_train(model, task.teacher, task.train.x, task.train.y, seed * 100_003 + trial.number)
@@ -123,10 +132,18 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--macs-ratio", type=float, default=0.1)
     ap.add_argument("--params-ratio", type=float, default=0.1)
+    ap.add_argument("--task", default="mnist1d", choices=["mnist1d", "digits"])
+    ap.add_argument("--json", help="write the trials and the wall time here")
     args = ap.parse_args()
-    task = load_task("mnist1d", seed=0)
-    t_macs, t_params = macs_params(task.teacher)
+    t0 = time.perf_counter()
+    task = load_task(args.task, seed=args.seed)  # the split and teacher nas-student's --seed gives
+    t_macs, t_params = macs_params(task.teacher, task.train.x[:1])
     out = search(task, args.trials, args.seed, args.macs_ratio * t_macs, args.params_ratio * t_params)
+    out.update(total_s=time.perf_counter() - t0, teacher_macs=t_macs, teacher_params=t_params)
+    if args.json:
+        import json
+
+        Path(args.json).write_text(json.dumps(out))
     best = max((r for r in out["trials"] if r["feasible"]), key=lambda r: r["accuracy"], default=None)
     print(f"{args.trials} trials in {out['wall_s']:.1f} s; best feasible: {best}")
     assert math.isfinite(out["wall_s"])

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing as mp
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from scipy import stats
 
 from nas_student.distill import evaluate, train
 from nas_student.families import build
+from nas_student.search import pool
 from nas_student.search.context import SearchContext
 from nas_student.seeds import student_seed
 
@@ -125,15 +128,11 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     budget = cfg.budget.model_copy(update={"steps": steps})
     cache = _load_cache(run_dir / "trust.json", steps)
     rows = []
-    for r in pick(trials, front, s.max_front, s.off_front).itertuples():
+    picked = pick(trials, front, s.max_front, s.off_front)
+    todo = [(r.arch, r.arch_hash) for r in picked.itertuples() if r.arch_hash not in cache]
+    cache.update(_long_accuracies(ctx, todo, budget))
+    for r in picked.itertuples():
         h = r.arch_hash
-        if h not in cache:
-            seed = student_seed(h, cfg.search.seed)
-            torch.manual_seed(seed)  # the proxy's initialisation: only the budget differs
-            model = build(json.loads(r.arch), ctx.task.io).to(ctx.device)
-            train(model, *ctx.task.distillation_set(), budget, teacher=ctx.task.teacher,
-                  teacher_logits=ctx.teacher_train_logits, seed=seed)
-            cache[h] = evaluate(model, ctx.task.val.x, ctx.task.val.y)["accuracy"]
         rows.append({"trial": int(r.trial), "arch_hash": h, "on_front": bool(r.on_front),
                      "proxy_accuracy": float(r.accuracy), "long_accuracy": float(cache[h]),
                      "macs": float(r.macs), "params": float(r.params)})
@@ -149,6 +148,38 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
                          verdict(tau, len(rows), proj), time.perf_counter() - t0)
     write(report, run_dir)
     return report
+
+
+def _long_accuracy(ctx: SearchContext, arch: str, h: str, budget: Any) -> float:
+    """One student re-trained with the longer budget from the proxy's initialisation."""
+    seed = student_seed(h, ctx.cfg.search.seed)
+    torch.manual_seed(seed)  # the proxy's initialisation: only the budget differs
+    model = build(json.loads(arch), ctx.task.io).to(ctx.device)
+    train(model, *ctx.task.distillation_set(), budget, teacher=ctx.task.teacher,
+          teacher_logits=ctx.teacher_train_logits, seed=seed)
+    return evaluate(model, ctx.task.val.x, ctx.task.val.y)["accuracy"]
+
+
+_SHARED: dict[str, Any] = {}  # what forked helpers inherit: the context and the budget
+
+
+def _long_accuracy_in_helper(job: tuple[str, str]) -> float:
+    return _long_accuracy(_SHARED["ctx"], *job, _SHARED["budget"])
+
+
+def _long_accuracies(ctx: SearchContext, todo: list[tuple[str, str]], budget: Any) -> dict[str, float]:
+    """The students' longer-run accuracies, on as many processes as the search's ``--workers``
+    (forked, one core each: the students are independent); in this process when one."""
+    n = min(pool.resolve(ctx.cfg.execution.workers, ctx.device, ctx.cfg.execution.backend), len(todo))
+    if n <= 1 or pool.start_method(ctx.device) != "fork":
+        return {h: _long_accuracy(ctx, arch, h, budget) for arch, h in todo}
+    _SHARED.update(ctx=ctx, budget=budget)
+    try:
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("fork"), initializer=torch.set_num_threads,
+                                 initargs=(pool.threads_per_worker(n),)) as ex:
+            return dict(zip((h for _, h in todo), ex.map(_long_accuracy_in_helper, todo)))
+    finally:
+        _SHARED.clear()
 
 
 def _json_safe(v: float) -> float | None:

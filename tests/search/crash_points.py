@@ -176,6 +176,7 @@ def outcome(run_dir: Path, reference: Path) -> dict[str, object]:
 @dataclass
 class Campaign:
     kills: int = 0  # runs that ended by SIGKILL
+    helper_kills: int = 0  # parallel runs: a helper process killed, the run went on without it
     survived: int = 0  # kills after which the next run went on from a sound study
     lost: list[str] = field(default_factory=list)  # complete trials lost or changed by a kill
     problems: list[str] = field(default_factory=list)
@@ -193,10 +194,18 @@ def _moment(before: dict[str, list], after: dict[str, list]) -> str:
     return "between trials" if len(after["COMPLETE"]) > len(before["COMPLETE"]) else "at start-up"
 
 
+def _helper_died(before: dict[str, list], after: dict[str, list]) -> bool:
+    """A trial failed in this run that the previous run did not leave RUNNING: a helper of this
+    run died in it."""
+    return len(after["FAIL"]) - len(before["FAIL"]) > len(before["RUNNING"])
+
+
 def campaign(cmd: list[str], run_dir: Path, kills: list[str], *, seed: int = 0,
-             env: dict[str, str] | None = None, timeout: float = 900) -> Campaign:
+             env: dict[str, str] | None = None, timeout: float = 900, parallel: bool = False) -> Campaign:
     """Run ``cmd`` once per entry of ``kills`` (``POINT:N`` or ``time:SECONDS``), each run
-    killed, then once to the end. ``time:`` counts from the moment the teacher is ready."""
+    killed, then once to the end. ``time:`` counts from the moment the teacher is ready.
+    ``parallel``: the search has helper processes (``--workers N``), which inherit the crash
+    point; one that kills a helper leaves the run going (its trial failed and taken over)."""
     rng = random.Random(seed)
     res = Campaign()
     t0 = time.perf_counter()
@@ -231,6 +240,9 @@ def campaign(cmd: list[str], run_dir: Path, kills: list[str], *, seed: int = 0,
             res.moments.append(f"{spec}: {_moment(before, after)}")
         elif proc.returncode != 0:
             res.problems.append(f"run {res.runs} ({spec}) exited {proc.returncode}: {out[-1500:]}")
+        elif parallel and spec is not None and _helper_died(before, after):
+            res.helper_kills += 1  # a helper reached the crash point; the others finished the run
+            res.moments.append(f"{spec}: a helper process, the run went on")
         elif spec is not None and not spec.startswith("time:"):
             res.problems.append(f"run {res.runs} ({spec}) was not killed")
         done = {n: (v, h) for n, v, h in after["COMPLETE"]}
@@ -242,6 +254,9 @@ def campaign(cmd: list[str], run_dir: Path, kills: list[str], *, seed: int = 0,
             res.problems.append(f"after run {res.runs} ({spec}): study.db integrity: {check}")
         if pending and len(res.problems) + len(res.lost) == bad:
             res.survived += 1  # the run after a kill went on from what the kill left
+        if (parallel and spec is not None and not killed and _helper_died(before, after)
+                and len(res.problems) + len(res.lost) == bad):
+            res.survived += 1  # ... or the run itself, after one of its helpers was killed
         pending, before = killed, after
         if proc.returncode not in (0, -signal.SIGKILL):
             break

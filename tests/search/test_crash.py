@@ -77,3 +77,24 @@ def test_killed_at_random_moments_nothing_is_lost(tmp_path, reference):
     # a random kill may land inside a claim too (sampling takes a while): either reason, no other
     reasons = [r for r in (DIED, DIED_CLAIMING) if r in got["fail_reasons"]] or [DIED]
     assert {k: got[k] for k in expected(0, [])} == expected(interrupted, reasons)
+
+
+def test_a_parallel_search_killed_at_chosen_and_random_moments_loses_nothing(tmp_path, reference):
+    """The parallel default (here two processes): a crash point kills whichever process reaches it
+    first (a helper: the search takes over its trial; the search: its helper dies with it), and
+    random kills hit the search. Nothing complete is lost, nothing left RUNNING, no student trained
+    twice, exactly --trials complete. The proposals depend on timing, so not the reference's."""
+    run_dir = tmp_path / "p"
+    kills = ["train:3", "result:2", "weights:2", "time:2", "time:2"]
+    res = campaign(command(tmp_path, "p") + ["--workers", "2"], run_dir, kills, seed=3, env=ENV, parallel=True)
+    assert res.problems == [], res.problems
+    assert res.lost == []
+    assert res.kills + res.helper_kills >= len(kills) - 2, res.moments  # a random kill may come after the end
+    assert res.survived == res.kills + res.helper_kills, res.moments
+    got = outcome(run_dir, reference)
+    assert got["complete"] == TRIALS and got["unfinished"] == 0 and got["trained_twice"] == 0, got
+    mid_trial = [m for m in res.moments if not m.startswith("time:")]  # crash points are inside trials
+    assert got["failed"] >= len(mid_trial), (got, res.moments)
+    assert set(got["fail_reasons"]) <= {DIED, DIED_CLAIMING}, got["fail_reasons"]
+    assert got["table_rows"] == {"COMPLETE": TRIALS, "FAIL": got["failed"]}
+    assert got["weights_are_the_trained"] and got["repeats_point_at_their_source"] and got["integrity"] == "ok"

@@ -1,5 +1,6 @@
 """The trust report: which students are re-trained, the verdict, the files, the cache."""
 
+import dataclasses
 import json
 import math
 
@@ -90,6 +91,13 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
     monkeypatch.setattr(trust, "train", no_training)  # a second run re-uses trust.json
     again = trust.run_trust(out.ctx, out.trials, out.front, out.run_dir)
     assert [s["long_accuracy"] for s in again.students] == [s["long_accuracy"] for s in rep.students]
+
+    # on two processes (forked helpers, one thread each as here): the same numbers
+    monkeypatch.undo()
+    (out.run_dir / "trust.json").unlink()
+    two = out.ctx.cfg.model_copy(update={"execution": out.ctx.cfg.execution.model_copy(update={"workers": 2})})
+    parallel = trust.run_trust(dataclasses.replace(out.ctx, cfg=two), out.trials, out.front, out.run_dir)
+    assert [s["long_accuracy"] for s in parallel.students] == [s["long_accuracy"] for s in rep.students]
 
 
 @pytest.mark.slow

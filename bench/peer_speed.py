@@ -1,0 +1,137 @@
+"""Speed side by side: nas-student's default search (every core: `--workers auto`), the same search
+in one process (`--workers 1`), and the plain Optuna script a user would write
+(`bench/peer_optuna.py`: TPE, 3 objectives, fvcore, the teacher run at every KD step), on the
+same task, seed and number of trials, one after the other in one run on a quiet machine.
+
+Each arm is a fresh process, timed from its start to its exit (imports, data, the teacher's
+outputs and every trial: what a user waits for), the teacher cached beforehand for all. Every
+process keeps its defaults: no thread setting is imposed. The trust report is off
+(`--no-trust`): the script has none. The hypervolume is over the feasible trials' proxy
+accuracy, MACs and params as ratios to the teacher, reference (1, 0.1, 0.1) (objectives
+normalised by the bounds, `nas_student.results.hypervolume`).
+
+    python bench/peer_speed.py --tasks mnist1d digits --seeds 0 1 2 --trials 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from nas_student.results.hypervolume import hypervolume  # noqa: E402
+
+ARMS = ("nas-student", "nas-student --workers 1", "optuna script")
+
+
+def _run(cmd: list[str], log: Path) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("NAS_STUDENT_WORKERS", "OMP_NUM_THREADS")}
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    if r.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed; see {log}")
+    return time.perf_counter() - t0
+
+
+def _hv(acc: list[float], macs_ratio: list[float], params_ratio: list[float]) -> float:
+    pts = [(1 - a, m / 0.1, p / 0.1) for a, m, p in zip(acc, macs_ratio, params_ratio)]
+    return hypervolume(pts)
+
+
+def run_arm(arm: str, task: str, seed: int, trials: int, work: Path) -> dict:
+    if arm.startswith("nas-student"):
+        workers = ["--workers", "1"] if "--workers 1" in arm else []
+        name = f"{task}-s{seed}-{'w1' if workers else 'auto'}"
+        wall = _run([sys.executable, "-m", "nas_student.cli", "search", "--task", task, "--seed", str(seed),
+                     "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work), *workers],
+                    work / f"{name}.log")
+        d = pd.read_csv(work / name / "trials.csv")
+        d = d[(d.state == "COMPLETE") & d.feasible.astype(bool)]
+        hv = _hv(d.accuracy.tolist(), d.macs_ratio.tolist(), d.params_ratio.tolist())
+        best = float(d.accuracy.max())
+    else:
+        out = work / f"peer-{task}-s{seed}.json"
+        wall = _run([sys.executable, "bench/peer_optuna.py", "--task", task, "--seed", str(seed),
+                     "--trials", str(trials), "--json", str(out)], work / f"peer-{task}-s{seed}.log")
+        res = json.loads(out.read_text())
+        rows = [r for r in res["trials"] if r["feasible"]]
+        hv = _hv([r["accuracy"] for r in rows], [r["macs"] / res["teacher_macs"] for r in rows],
+                 [r["n_params"] / res["teacher_params"] for r in rows])
+        best = max(r["accuracy"] for r in rows)
+    return {"arm": arm, "task": task, "seed": seed, "trials": trials, "wall_s": wall,
+            "s_per_trial": wall / trials, "hypervolume": hv, "best_accuracy": best}
+
+
+def _spread(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.3f} (range {min(xs):.3f}-{max(xs):.3f})"
+
+
+def report(rows: list[dict], tasks: list[str]) -> str:
+    lines = ["## Speed side by side: nas-student's default, one process, and the plain Optuna script", "",
+             "Reproduce: `python bench/peer_speed.py --tasks " + " ".join(tasks) + " --seeds "
+             + " ".join(str(s) for s in sorted({r['seed'] for r in rows})) + f" --trials {rows[0]['trials']}` "
+             "(quiet machine, teachers cached). Each arm a fresh process, timed start to exit; "
+             "`--no-trust`. Ratios per seed, then the median and range over seeds.", "",
+             "| task | seed | arm | wall s | s per trial | hypervolume | best proxy acc |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['seed']} | {r['arm']} | {r['wall_s']:.1f} | {r['s_per_trial']:.2f} | "
+                     f"{r['hypervolume']:.5f} | {r['best_accuracy']:.4f} |")
+    lines.append("")
+    for task in tasks:
+        by = {(r["arm"], r["seed"]): r for r in rows if r["task"] == task}
+        seeds = sorted({s for _, s in by})
+        if not seeds:
+            continue
+        t_ratio = [by["nas-student", s]["s_per_trial"] / by["optuna script", s]["s_per_trial"] for s in seeds]
+        hv_ratio = [by["nas-student", s]["hypervolume"] / by["optuna script", s]["hypervolume"] for s in seeds]
+        t1_ratio = [by["nas-student --workers 1", s]["s_per_trial"] / by["optuna script", s]["s_per_trial"] for s in seeds]
+        speedup = [by["nas-student --workers 1", s]["wall_s"] / by["nas-student", s]["wall_s"] for s in seeds]
+        n = len(seeds)
+        lines += [f"**{task}** ({n} seeds):", "",
+                  f"- `peer: time per trial ratio = {statistics.median(t_ratio):.2f}, hypervolume ratio = "
+                  f"{statistics.median(hv_ratio):.2f}` ({task}; nas-student default over the script, medians; "
+                  f"time ratio range {min(t_ratio):.2f}-{max(t_ratio):.2f}, hypervolume ratio range "
+                  f"{min(hv_ratio):.2f}-{max(hv_ratio):.2f})",
+                  f"- one process (`--workers 1`) over the script: time per trial {_spread(t1_ratio)}",
+                  f"- `2 workers vs 1: trials per minute ratio = {statistics.median(speedup):.2f}` "
+                  f"(range {min(speedup):.2f}-{max(speedup):.2f}; whole command, {rows[0]['trials']} trials)", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tasks", nargs="+", default=["mnist1d", "digits"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--trials", type=int, default=40)
+    ap.add_argument("--out", default=str(ROOT / "results" / "records" / "peer_speed"))
+    args = ap.parse_args()
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for task in args.tasks:
+            for i, seed in enumerate(args.seeds):  # the seed's teacher trained (or found cached) outside the timings
+                subprocess.run([sys.executable, "-c", "from nas_student.tasks import load_task; "
+                                f"load_task({task!r}, seed={seed})"], check=True, cwd=ROOT)
+                order = ARMS[i % 3:] + ARMS[:i % 3]  # each arm first once: drift spread over the arms
+                for arm in order:
+                    rows.append(run_arm(arm, task, seed, args.trials, work))
+                    print(json.dumps(rows[-1]), flush=True)
+                    Path(args.out + ".json").write_text(json.dumps(rows, indent=1))
+    Path(args.out + ".md").write_text(report(rows, args.tasks) + "\n")
+    print(report(rows, args.tasks))
+
+
+if __name__ == "__main__":
+    main()
