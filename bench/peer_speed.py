@@ -49,12 +49,14 @@ def _hv(acc: list[float], macs_ratio: list[float], params_ratio: list[float]) ->
     return hypervolume(pts)
 
 
-def run_arm(arm: str, task: str, seed: int, trials: int, work: Path) -> dict:
+def run_arm(arm: str, task: str, seed: int, trials: int, work: Path, space: str | None = None,
+            sampler: str | None = None) -> dict:
     if arm.startswith("nas-student"):
         workers = ["--workers", "1"] if "--workers 1" in arm else []
         name = f"{task}-s{seed}-{'w1' if workers else 'auto'}"
         wall = _run([sys.executable, "-m", "nas_student.cli", "search", "--task", task, "--seed", str(seed),
-                     "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work), *workers],
+                     "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work), *workers,
+                     *(["--space", space] if space else []), *(["--sampler", sampler] if sampler else [])],
                     work / f"{name}.log")
         d = pd.read_csv(work / name / "trials.csv")
         d = d[(d.state == "COMPLETE") & d.feasible.astype(bool)]
@@ -69,7 +71,8 @@ def run_arm(arm: str, task: str, seed: int, trials: int, work: Path) -> dict:
         hv = _hv([r["accuracy"] for r in rows], [r["macs"] / res["teacher_macs"] for r in rows],
                  [r["n_params"] / res["teacher_params"] for r in rows])
         best = max(r["accuracy"] for r in rows)
-    return {"arm": arm, "task": task, "seed": seed, "trials": trials, "wall_s": wall,
+    return {"arm": arm, "task": task, "seed": seed, "trials": trials, "space": space or "default",
+            "sampler": sampler or "tpe", "wall_s": wall,
             "s_per_trial": wall / trials, "hypervolume": hv, "best_accuracy": best}
 
 
@@ -78,9 +81,15 @@ def _spread(xs: list[float]) -> str:
 
 
 def report(rows: list[dict], tasks: list[str]) -> str:
+    space = rows[0].get("space", "default")
     lines = ["## Speed side by side: nas-student's default, one process, and the plain Optuna script", "",
+             f"nas-student's space: {'the task default' if space == 'default' else '`' + space + '`'}.", "",
              "Reproduce: `python bench/peer_speed.py --tasks " + " ".join(tasks) + " --seeds "
-             + " ".join(str(s) for s in sorted({r['seed'] for r in rows})) + f" --trials {rows[0]['trials']}` "
+             + " ".join(str(s) for s in sorted({r['seed'] for r in rows})) + f" --trials {rows[0]['trials']}"
+             + ("" if space == "default" else f" --nas-space {space}")
+             + ("" if rows[0].get("sampler", "tpe") == "tpe" else f" --sampler {rows[0]['sampler']}")
+             + ("" if len({r['arm'] for r in rows}) == len(ARMS) else " --arms " + " ".join(
+                 repr(a) for a in ARMS if a in {r['arm'] for r in rows})) + "` "
              "(quiet machine, teachers cached). Each arm a fresh process, timed start to exit; "
              "`--no-trust`. Ratios per seed, then the median and range over seeds.", "",
              "| task | seed | arm | wall s | s per trial | hypervolume | best proxy acc |",
@@ -94,19 +103,26 @@ def report(rows: list[dict], tasks: list[str]) -> str:
         seeds = sorted({s for _, s in by})
         if not seeds:
             continue
-        t_ratio = [by["nas-student", s]["s_per_trial"] / by["optuna script", s]["s_per_trial"] for s in seeds]
-        hv_ratio = [by["nas-student", s]["hypervolume"] / by["optuna script", s]["hypervolume"] for s in seeds]
-        t1_ratio = [by["nas-student --workers 1", s]["s_per_trial"] / by["optuna script", s]["s_per_trial"] for s in seeds]
-        speedup = [by["nas-student --workers 1", s]["wall_s"] / by["nas-student", s]["wall_s"] for s in seeds]
-        n = len(seeds)
-        lines += [f"**{task}** ({n} seeds):", "",
-                  f"- `peer: time per trial ratio = {statistics.median(t_ratio):.2f}, hypervolume ratio = "
-                  f"{statistics.median(hv_ratio):.2f}` ({task}; nas-student default over the script, medians; "
-                  f"time ratio range {min(t_ratio):.2f}-{max(t_ratio):.2f}, hypervolume ratio range "
-                  f"{min(hv_ratio):.2f}-{max(hv_ratio):.2f})",
-                  f"- one process (`--workers 1`) over the script: time per trial {_spread(t1_ratio)}",
-                  f"- `2 workers vs 1: trials per minute ratio = {statistics.median(speedup):.2f}` "
-                  f"(range {min(speedup):.2f}-{max(speedup):.2f}; whole command, {rows[0]['trials']} trials)", ""]
+
+        def ratios(a: str, b: str, key: str) -> list[float]:
+            return [by[a, s][key] / by[b, s][key] for s in seeds if (a, s) in by and (b, s) in by]
+
+        lines += [f"**{task}** ({len(seeds)} seeds):", ""]
+        t_ratio, hv_ratio = ratios(ARMS[0], ARMS[2], "s_per_trial"), ratios(ARMS[0], ARMS[2], "hypervolume")
+        if t_ratio:
+            lines.append(f"- `peer: time per trial ratio = {statistics.median(t_ratio):.2f}, hypervolume ratio = "
+                         f"{statistics.median(hv_ratio):.2f}` ({task}; nas-student default over the script, medians; "
+                         f"time ratio range {min(t_ratio):.2f}-{max(t_ratio):.2f}, hypervolume ratio range "
+                         f"{min(hv_ratio):.2f}-{max(hv_ratio):.2f})")
+        t1_ratio = ratios(ARMS[1], ARMS[2], "s_per_trial")
+        if t1_ratio:
+            lines.append(f"- one process (`--workers 1`) over the script: time per trial {_spread(t1_ratio)}")
+        speedup = ratios(ARMS[1], ARMS[0], "wall_s")
+        if speedup:
+            lines.append(f"- `2 workers vs 1: trials per minute ratio = {statistics.median(speedup):.2f}` "
+                         f"(range {min(speedup):.2f}-{max(speedup):.2f}; whole command, {rows[0]['trials']} trials, "
+                         f"sampler {rows[0].get('sampler', 'tpe')})")
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -115,6 +131,10 @@ def main() -> None:
     ap.add_argument("--tasks", nargs="+", default=["mnist1d", "digits"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--trials", type=int, default=40)
+    ap.add_argument("--nas-space", help="the space nas-student searches (default: the task's own)")
+    ap.add_argument("--sampler", help="nas-student's sampler (random: both worker counts train the same "
+                    "students, so their ratio is the parallel speed-up alone)")
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS)
     ap.add_argument("--out", default=str(ROOT / "results" / "records" / "peer_speed"))
     args = ap.parse_args()
     rows: list[dict] = []
@@ -124,9 +144,10 @@ def main() -> None:
             for i, seed in enumerate(args.seeds):  # the seed's teacher trained (or found cached) outside the timings
                 subprocess.run([sys.executable, "-c", "from nas_student.tasks import load_task; "
                                 f"load_task({task!r}, seed={seed})"], check=True, cwd=ROOT)
-                order = ARMS[i % 3:] + ARMS[:i % 3]  # each arm first once: drift spread over the arms
+                arms = [a for a in ARMS if a in args.arms]
+                order = arms[i % len(arms):] + arms[:i % len(arms)]  # each arm first once: drift spread over the arms
                 for arm in order:
-                    rows.append(run_arm(arm, task, seed, args.trials, work))
+                    rows.append(run_arm(arm, task, seed, args.trials, work, args.nas_space, args.sampler))
                     print(json.dumps(rows[-1]), flush=True)
                     Path(args.out + ".json").write_text(json.dumps(rows, indent=1))
     Path(args.out + ".md").write_text(report(rows, args.tasks) + "\n")

@@ -229,7 +229,8 @@ def rebase_storage(url: str, base: Path) -> str:
 
 
 #: the space a built-in task searches when none is given
-DEFAULT_SPACES = {"digits": "digits-cnn", "mnist1d": "mnist1d-cnn", "text": "text-transformer"}
+DEFAULT_SPACES = {"digits": "digits-cnn", "mnist1d": "mnist1d-cnn", "text": "text-transformer",
+                  "mnist1d-from-digits": "mnist1d-cnn"}
 
 
 class RunConfig(_Model):

@@ -21,7 +21,7 @@ import torch
 
 from nas_student.config import RunConfig, differences
 from nas_student.cost.price import price
-from nas_student.distill import evaluate, predict, train
+from nas_student.distill import evaluate, train
 from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.errors import NasStudentError
 from nas_student.families import build
@@ -190,6 +190,9 @@ def check_recipe(job: TrainJob, task: Task) -> None:
 
     if not job.recipe.uses_teacher_model:
         return
+    if task.cross_modal:
+        raise NasStudentError(f"task {task.name!r} is cross-modal (the teacher sees another input than the "
+                              "student): distil its outputs only; features and attention maps need one input")
     device = next(iter(task.teacher.parameters()), torch.empty(0)).device
     LossTerms(job.recipe, build(job.arch, task.io).to(device), task.teacher, task.train.x[:2].to(device))
 
@@ -207,7 +210,7 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
     (job.out / "arch.json").write_text(json.dumps({"arch": job.arch}, indent=2))
     (job.out / "recipe.json").write_text(job.recipe.model_dump_json(indent=2))
     x, y = task.distillation_set()
-    teacher_logits = predict(task.teacher, x)
+    teacher_logits = task.teacher_logits("train")
     results: dict[tuple[str, int], dict[str, Any]] = {}
     for kind, seed in phases:
         done = job.out / f"{kind}-s{seed}.json"
@@ -269,8 +272,8 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
             ) -> dict[str, Any]:
     student = build(job.arch, task.io).to(device)
     _, s_cost = price(student, task.io, device, job.cfg.latency)
-    _, t_cost = price(task.teacher, task.io, device, job.cfg.latency)
-    teacher = evaluate(task.teacher, task.test.x, task.test.y)
+    _, t_cost = price(task.teacher, task.teacher_interface(), device, job.cfg.latency)
+    teacher = evaluate(task.teacher, task.teacher_inputs("test"), task.test.y)
     metrics = [m for m in ("accuracy", "perplexity") if m in teacher]
     report: dict[str, Any] = {
         "source": job.source, "task": task.name, "arch": job.arch, "recipe": job.recipe.describe(),

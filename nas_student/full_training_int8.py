@@ -110,11 +110,11 @@ def report(arch: dict[str, Any], task: Task, out: Path, seeds: list[int], latenc
                           "n": len(runs)}
     student = _float_student(arch, task, out, seeds[0])
     int8 = int8_of(arch, task, out, seeds[0])
-    teacher = task.teacher
     example = task.io.example_input(latency_batch)
-    models = {"teacher": teacher, "float": student, "int8": int8}
+    models = {"teacher": task.teacher, "float": student, "int8": int8}
+    examples = {"teacher": task.teacher_interface().example_input(latency_batch)}  # its own modality
     out_["bytes"] = {k: model_size_bytes(m.cpu() if k != "teacher" else m, "fp32") for k, m in models.items()}
-    out_["latency_ms"] = {k: measure_latency(m, example, device="cpu", repeats=50, warmup=10)
+    out_["latency_ms"] = {k: measure_latency(m, examples.get(k, example), device="cpu", repeats=50, warmup=10)
                           for k, m in models.items()}
     return out_
 

@@ -86,7 +86,7 @@ TEMPLATE = """\
 # Every key is optional except where said; command-line options override these values.
 # Paths are relative to this file's folder.
 
-task: my-task                 # a name for your task (or a built-in one: mnist1d, digits, text)
+task: my-task                 # a name for your task (or a built-in one: mnist1d, digits, text, mnist1d-from-digits)
 trust_code: false             # factories and TorchScript run code: set true (or --trust-code) to allow
 
 # teachers: [{...}, {...}]    # several teachers for one task, instead of `teacher`: their soft

@@ -78,6 +78,28 @@ def kd_loss(
     return KDLoss(alpha * kd + beta * ce, kd, ce)
 
 
+def mixed_targets(teacher_log_probs: torch.Tensor, targets: torch.Tensor, alpha: float, beta: float
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The KD loss at T = 1 with every row labelled, as one cross-entropy against a mixed target:
+
+        alpha * KL(p_t || p_s) + beta * CE(y, p_s) = CE(p_s; q) + alpha * sum_c p_t log p_t,
+        q = alpha * p_t + beta * onehot(y)
+
+    (expand KL = sum p_t log p_t - sum p_t log p_s). ``q`` and the second term (constant in
+    the student) are computed once for a whole data set; a step is then one
+    ``cross_entropy(logits, q[idx]) + offset[idx].mean()`` (:func:`mixed_kd_loss`), what a CE
+    step costs. Returns ``(q, offset)`` with one row per input."""
+    p_t = teacher_log_probs.exp()
+    q = alpha * p_t
+    q[torch.arange(len(targets)), targets] += beta
+    return q, alpha * (p_t * teacher_log_probs).sum(-1)
+
+
+def mixed_kd_loss(student_logits: torch.Tensor, q: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """:func:`kd_loss`'s total at T = 1 from :func:`mixed_targets`' rows for this batch."""
+    return F.cross_entropy(student_logits, q) + offset.mean()
+
+
 def _token_kd_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor | None,

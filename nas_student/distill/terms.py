@@ -18,9 +18,9 @@ from torch import nn
 
 from nas_student.distill.feature_losses import AttentionTransfer, Hint
 from nas_student.distill.feature_map import read_features, resolve_pairs
-from nas_student.distill.losses import kd_loss
+from nas_student.distill.losses import IGNORE_INDEX, kd_loss, mixed_targets
 from nas_student.distill.recipe import Recipe
-from nas_student.distill.schedules import value_at
+from nas_student.distill.schedules import is_constant, value_at
 from nas_student.errors import NasStudentError
 
 #: Above this, the teacher's features are not held for the whole training set.
@@ -106,6 +106,18 @@ class LossTerms(nn.Module):
             raise NasStudentError(f"the teacher's features for the training set need {need / 2**30:.1f} GiB; "
                                   "distil fewer or smaller features (features: pairs)")
         return out
+
+    def fusable(self, y: torch.Tensor | None) -> bool:
+        """The loss is one cross-entropy against a mixed target (:func:`mixed_targets`): output KD
+        alone at a constant T = 1, constant weights, every row labelled, one label per row."""
+        r = self.recipe
+        return (y is not None and y.dim() == 1 and not self.pairs and not self.att_pairs
+                and all(is_constant(v) for v in (r.temperature, r.alpha, r.beta))
+                and value_at(r.temperature, 0, 1) == 1 and bool((y != IGNORE_INDEX).all()))
+
+    def mixed_targets(self, teacher_log_probs: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = self.recipe
+        return mixed_targets(teacher_log_probs, y, value_at(r.alpha, 0, 1), value_at(r.beta, 0, 1))
 
     def forward(self, student: nn.Module, xb: torch.Tensor, yb: torch.Tensor | None,
                 teacher_log_probs: torch.Tensor | None, teacher_feats: dict[str, torch.Tensor],

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from nas_student.distill.losses import IGNORE_INDEX, kd_loss
+from nas_student.distill.losses import IGNORE_INDEX, kd_loss, mixed_kd_loss
 from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.distill.schedules import is_constant, lr_factor, value_at
 from nas_student.distill.terms import LossTerms
@@ -101,6 +101,8 @@ def train(
     soft = (torch.log_softmax(t_logits / value_at(recipe.temperature, 0, total), dim=-1)
             if t_logits is not None and fixed_t else None)
     t_feats = terms.teacher_targets(teacher, x) if teacher is not None and terms.teacher_names else {}
+    # the proxy's case (T = 1, output KD only, all labelled): one cross-entropy per step
+    mixed = terms.mixed_targets(soft, y) if soft is not None and terms.fusable(y) else None
     order, pos, step = torch.randperm(n, generator=gen), 0, 0
     if checkpoint is not None and checkpoint.exists():
         step, order, pos = _load_state(checkpoint, recipe, model, terms, opt, gen)
@@ -116,14 +118,12 @@ def train(
         pos += bs
         for g in opt.param_groups:
             g["lr"] = recipe.lr * lr_factor(recipe.schedule, step, total, recipe.warmup_steps)
-        if t_logits is None:
-            t_lp = None
-        elif soft is not None:
-            t_lp = soft[idx]
+        if mixed is not None:
+            loss = mixed_kd_loss(model(x[idx]), mixed[0][idx], mixed[1][idx])
         else:
-            t_lp = torch.log_softmax(t_logits[idx] / value_at(recipe.temperature, step, total), dim=-1)
-        loss, parts = terms(model, x[idx], y[idx] if y is not None else None, t_lp,
-                            {k: v[idx] for k, v in t_feats.items()}, step, total)
+            loss, parts = terms(model, x[idx], y[idx] if y is not None else None,
+                                _teacher_log_probs(t_logits, soft, idx, recipe, step, total),
+                                {k: v[idx] for k, v in t_feats.items()}, step, total)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -133,12 +133,25 @@ def train(
             _save_state(checkpoint, recipe, step, order, pos, model, terms, opt, gen)
         if on_step is not None and on_step(step):
             break
+    if mixed is not None and step > resumed_from:  # the terms apart, on the last batch (not needed per step)
+        with torch.no_grad():
+            _, parts = terms(model, x[idx], y[idx], soft[idx], {}, step - 1, total)  # type: ignore[index]
     loss_v = float(loss.detach())
     if not math.isfinite(loss_v) and step > resumed_from:
         raise DivergedError(f"training diverged: final loss {loss_v}")
     return TrainResult(step, time.perf_counter() - t0, loss_v, resumed_from,
                        {k: float(v) for k, v in parts.items()},
                        curve[: step - resumed_from].cpu().tolist())
+
+
+def _teacher_log_probs(t_logits: torch.Tensor | None, soft: torch.Tensor | None, idx: torch.Tensor,
+                       recipe: Recipe, step: int, total: int) -> torch.Tensor | None:
+    """The batch's soft targets: precomputed at a constant temperature, else at this step's."""
+    if t_logits is None:
+        return None
+    if soft is not None:
+        return soft[idx]
+    return torch.log_softmax(t_logits[idx] / value_at(recipe.temperature, step, total), dim=-1)
 
 
 def hide_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:

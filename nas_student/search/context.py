@@ -14,7 +14,7 @@ import torch
 from nas_student.config import RunConfig
 from nas_student.cost.constraints import limits
 from nas_student.cost.price import price
-from nas_student.distill import evaluate, predict
+from nas_student.distill import evaluate
 from nas_student.errors import NasStudentError
 from nas_student.search import feasibility
 from nas_student.spaces import (
@@ -73,10 +73,10 @@ def prepare(cfg: RunConfig) -> SearchContext:
         feasibility.check_buildable(space, task_io(cfg.task))
     device = resolve_device(cfg.device)
     task = task_for_config(cfg, str(device))
-    _, t_cost = price(task.teacher, task.io, device, cfg.latency)
-    train_logits = predict(task.teacher, task.distillation_set()[0])  # + the unlabelled pool
-    val_logits = predict(task.teacher, task.val.x)
-    val_acc = evaluate(task.teacher, task.val.x, task.val.y)["accuracy"]  # padding-aware for LM
+    _, t_cost = price(task.teacher, task.teacher_interface(), device, cfg.latency)
+    train_logits = task.teacher_logits("train")  # + the unlabelled pool
+    val_logits = task.teacher_logits("val")
+    val_acc = evaluate(task.teacher, task.teacher_inputs("val"), task.val.y)["accuracy"]  # padding-aware for LM
     bounds = limits(cfg.constraints, t_cost)
     space_yaml = None
     if space is None:
@@ -94,7 +94,7 @@ def generate_space(cfg: RunConfig) -> str:
     prices its teacher)."""
     device = resolve_device(cfg.device)
     task = task_for_config(cfg, str(device))
-    _, t_cost = price(task.teacher, task.io, device, None)
+    _, t_cost = price(task.teacher, task.teacher_interface(), device, None)
     return _auto_yaml(cfg, task, t_cost, limits(cfg.constraints, t_cost))
 
 

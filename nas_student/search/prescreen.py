@@ -17,6 +17,7 @@ import torch
 
 from nas_student import trial_record as rec
 from nas_student.config import OBJECTIVES
+from nas_student.errors import NasStudentError
 from nas_student.families import build
 from nas_student.results.pareto import non_dominated
 from nas_student.search.candidates import Candidate, draw
@@ -49,6 +50,9 @@ def prescreen(ctx: SearchContext, study: optuna.Study) -> list[Candidate]:
     seed = ctx.cfg.search.seed
     cands = draw(ctx.space, ctx.task.io, ctx.bounds, s.candidates, seed=seed, device=ctx.device)
     fn = score_fn(s.score)
+    if s.score == "diswot" and ctx.task.cross_modal:
+        raise NasStudentError(f"prescreen score 'diswot' compares the student's features with the teacher's on "
+                              f"one input; task {ctx.task.name!r} is cross-modal: use synflow or naswot")
     x = ctx.task.train.x[: s.batch_size].to(ctx.device)
     for c in cands:
         torch.manual_seed(student_seed(c.hash, seed))

@@ -7,6 +7,8 @@ off-front ones (``off_front``, spread over the proxy accuracies) with a longer b
 on the same validation split, and reports Kendall's tau between proxy and longer-run
 accuracy, on this user's task. It writes ``trust.json`` (every number, and a cache: a student
 already re-trained at these steps is not trained again) and ``trust.md`` in the run folder.
+The students train on as many processes as the search's ``--workers`` (forked, one share of
+the cores each; their numbers are those of one process, the seeds being the students').
 
 Students that are still improving at different rates (a GRU or Transformer starts slower than
 a CNN) can keep their order between the proxy and a run twice as long and still swap it after

@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING
 
 from nas_student.errors import UnknownNameError
 from nas_student.families.base import ModelIO
-from nas_student.tasks import digits, mnist1d, text
+from nas_student.tasks import digits, mnist1d, paired, text
 from nas_student.tasks.base import Split, Task
 
 if TYPE_CHECKING:
     from nas_student.config import RunConfig
 
-_TASKS: dict[str, Callable[..., Task]] = {"digits": digits.load, "mnist1d": mnist1d.load, "text": text.load}
-_IO: dict[str, ModelIO] = {"digits": digits.IO, "mnist1d": mnist1d.IO, "text": text.IO}
+_TASKS: dict[str, Callable[..., Task]] = {"digits": digits.load, "mnist1d": mnist1d.load, "text": text.load,
+                                          paired.NAME: paired.load}
+_IO: dict[str, ModelIO] = {"digits": digits.IO, "mnist1d": mnist1d.IO, "text": text.IO, paired.NAME: paired.IO}
 
 
 def task_names() -> list[str]:

@@ -40,6 +40,33 @@ class Task:
     kind: str = "classification"
     #: the range real inputs lie in, when known (data-free synthesis keeps to it)
     input_range: tuple[float, float] | None = None
+    #: cross-modal distillation: the teacher sees another modality than the student. Its own
+    #: input for each split ("train", "val", "test"), row for row paired with the student's
+    #: (the same sample, e.g. the same digit as an image and as a signal), and its interface.
+    teacher_view: dict[str, torch.Tensor] | None = None
+    teacher_io: ModelIO | None = None
+
+    @property
+    def cross_modal(self) -> bool:
+        return self.teacher_view is not None
+
+    def teacher_inputs(self, split: str) -> torch.Tensor:
+        """What the teacher sees of ``split`` ("train": the distillation set, unlabelled pool
+        included; "val"; "test"): the student's inputs, or their paired other modality."""
+        if self.teacher_view is not None:
+            return self.teacher_view[split]
+        return self.distillation_set()[0] if split == "train" else getattr(self, split).x
+
+    def teacher_logits(self, split: str) -> torch.Tensor:
+        """The teacher's outputs over ``split`` (see :meth:`teacher_inputs`), row for row with
+        the student's inputs: the soft targets of every distillation mode."""
+        from nas_student.distill.trainer import predict
+
+        return predict(self.teacher, self.teacher_inputs(split))
+
+    def teacher_interface(self) -> ModelIO:
+        """The interface the teacher is priced and run on (its own modality's when cross-modal)."""
+        return self.teacher_io or self.io
 
     def distillation_set(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Inputs and labels a student trains on: the training split, plus the unlabelled pool

@@ -23,6 +23,7 @@ from torch import nn
 
 from nas_student.distill.datafree import DataFreeSettings, Progress, synthesize
 from nas_student.distill.trainer import predict
+from nas_student.errors import NasStudentError
 from nas_student.tasks.base import Split, Task
 
 #: offset between the seeds of the training and the held-out validation inputs.
@@ -39,6 +40,9 @@ def data_free_task(task: Task, settings: DataFreeSettings, *, seed: int = 0,
     """``task`` with a synthetic training split (and validation split, if the settings say
     so); the teacher and the test split are the task's own. ``teacher_info["data_free"]``
     records the synthesis: sample counts, wall seconds, the teacher's mean confidence."""
+    if task.cross_modal:
+        raise NasStudentError(f"task {task.name!r} is cross-modal: inputs synthesised from its teacher would be "
+                              "of the teacher's modality, not the student's; --data-free needs one modality")
     t0 = time.perf_counter()
     x = synthesize(task.teacher, task.io, settings.samples, settings, seed=seed, device=device,
                    progress=progress)

@@ -73,3 +73,18 @@ def test_precomputed_soft_targets_give_the_same_loss():
     a = kd_loss(s, t, y, temperature=3.0)
     b = kd_loss(s, None, y, temperature=3.0, teacher_log_probs=torch.log_softmax(t / 3.0, -1))
     assert torch.allclose(a.total, b.total) and torch.allclose(a.kd, b.kd)
+
+
+@pytest.mark.parametrize("alpha,beta", [(0.9, 0.1), (0.5, 0.5), (1.0, 0.0), (0.0, 1.0)])
+def test_the_mixed_target_cross_entropy_is_the_kd_loss_at_t1(alpha, beta):
+    """alpha*KL(p_t||p_s) + beta*CE = CE(p_s; alpha p_t + beta onehot) + alpha*sum p_t log p_t."""
+    from nas_student.distill.losses import mixed_kd_loss, mixed_targets
+
+    t_lp = torch.log_softmax(torch.tensor(TT), -1)
+    q, offset = mixed_targets(t_lp, torch.tensor(Y), alpha, beta)
+    pt = _softmax(TT)
+    want_q = alpha * pt + beta * np.eye(3)[Y]
+    assert q.numpy() == pytest.approx(want_q, rel=1e-12) and q.sum(-1).numpy() == pytest.approx([alpha + beta] * 2)
+    assert offset.numpy() == pytest.approx(alpha * (pt * np.log(pt)).sum(-1), rel=1e-12)
+    got = mixed_kd_loss(torch.tensor(S), q, offset)
+    assert float(got) == pytest.approx(reference(S, TT, Y, 1.0, alpha, beta)[0], rel=1e-10)

@@ -50,3 +50,29 @@ def test_loss_curve_has_every_step_and_ends_at_the_final_loss():
     assert len(res.loss_curve) == res.steps == 60
     assert res.loss_curve[-1] == pytest.approx(res.final_loss)
     assert sum(res.loss_curve[-10:]) < 0.5 * sum(res.loss_curve[:10])  # it learns
+
+
+def test_the_proxy_step_as_one_mixed_cross_entropy_trains_as_the_separate_terms(monkeypatch):
+    """At T = 1 (the proxy) a step is one cross-entropy against alpha*p_t + beta*onehot(y); the
+    loss curve and the weights are the separate terms' (up to float rounding), the last step's
+    parts are still reported."""
+    from nas_student.distill.terms import LossTerms
+
+    x, y = _data()
+    teacher_logits = torch.stack([-(x[:, 0] + x[:, 1]), x[:, 0] + x[:, 1]], 1) * 3
+    runs = []
+    for fused in (True, False):
+        monkeypatch.setattr(LossTerms, "fusable", lambda self, y, f=fused: f and y is not None)
+        torch.manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+        res = train(m, x, y, ProxyRecipe(steps=40, temperature=1.0, alpha=0.7, beta=0.3),
+                    teacher_logits=teacher_logits, seed=1)
+        runs.append((res, torch.cat([p.detach().flatten() for p in m.parameters()])))
+    (fused_res, w_fused), (plain_res, w_plain) = runs
+    assert fused_res.loss_curve == pytest.approx(plain_res.loss_curve, rel=1e-4, abs=1e-6)
+    assert torch.allclose(w_fused, w_plain, rtol=1e-4, atol=1e-5)
+    assert set(fused_res.parts) == {"kd", "ce"} and fused_res.parts["ce"] > 0
+    monkeypatch.undo()
+    assert LossTerms(ProxyRecipe(temperature=1.0), m, None, x[:2]).fusable(y)  # the proxy's default is fused
+    assert not LossTerms(ProxyRecipe(temperature=4.0), m, None, x[:2]).fusable(y)
+    assert not LossTerms(ProxyRecipe(temperature=1.0), m, None, x[:2]).fusable(torch.tensor([0, -100]))

@@ -24,9 +24,10 @@ DIED_CLAIMING = "interrupted: the claiming process died before it recorded itsel
 ENV = {"OMP_NUM_THREADS": "1"}  # the machine may be shared: one thread per search
 
 
-def command(results: Path, run: str, trials: int = TRIALS) -> list[str]:
+def command(results: Path, run: str, trials: int = TRIALS, workers: int = 1) -> list[str]:
+    """One process (``--workers 1``) reproduces the uninterrupted run trial for trial."""
     return ["search", "--task", "digits", "--trials", str(trials), "--steps", "10", "--seed", "0", "--space", "digits-mlp",
-            "--run", run, "--results-dir", str(results)]
+            "--run", run, "--results-dir", str(results), "--workers", str(workers)]
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_a_parallel_search_killed_at_chosen_and_random_moments_loses_nothing(tmp
     twice, exactly --trials complete. The proposals depend on timing, so not the reference's."""
     run_dir = tmp_path / "p"
     kills = ["train:3", "result:2", "weights:2", "time:2", "time:2"]
-    res = campaign(command(tmp_path, "p") + ["--workers", "2"], run_dir, kills, seed=3, env=ENV, parallel=True)
+    res = campaign(command(tmp_path, "p", workers=2), run_dir, kills, seed=3, env=ENV, parallel=True)
     assert res.problems == [], res.problems
     assert res.lost == []
     assert res.kills + res.helper_kills >= len(kills) - 2, res.moments  # a random kill may come after the end
