@@ -40,13 +40,16 @@ def _kill() -> None:
 
 
 def install(spec: str) -> None:
-    """Arm the crash point ``POINT:N`` in this process."""
-    point, n = spec.split(":")
-    if point not in POINTS:
-        raise ValueError(f"unknown crash point {point!r}; valid: {', '.join(POINTS)}")
-    left = [int(n)]
+    """Arm the crash point ``POINT:N`` in this process (and in the helpers it forks, each
+    counting its own), or ``POINT:N:helper`` in the forked helpers only (a parallel search)."""
+    point, n, *where = spec.split(":")
+    if point not in POINTS or where not in ([], ["helper"]):
+        raise ValueError(f"unknown crash point {spec!r}; valid: POINT:N[:helper], POINT one of {', '.join(POINTS)}")
+    left, installer = [int(n)], os.getpid()
 
     def reached() -> bool:
+        if where and os.getpid() == installer:  # the search process itself: not armed
+            return False
         left[0] -= 1
         return left[0] == 0
 
@@ -162,6 +165,11 @@ def outcome(run_dir: Path, reference: Path) -> dict[str, object]:
         "untimed_training": sum("train_s" not in t.user_attrs["timing"] for t in trained),
         "repeats_point_at_their_source": repeats_ok,
         "weights_are_the_trained": sorted(p.stem for p in weights.glob("*.pt")) == sorted(hashes),
+        # parallel runs: a process killed after saving a student's weights, before its trial was
+        # told, leaves weights of a student no trial completed (another process proposes other
+        # students, so they may never be overwritten): litter, unlike a trained one without weights
+        "trained_without_weights": len(set(hashes) - {p.stem for p in weights.glob("*.pt")}),
+        "weights_without_a_trial": len({p.stem for p in weights.glob("*.pt")} - set(hashes)),
         "temporary_files": len([p for p in weights.iterdir() if p.suffix == ".tmp"]),
         "table_rows": {s: int((table["state"] == s).sum()) for s in ("COMPLETE", "FAIL")},
         "same_params": [t.params for t in done] == [t.params for t in ref_done],
