@@ -63,7 +63,7 @@ def optimize(study: optuna.Study, ctx: SearchContext, run_dir: Path,
     tally = Tally(study, target)
     with liveness.crash_log(run_dir):  # a native crash leaves its report for whoever finds the trial
         while not tally.exhausted:
-            trial = claim(study, target, run_dir, spec)
+            trial = claim(study, target, run_dir, spec, prepare=objective.sample)
             if trial is Claim.DONE:
                 break
             if trial is Claim.WAIT:  # others run the last trials; take over any that fails

@@ -48,6 +48,17 @@ class Objective:
             raise ValueError(f"objective value not finite: {', '.join(bad)}")
         return values
 
+    def sample(self, trial: optuna.Trial) -> None:
+        """Sample the trial's student and record it (the claim does this under its lock, so
+        every earlier trial's student is known to a later one). An error here is left for
+        :meth:`__call__`, which samples again (the same values) and records it."""
+        try:
+            arch = self.ctx.space.sample(trial)
+        except Exception:  # noqa: BLE001 - recorded when the trial runs
+            return
+        trial.set_user_attr(rec.ARCH, arch)
+        trial.set_user_attr(rec.ARCH_HASH, arch_hash(arch))
+
     def __call__(self, trial: optuna.Trial) -> tuple[float, ...]:
         """Evaluate one student; an exception fails the trial with its reason recorded."""
         try:

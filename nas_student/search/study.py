@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -151,9 +151,13 @@ class Claim(Enum):
     WAIT = "wait"  # enough are running; one of them may still fail
 
 
-def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None) -> optuna.Trial | Claim:
+def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None,
+          prepare: Callable[[optuna.Trial], None] | None = None) -> optuna.Trial | Claim:
     """Fail orphaned trials, then ask for a trial if fewer than ``target`` are finished or
-    running. The asked trial is owned by this process (see :mod:`liveness`)."""
+    running. The asked trial is owned by this process (see :mod:`liveness`). ``prepare(trial)``
+    runs under the claim lock too: the objective samples the trial's student there, so that a
+    process claiming after this one sees it (the sampler's constant liar, and the check that no
+    student is trained twice)."""
     store = storage.of(study)
     with storage.claim_lock(study, run_dir, spec) as exclusive:
         liveness.fail_orphans(study, store, claim_held=exclusive, crash_dir=run_dir)
@@ -168,6 +172,8 @@ def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None) -> 
             liveness.adopt(store, trial._trial_id)
         except optuna.exceptions.UpdateFinishedTrialError:  # failed by a worker not sharing our lock
             return Claim.WAIT  # (a misconfigured claim lock); ask again
+        if prepare is not None:
+            prepare(trial)
         return trial
 
 
