@@ -119,7 +119,8 @@ def train(
         for g in opt.param_groups:
             g["lr"] = recipe.lr * lr_factor(recipe.schedule, step, total, recipe.warmup_steps)
         if mixed is not None:
-            loss = mixed_kd_loss(model(x[idx]), mixed[0][idx], mixed[1][idx])
+            out = model(x[idx])
+            loss = mixed_kd_loss(out, mixed[0][idx], mixed[1][idx])
         else:
             loss, parts = terms(model, x[idx], y[idx] if y is not None else None,
                                 _teacher_log_probs(t_logits, soft, idx, recipe, step, total),
@@ -133,9 +134,12 @@ def train(
             _save_state(checkpoint, recipe, step, order, pos, model, terms, opt, gen)
         if on_step is not None and on_step(step):
             break
-    if mixed is not None and step > resumed_from:  # the terms apart, on the last batch (not needed per step)
-        with torch.no_grad():
-            _, parts = terms(model, x[idx], y[idx], soft[idx], {}, step - 1, total)  # type: ignore[index]
+    if mixed is not None and step > resumed_from:  # the last step's terms apart, from its outputs (no new
+        with torch.no_grad():                          # forward: it would move batch-norm statistics)
+            r = recipe
+            last = kd_loss(out.detach(), None, y[idx], teacher_log_probs=soft[idx], temperature=1.0,  # type: ignore[index]
+                           alpha=value_at(r.alpha, 0, 1), beta=value_at(r.beta, 0, 1))
+            parts = {"kd": last.kd, "ce": last.ce}
     loss_v = float(loss.detach())
     if not math.isfinite(loss_v) and step > resumed_from:
         raise DivergedError(f"training diverged: final loss {loss_v}")

@@ -159,10 +159,12 @@ def test_a_parallel_search_in_process_shares_the_study_and_stops_at_trials(tmp_p
 def test_helpers_spawned_where_fork_is_not_used_join_from_the_run_folder(tmp_path, digits_task, monkeypatch):
     """The GPU / non-Linux path: a fresh interpreter reads the run folder, as `worker` does."""
     monkeypatch.setattr(pool, "start_method", lambda device: "spawn")
-    cfg = RunConfig.model_validate({"task": "digits", "space": "digits-mlp", "results_dir": str(tmp_path),
+    # CNN students (1-2 s each, more on a loaded machine): a fresh interpreter takes several
+    # seconds to start, and the search must not finish every trial before it joins
+    cfg = RunConfig.model_validate({"task": "digits", "space": "digits-cnn", "results_dir": str(tmp_path),
                                     "device": "cpu", "budget": {"steps": 150},
-                                    "search": {"trials": 12, "trust": {"enabled": False}},
+                                    "search": {"trials": 20, "trust": {"enabled": False}},
                                     "execution": {"workers": 2}})
     outcome = run_search(cfg)
-    owners = _check(outcome.study, 12)
+    owners = _check(outcome.study, 20)
     assert len(owners) == 2, owners  # the spawned helper started in time to train some
