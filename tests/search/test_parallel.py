@@ -139,16 +139,18 @@ def test_killing_a_parallel_search_kills_its_helpers_and_the_rerun_loses_nothing
     assert "Traceback" not in (tmp_path / "rerun.log").read_text()
 
 
+def _two_workers(tmp_path: Path, space: str, steps: int, trials: int) -> RunConfig:
+    return RunConfig.model_validate({"task": "digits", "space": space, "results_dir": str(tmp_path), "device": "cpu",
+                                     "budget": {"steps": steps}, "search": {"trials": trials, "trust": {"enabled": False}},
+                                     "execution": {"workers": 2}})
+
+
 @pytest.mark.slow
 def test_a_parallel_search_in_process_shares_the_study_and_stops_at_trials(tmp_path, digits_task):
     """run_search with two workers (forked helpers): exactly --trials students, both processes
     trained some, the torch threads of this process restored afterwards."""
     threads = torch.get_num_threads()
-    cfg = RunConfig.model_validate({"task": "digits", "space": "digits-mlp", "results_dir": str(tmp_path),
-                                    "device": "cpu", "budget": {"steps": 60},
-                                    "search": {"trials": 8, "trust": {"enabled": False}},
-                                    "execution": {"workers": 2}})
-    outcome = run_search(cfg)
+    outcome = run_search(_two_workers(tmp_path, "digits-mlp", steps=60, trials=8))
     owners = _check(outcome.study, 8)
     assert len(owners) == 2, owners
     assert torch.get_num_threads() == threads
@@ -161,10 +163,6 @@ def test_helpers_spawned_where_fork_is_not_used_join_from_the_run_folder(tmp_pat
     monkeypatch.setattr(pool, "start_method", lambda device: "spawn")
     # CNN students (1-2 s each, more on a loaded machine): a fresh interpreter takes several
     # seconds to start, and the search must not finish every trial before it joins
-    cfg = RunConfig.model_validate({"task": "digits", "space": "digits-cnn", "results_dir": str(tmp_path),
-                                    "device": "cpu", "budget": {"steps": 150},
-                                    "search": {"trials": 20, "trust": {"enabled": False}},
-                                    "execution": {"workers": 2}})
-    outcome = run_search(cfg)
+    outcome = run_search(_two_workers(tmp_path, "digits-cnn", steps=150, trials=20))
     owners = _check(outcome.study, 20)
     assert len(owners) == 2, owners  # the spawned helper started in time to train some
