@@ -41,6 +41,7 @@ from nas_student.distill.recipe import Recipe
 from nas_student.families import build
 from nas_student.search.candidates import draw
 from nas_student.search.context import prepare
+from nas_student.search.trust import continuation_seed
 from nas_student.seeds import student_seed
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -54,9 +55,14 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     model = build(arch, ctx.task.io)
     # kd@S and full: full training's recipe (Recipe's defaults) at S steps; variants change it
     ov, steps = for_family(overrides or {}, arch.get("family"), steps)
+    more = int(ov.pop("continue", 0))
     budget = Recipe.model_validate({**Recipe().model_dump(), **ov, "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,
                 teacher_logits=ctx.teacher_train_logits if kd else None, seed=seed)
+    if more:  # the trust report's longer run: the same recipe again from these weights
+        res = train(model, ctx.task.train.x, ctx.task.train.y, budget.model_copy(update={"steps": more}),
+                    teacher_logits=ctx.teacher_train_logits if kd else None, seed=continuation_seed(seed))
+        steps += more
     val = evaluate(model, ctx.task.val.x, ctx.task.val.y, ctx.teacher_val_logits,
                    temperature=budget.temperature)
     test = evaluate(model, ctx.task.test.x, ctx.task.test.y)
@@ -93,7 +99,9 @@ def plan(args) -> list[tuple[str, int, bool, int, dict]]:
 def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[int]]]:
     """``"lr1e-2:lr=0.01;T2@50/150:temperature=2,alpha=0.5"`` -> {name: (recipe overrides,
     budgets)}; a variant without ``@`` is measured at ``steps`` (``--variant-steps``). The key
-    ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0).
+    ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0);
+    nor is ``continue=N``: N more steps of the same recipe from the trained weights (a fresh
+    schedule, as the trust report continues a proxy run).
     A key ``FAMILY.key`` applies to one family's students only (:func:`for_family`): a
     per-family recipe, e.g. ``fam:lr=0.01,temperature=1,rnn.lr=0.03,transformer.steps=300``."""
     out = {}

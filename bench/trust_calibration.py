@@ -32,28 +32,42 @@ from scipy import stats
 
 from nas_student.config import TrustSettings
 from nas_student.results.pareto import pareto_front
-from nas_student.search.trust import HIGH, MODERATE, pick, projected, verdict
+from nas_student.search.trust import HIGH, MODERATE, continues, pick, projected, verdict
 
 
-def load(cache: Path) -> pd.DataFrame:
+#: the trust report's longer run: (description, the measurements it needs)
+LONG_RUNS = {"p@300": ("300 steps from the initialisation", ["p@300"]),
+             "pc@150": ("the proxy's 150 steps continued for 150 more from its weights", ["pc@150"]),
+             "auto": ("`start: auto`: continued when the picked students are all of one family, else 300 steps "
+                      "from the initialisation", ["p@300", "pc@150"])}
+
+
+def load(cache: Path, long: str = "auto") -> pd.DataFrame:
     students = json.loads((cache / "students.json").read_text())["students"]
     rows = []
     for i, s in enumerate(students):
         f = cache / f"{s['hash']}.json"
         m = json.loads(f.read_text()) if f.exists() else {}
         full = [m[k]["test_accuracy"] for k in m if k.startswith("full@s")]
-        if "p@150" not in m or "p@300" not in m or not full:
+        if "p@150" not in m or any(k not in m for k in LONG_RUNS[long][1]) or not full:
             continue
         rows.append({"trial": i, "arch_hash": s["hash"], "macs": s["macs"], "params": s["params"],
-                     "accuracy": m["p@150"]["val_accuracy"], "long": m["p@300"]["val_accuracy"],
+                     "accuracy": m["p@150"]["val_accuracy"],
+                     **{k: m[k]["val_accuracy"] for k in LONG_RUNS[long][1]},
+                     "arch": s["arch"] if isinstance(s["arch"], str) else json.dumps(s["arch"]),
                      "full": statistics.mean(full), "feasible": True, "duplicate_of": None})
     return pd.DataFrame(rows)
 
 
-def virtual_search(pool: pd.DataFrame, n: int, rng: np.random.Generator, settings: TrustSettings) -> dict:
+def virtual_search(pool: pd.DataFrame, n: int, rng: np.random.Generator, settings: TrustSettings,
+                   long: str = "auto") -> dict:
     trials = pool.iloc[rng.choice(len(pool), size=min(n, len(pool)), replace=False)].reset_index(drop=True)
     front = pareto_front(trials, ("accuracy", "macs", "params"))
     picked = pick(trials, front, settings.max_front, settings.off_front)
+    if long == "auto":
+        picked = picked.assign(long=picked["pc@150"] if continues(picked, "auto") else picked["p@300"])
+    else:
+        picked = picked.assign(long=picked[long])
     trust_tau = float(stats.kendalltau(picked["accuracy"], picked["long"])[0])
     proj = projected(picked["accuracy"].tolist(), picked["long"].tolist())
     proj_tau = float(stats.kendalltau(picked["accuracy"], proj)[0])
@@ -73,19 +87,22 @@ def main() -> None:
     ap.add_argument("--searches", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/records/trust_calibration.md")
+    ap.add_argument("--long", default="auto", choices=sorted(LONG_RUNS),
+                    help="the trust report's longer run: p@300 (300 steps from the initialisation), pc@150 (the "
+                    "proxy's 150 steps continued for 150 more) or auto (the report's default, `start: auto`)")
     args = ap.parse_args()
-    pool = load(Path(args.cache))
+    pool = load(Path(args.cache), args.long)
     rng = np.random.default_rng(args.seed)
-    runs = pd.DataFrame([virtual_search(pool, args.students, rng, TrustSettings()) for _ in range(args.searches)])
+    runs = pd.DataFrame([virtual_search(pool, args.students, rng, TrustSettings(), args.long) for _ in range(args.searches)])
     agree = float(stats.kendalltau(runs["trust_tau"], runs["true_tau"])[0])
     agree_p = float(stats.kendalltau(runs[["trust_tau", "proj_tau"]].min(axis=1), runs["true_tau"])[0])
     lines = [
         "# Trust report vs full training (calibration)",
         "",
         f"Command: `python bench/trust_calibration.py --cache {args.cache} --students {args.students} "
-        f"--searches {args.searches} --seed {args.seed}`",
+        f"--searches {args.searches} --seed {args.seed} --long {args.long}`",
         "",
-        f"Pool: {len(pool)} students with the proxy (150 steps), the trust report's run (300 steps) and full "
+        f"Pool: {len(pool)} students with the proxy (150 steps), the trust report's run ({LONG_RUNS[args.long][0]}) and full "
         f"training (mean of its seeds) cached. {args.searches} virtual searches of {args.students} trained students "
         "each (drawn uniformly from the pool: a TPE search concentrates its trials more); the trust report's own "
         f"picking rule and verdict thresholds (high >= {HIGH}, moderate >= {MODERATE}). *True tau*: the proxy "

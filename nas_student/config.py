@@ -84,6 +84,11 @@ class TrustSettings(_Model):
     steps: Annotated[int, Field(ge=1)] | None = None  # absolute; overrides steps_factor
     max_front: Annotated[int, Field(ge=1)] = 6
     off_front: Annotated[int, Field(ge=0)] = 2
+    #: where the longer runs start: "proxy" continues each student's proxy run from its kept
+    #: weights (half the cost), "init" re-trains it from its initialisation, "auto" continues when
+    #: the picked students are all of one family (a warm restart understates how much a slow
+    #: starter still gains: results/BENCHMARKS.md, trust report vs full training)
+    start: Literal["auto", "proxy", "init"] = "auto"
 
 
 #: which student of the front to recommend (nas_student/results/recommend.py): the best

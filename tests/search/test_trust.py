@@ -6,10 +6,13 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 
 from nas_student.config import RunConfig, SearchSettings, TrustSettings
-from nas_student.distill import ProxyRecipe
+from nas_student.distill import ProxyRecipe, evaluate, train
+from nas_student.families import build
 from nas_student.search import run_search, trust
+from nas_student.seeds import student_seed
 
 
 def frame(n: int) -> pd.DataFrame:
@@ -65,6 +68,30 @@ def test_students_improving_at_different_rates_cannot_be_judged_high() -> None:
     assert trust.verdict(0.5, 6, 0.6).startswith("moderate") and "different rates" not in trust.verdict(0.5, 6, 0.6)
 
 
+def picked_frame(families: list[str | None], stopped: list[int | None]) -> pd.DataFrame:
+    return pd.DataFrame({"arch": [json.dumps({} if f is None else {"family": f}) for f in families],
+                         "arch_hash": [f"h{i}" for i in range(len(families))],
+                         "stopped_early": pd.array(stopped, dtype="Int64")})
+
+
+def test_the_longer_runs_continue_the_proxy_runs_within_one_family_only() -> None:
+    one, two = picked_frame(["cnn1d"] * 3, [None] * 3), picked_frame(["cnn1d", "rnn", "cnn1d"], [None] * 3)
+    assert trust.continues(one, "auto") and not trust.continues(two, "auto")
+    assert trust.continues(picked_frame([None, None], [None, None]), "auto")  # a space without families
+    assert trust.continues(two, "proxy") and not trust.continues(one, "init")
+
+
+def test_jobs_start_from_kept_weights_at_the_step_each_student_reached(tmp_path) -> None:
+    picked = picked_frame(["cnn1d"] * 3, [None, 50, None])
+    for h in ("h0", "h1"):
+        (tmp_path / f"{h}.pt").write_bytes(b"")
+    jobs = trust.jobs(picked, tmp_path, proxy_steps=150, steps=300)
+    assert [(j.arch_hash, j.start, j.done) for j in jobs] == [
+        ("h0", tmp_path / "h0.pt", 150), ("h1", tmp_path / "h1.pt", 50), ("h2", None, 150)]  # h2: no weights
+    assert all(j.start is None for j in trust.jobs(picked, None, 150, 300))  # start: init
+    assert [j.start for j in trust.jobs(picked, tmp_path, 150, 150)] == [None, tmp_path / "h1.pt", None]  # h0: done
+
+
 @pytest.mark.slow
 def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, monkeypatch) -> None:
     cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=ProxyRecipe(steps=20),
@@ -85,12 +112,28 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
     assert "Kendall tau" in (out.run_dir / "trust.md").read_text() and "Projected ranking" in (out.run_dir / "trust.md").read_text()
     assert saved["projected_tau"] == pytest.approx(rep.projected_tau, nan_ok=True)
 
+    # one family: every student continued its proxy run for the remaining 20 steps; by hand:
+    assert all(s["continued"] for s in rep.students) and "continued from its proxy weights for 20" in (
+        out.run_dir / "trust.md").read_text()
+    first = out.trials[out.trials["trial"] == rep.students[0]["trial"]].iloc[0]
+    model = build(json.loads(first["arch"]), out.ctx.task.io)
+    model.load_state_dict(torch.load(out.run_dir / "weights" / f"{first['arch_hash']}.pt", weights_only=True))
+    seed = student_seed(first["arch_hash"], 0)
+    train(model, *out.ctx.task.distillation_set(), ProxyRecipe(steps=20), teacher=out.ctx.task.teacher,
+          teacher_logits=out.ctx.teacher_train_logits, seed=trust.continuation_seed(seed))
+    assert rep.students[0]["long_accuracy"] == pytest.approx(
+        evaluate(model, out.ctx.task.val.x, out.ctx.task.val.y)["accuracy"])
+
     def no_training(*a, **k):
         raise AssertionError("trained again")
 
     monkeypatch.setattr(trust, "train", no_training)  # a second run re-uses trust.json
     again = trust.run_trust(out.ctx, out.trials, out.front, out.run_dir)
     assert [s["long_accuracy"] for s in again.students] == [s["long_accuracy"] for s in rep.students]
+    init = dataclasses.replace(out.ctx, cfg=cfg.model_copy(update={"search": cfg.search.model_copy(
+        update={"trust": TrustSettings(steps_factor=2.0, off_front=2, start="init")})}))
+    with pytest.raises(AssertionError, match="trained again"):  # trained another way: not re-used
+        trust.run_trust(init, out.trials, out.front, out.run_dir)
 
     # on two processes (forked helpers, one thread each as here): the same numbers
     monkeypatch.undo()
