@@ -138,7 +138,8 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     rows = []
     picked = pick(trials, front, s.max_front, s.off_front)
     weights = run_dir / "weights" if continues(picked, s.start) else None
-    todo = [j for j in jobs(picked, weights, cfg.budget.steps, steps)  # trained the same way before: kept
+    largest_first = picked.sort_values("macs", ascending=False, kind="stable")  # the shortest makespan on N processes
+    todo = [j for j in jobs(largest_first, weights, cfg.budget.steps, steps)  # trained the same way before: kept
             if j.arch_hash not in cache or cache[j.arch_hash][1] != (j.start is not None)]
     new = _long_accuracies(ctx, todo, budget)
     cache.update({j.arch_hash: (new[j.arch_hash], j.start is not None) for j in todo})
