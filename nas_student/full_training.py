@@ -80,8 +80,9 @@ def default_recipe(proxy: Recipe, *, per_token: bool = False) -> Recipe:
     chosen to rank students quickly) take full training's defaults (:class:`Recipe`), except
     :data:`PER_TOKEN_KEEPS` for ``per_token`` students (language models)."""
     data = proxy.model_dump()
+    data.pop("family_lr", None)  # the proxy's ranking aid; full training uses Recipe's lr
     for name, f in ProxyRecipe.model_fields.items():
-        if per_token and name in PER_TOKEN_KEEPS:
+        if name not in Recipe.model_fields or per_token and name in PER_TOKEN_KEEPS:
             continue
         if f.default != Recipe.model_fields[name].default and data[name] == f.default:
             data[name] = Recipe.model_fields[name].default

@@ -183,7 +183,9 @@ def _long_accuracy(ctx: SearchContext, job: Job, budget: Any) -> float:
     re-trained from the proxy's initialisation when there are none."""
     seed = student_seed(job.arch_hash, ctx.cfg.search.seed)
     torch.manual_seed(seed)  # the proxy's initialisation
-    model = build(json.loads(job.arch), ctx.task.io)
+    arch = json.loads(job.arch)
+    model = build(arch, ctx.task.io)
+    budget = budget.for_student(arch.get("family"), ctx.space.families)  # the proxy's own lr
     if job.start is not None:
         model.load_state_dict(torch.load(job.start, map_location="cpu", weights_only=True))
         more = budget.steps - job.done

@@ -72,13 +72,33 @@ def test_proxy_defaults_differ_from_full_training_where_the_benchmark_says():
     assert (Recipe().steps, Recipe().lr, Recipe().temperature) == (300, 3e-3, 4.0)
 
 
+def test_the_proxy_gives_slow_families_their_own_lr_only_where_the_space_mixes_families():
+    from nas_student.distill.recipe import ProxyRecipe
+
+    proxy = ProxyRecipe()
+    assert proxy.family_lr == {"rnn": 0.03, "transformer": 0.03}
+    mixed = ["cnn1d", "mlp", "rnn", "transformer"]
+    assert proxy.for_student("rnn", mixed).lr == 0.03 and proxy.for_student("transformer", mixed).lr == 0.03
+    assert proxy.for_student("cnn1d", mixed) is proxy and proxy.for_student("mlp", mixed).lr == 0.01
+    assert proxy.for_student("rnn", ["rnn"]).lr == 0.01  # one family: nothing to level
+    assert proxy.for_student("rnn", ["rnn", "rnn"]).lr == 0.01
+    off = ProxyRecipe(family_lr={})
+    assert off.for_student("rnn", mixed).lr == 0.01
+    mine = ProxyRecipe(lr=0.005, family_lr={"mlp": 0.02})
+    assert mine.for_student("mlp", mixed).lr == 0.02 and mine.for_student("rnn", mixed).lr == 0.005
+    with pytest.raises(ValueError, match="unknown family 'grus'"):
+        ProxyRecipe(family_lr={"grus": 0.03})
+    with pytest.raises(ValueError, match="greater than 0"):
+        ProxyRecipe(family_lr={"rnn": 0})
+
+
 def test_full_training_default_recipe_from_the_proxy():
     from nas_student.config import RunConfig
     from nas_student.full_training import FULL_FACTOR, default_recipe
 
     full = default_recipe(RunConfig(task="digits").budget)
     assert (full.steps, full.lr, full.temperature) == (150 * FULL_FACTOR, 3e-3, 4.0)
-    assert type(full) is Recipe
+    assert type(full) is Recipe and "family_lr" not in full.model_dump()
     # what the run file sets is kept; what it left at the proxy's defaults is full training's
     mine = default_recipe(RunConfig.model_validate(
         {"budget": {"steps": 100, "lr": 0.02, "batch_size": 32, "beta": 0.5}}).budget)

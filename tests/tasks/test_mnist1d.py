@@ -95,3 +95,34 @@ def test_heterogeneous_search_cnn_teacher_gru_students(tmp_path, mnist1d_task):
     trained = trials[trials["state"] == "COMPLETE"]
     assert len(trained) == 3 and trained["arch"].str.contains('"family": "rnn"').all()
     assert (trained["accuracy"] > 0.1).all()  # better than chance after 30 steps against the CNN teacher
+
+
+@pytest.mark.slow
+def test_a_mixed_search_trains_each_family_at_its_proxy_lr(tmp_path, mnist1d_task, monkeypatch):
+    import pandas as pd
+
+    from nas_student.config import ProxyRecipe, RunConfig, SearchSettings, TrustSettings
+    from nas_student.search import objective, run_search
+
+    space = tmp_path / "mixed.yaml"
+    space.write_text("name: mixed\nfamilies:\n  mlp:\n    params:\n      layers:\n        type: repeat\n"
+                     "        count: 1\n        params: {width: {type: choice, values: [8, 16]}}\n"
+                     "  rnn:\n    params:\n      cell: gru\n      layers: 1\n      hidden: {type: choice, values: [4, 8]}\n"
+                     "      embed_dim: 4\n")
+    seen = []
+    real = objective.train
+
+    def spy(*a, **k):
+        seen.extend(x.lr for x in a if isinstance(x, ProxyRecipe))
+        return real(*a, **k)
+
+    monkeypatch.setattr(objective, "train", spy)
+    cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu",
+                    budget=ProxyRecipe(steps=10, family_lr={"rnn": 0.05}),
+                    search=SearchSettings(trials=6, seed=0, sampler="random", trust=TrustSettings(enabled=False)))
+    run_search(cfg)
+    trials = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv").sort_values("trial")
+    trained = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
+    families = trained["arch"].str.extract(r'"family": "(\w+)"')[0].tolist()
+    assert set(families) == {"mlp", "rnn"}  # both families drawn, so the rule is exercised both ways
+    assert seen == [0.05 if f == "rnn" else 0.01 for f in families]
