@@ -102,8 +102,8 @@ def main() -> None:
         names = list(groups)
         lines += ["", "Per proxy (its init seeds pooled: each seed a separate run over the same draws):", "",
                   "| proxy | runs | HV mean | regret mean | draws where its HV is higher / lower than " + names[0]
-                  + "'s (same seed) |",
-                  "|---|---:|---:|---:|---:|"]
+                  + "'s (same seed) | mean HV difference |",
+                  "|---|---:|---:|---:|---:|---:|"]
         base = groups[names[0]]
         for g in names:
             hv = pd.concat([frames[m]["hv"] for m in groups[g]])
@@ -111,7 +111,8 @@ def main() -> None:
             diff = [frames[m]["hv"].to_numpy() - frames[b]["hv"].to_numpy() for m, b in zip(groups[g], base)]
             up, down = np.mean([(d > 1e-12).mean() for d in diff]), np.mean([(d < -1e-12).mean() for d in diff])
             lines.append(f"| {g} | {len(groups[g])} | {hv.mean():.4f} | {rg.mean():.4f} | "
-                         f"{'-' if g == names[0] else f'{up:.0%} / {down:.0%}'} |")
+                         f"{'-' if g == names[0] else f'{up:.0%} / {down:.0%}'} | "
+                         f"{'-' if g == names[0] else f'{np.mean([d.mean() for d in diff]):+.5f}'} |")
     text = "\n".join(lines) + "\n"
     if args.out:
         Path(args.out).write_text(text)
