@@ -45,18 +45,25 @@ LONG_RUNS = {"p@300": ("300 steps from the initialisation", ["p@300"]),
                       "from the initialisation", ["p@300", "pc@150"])}
 
 
-def load(cache: Path, long: str) -> pd.DataFrame:
+def named(way: str, proxy: str) -> str:
+    """A measurement name of proxy ``p`` (``p@300``, ``pc@150``) for another proxy's runs (``fl``:
+    ``fl@300``, ``flc@150``)."""
+    return way.replace("p", proxy, 1)
+
+
+def load(cache: Path, long: str, proxy: str = "p") -> pd.DataFrame:
     students = json.loads((cache / "students.json").read_text())["students"]
     rows = []
     for i, s in enumerate(students):
         f = cache / f"{s['hash']}.json"
         m = json.loads(f.read_text()) if f.exists() else {}
         full = [m[k]["test_accuracy"] for k in m if k.startswith("full@s")]
-        if "p@150" not in m or any(k not in m for k in LONG_RUNS[long][1]) or not full:
+        needs = [named(k, proxy) for k in ["p@150", *LONG_RUNS[long][1]]]
+        if any(k not in m for k in needs) or not full:
             continue
         rows.append({"trial": i, "arch_hash": s["hash"], "macs": s["macs"], "params": s["params"],
-                     "accuracy": m["p@150"]["val_accuracy"],
-                     **{k: m[k]["val_accuracy"] for k in LONG_RUNS[long][1]},
+                     "accuracy": m[named("p@150", proxy)]["val_accuracy"],
+                     **{k: m[named(k, proxy)]["val_accuracy"] for k in LONG_RUNS[long][1]},
                      "arch": s["arch"] if isinstance(s["arch"], str) else json.dumps(s["arch"]),
                      "full": statistics.mean(full), "feasible": True, "duplicate_of": None})
     return pd.DataFrame(rows)
@@ -90,8 +97,10 @@ def main() -> None:
     ap.add_argument("--searches", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/records/trust_calibration.md")
+    ap.add_argument("--proxy", default="p", help="the proxy's measurements: p (p@150, p@300, pc@150) or another "
+                    "variant measured the same ways, e.g. fl (fl@150, fl@300, flc@150: the per-family lr)")
     args = ap.parse_args()
-    pool = load(Path(args.cache), "auto")  # students with both longer runs: the ways compared on the same draws
+    pool = load(Path(args.cache), "auto", args.proxy)  # students with both longer runs: the ways compared on the same draws
     by_way = {}
     for way in LONG_RUNS:
         rng = np.random.default_rng(args.seed)
@@ -101,9 +110,9 @@ def main() -> None:
         "# Trust report vs full training (calibration)",
         "",
         f"Command: `python bench/trust_calibration.py --cache {args.cache} --students {args.students} "
-        f"--searches {args.searches} --seed {args.seed}`",
+        f"--searches {args.searches} --seed {args.seed}{'' if args.proxy == 'p' else ' --proxy ' + args.proxy}`",
         "",
-        f"Pool: {len(pool)} students with the proxy (150 steps), both longer runs of the trust report and full "
+        f"Pool: {len(pool)} students with the proxy (`{named('p@150', args.proxy)}`), both longer runs of the trust report and full "
         f"training (mean of its seeds) cached. {args.searches} virtual searches of {args.students} trained students "
         "each (drawn uniformly from the pool: a TPE search concentrates its trials more; the same draws for every "
         f"way of training the longer run); the trust report's own picking rule and verdict thresholds (high >= "
