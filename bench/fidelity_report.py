@@ -52,11 +52,12 @@ def is_default_proxy(overrides: dict) -> bool:
 
 
 def is_default_recipe(overrides: dict) -> bool:
-    if any("." in k for k in overrides):
-        return False  # a per-family recipe (``FAMILY.key``) is never the default proxy
+    if any("." in k for k in overrides) or "continue" in overrides:
+        return False  # a per-family recipe (``FAMILY.key``) or a continued run is never the proxy
     overrides = {k: v for k, v in overrides.items() if k != "seed"}
     mine = Recipe.model_validate({**Recipe().model_dump(), **overrides}).model_dump()
     ref = ProxyRecipe().model_dump()
+    ref.pop("family_lr")  # single-family spaces (and this bench's recipes) have no per-family lr
     return {k: v for k, v in mine.items() if k != "steps"} == {k: v for k, v in ref.items() if k != "steps"}
 
 

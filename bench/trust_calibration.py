@@ -35,7 +35,7 @@ from scipy import stats
 
 from nas_student.config import TrustSettings
 from nas_student.results.pareto import pareto_front
-from nas_student.search.trust import HIGH, MODERATE, continues, pick, projected, verdict
+from nas_student.search.trust import HIGH, MODERATE, continues, n_families, pick, projected, verdict
 
 
 #: the trust report's longer run: (description, the measurements it needs)
@@ -86,7 +86,7 @@ def virtual_search(pool: pd.DataFrame, n: int, rng: np.random.Generator, setting
     best_kept = bool(fr.loc[fr["accuracy"].idxmax(), "full"] >= fr["full"].max())
     return {"trust_tau": trust_tau, "proj_tau": proj_tau, "true_tau": true_tau,
             "measured only": verdict(trust_tau, len(picked)).split(":")[0],
-            "with projection": verdict(trust_tau, len(picked), proj_tau).split(":")[0],
+            "with projection": verdict(trust_tau, len(picked), proj_tau, n_families(picked)).split(":")[0],
             "best_kept": best_kept, "picked": len(picked)}
 
 

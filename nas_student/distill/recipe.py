@@ -168,7 +168,7 @@ class ProxyRecipe(Recipe):
     #: ``lr`` per student family where the space mixes families (:meth:`for_student`): at 150
     #: steps and lr 0.01 recurrent and Transformer students are far from where they end, so
     #: the proxy ranked them below MLPs that full training puts behind them (mnist1d-mixed,
-    #: 40 students: Kendall tau among the top half 0.39 -> 0.61 with these, mean of 3 init
+    #: 40 students: Kendall tau among the top half 0.42 -> 0.64 with these, mean of 3 init
     #: seeds; ``results/BENCHMARKS.md`` section 10). ``{}`` turns it off.
     family_lr: dict[str, Annotated[float, Field(gt=0, le=10)]] = Field(
         default_factory=lambda: {"rnn": 0.03, "transformer": 0.03})

@@ -100,14 +100,21 @@ def projected(proxy: list[float], long: list[float]) -> list[float]:
     return [b + (b - a) * (1 - b) / (1 - a) if a < 1 else b for a, b in zip(proxy, long)]
 
 
-def verdict(tau: float, n: int, projected_tau: float | None = None) -> str:
-    """From the measured tau and, when given, the projected one: the lower decides."""
+def verdict(tau: float, n: int, projected_tau: float | None = None, families: int = 1) -> str:
+    """From the measured tau and, when given, the projected one: the lower decides. Students
+    of several ``families`` are at most "moderate": a run twice as long cannot confirm their
+    order across families (with the per-family proxy lr, "high" was right in 64 % of mixed
+    searches: results/BENCHMARKS.md section 12)."""
     if n < 4 or math.isnan(tau):
         return "too few trained students to judge the proxy"
     unsettled = projected_tau is not None and not math.isnan(projected_tau) and projected_tau < min(tau, HIGH)
     worst = min(tau, projected_tau) if unsettled else tau  # type: ignore[type-var]
     why = (f" (students still improve at different rates: the projected ranking has tau {projected_tau:.2f})"
            if unsettled else "")
+    if worst >= HIGH and families > 1:
+        return (f"moderate: the front's order may change after full training; compare its top students "
+                f"(students of {families} families, which converge at different speeds: a longer run "
+                "cannot confirm their order)")
     if worst >= HIGH:
         return "high: the proxy ranks these students as longer training does"
     if worst >= MODERATE:
@@ -157,7 +164,7 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     best_kept = bool(fr) and (max(fr, key=lambda x: x["proxy_accuracy"])["long_accuracy"]
                               >= max(x["long_accuracy"] for x in fr))
     report = TrustReport(steps, cfg.budget.steps, rows, tau, p, proj, best_kept,
-                         verdict(tau, len(rows), proj), time.perf_counter() - t0)
+                         verdict(tau, len(rows), proj, n_families(picked)), time.perf_counter() - t0)
     write(report, run_dir)
     return report
 
@@ -197,6 +204,10 @@ def _long_accuracy(ctx: SearchContext, job: Job, budget: Any) -> float:
     return evaluate(model, ctx.task.val.x, ctx.task.val.y)["accuracy"]
 
 
+def n_families(picked: pd.DataFrame) -> int:
+    return len({json.loads(a).get("family") for a in picked["arch"]})
+
+
 def continues(picked: pd.DataFrame, start: str) -> bool:
     """Whether the longer runs continue the proxy runs (``start``: "proxy", "init", or "auto":
     when every picked student is of one family). Across families a warm restart misleads: a
@@ -204,7 +215,7 @@ def continues(picked: pd.DataFrame, start: str) -> bool:
     and that gain is what tells a slow starter apart (its projected ranking)."""
     if start != "auto":
         return start == "proxy"
-    return len({json.loads(a).get("family") for a in picked["arch"]}) <= 1
+    return n_families(picked) <= 1
 
 
 def jobs(picked: pd.DataFrame, weights_dir: Path | None, proxy_steps: int, steps: int) -> list[Job]:

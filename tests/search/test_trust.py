@@ -47,6 +47,15 @@ def test_verdict(tau: float, n: int, word: str) -> None:
     assert trust.verdict(tau, n).startswith(word)
 
 
+def test_students_of_several_families_are_at_most_moderate() -> None:
+    assert trust.verdict(0.9, 8, 0.9, families=1).startswith("high")
+    said = trust.verdict(0.9, 8, 0.9, families=3)
+    assert said.startswith("moderate") and "students of 3 families" in said
+    assert trust.verdict(0.5, 8, 0.5, families=3) == trust.verdict(0.5, 8, 0.5)  # below high: as before
+    assert trust.verdict(0.9, 8, 0.2, families=2).startswith("low")
+    assert trust.n_families(picked_frame(["cnn1d", "rnn", "cnn1d"], [None] * 3)) == 2
+
+
 def test_students_improving_at_different_rates_cannot_be_judged_high() -> None:
     """Slow starters (e.g. GRUs among CNNs) keep their order between 150 and 300 steps yet swap
     it after full training: the projected ranking catches them (trust_calibration.md)."""
