@@ -38,11 +38,15 @@ from nas_student.results.pareto import pareto_front
 from nas_student.search.trust import HIGH, MODERATE, continues, n_families, pick, projected, verdict
 
 
-#: the trust report's longer run: (description, the measurements it needs)
-LONG_RUNS = {"p@300": ("300 steps from the initialisation", ["p@300"]),
-             "pc@150": ("the proxy's 150 steps continued for 150 more from its weights", ["pc@150"]),
-             "auto": ("`start: auto`: continued when the picked students are all of one family, else 300 steps "
-                      "from the initialisation", ["p@300", "pc@150"])}
+def long_runs(fresh: str = "p@300", continued: str = "pc@150") -> dict[str, tuple[str, list[str]]]:
+    """The trust report's ways of training the longer run: {name: (description, measurements)};
+    ``fresh`` from the initialisation (``p@S``), ``continued`` from the proxy's weights
+    (``pcN@150``: N more steps; ``pc@150``: 150 more)."""
+    more = continued.split("@")[0][2:] or "150"
+    return {fresh: (f"{fresh.split('@')[1]} steps from the initialisation", [fresh]),
+            continued: (f"the proxy's 150 steps continued for {more} more from its weights", [continued]),
+            "auto": (f"`start: auto`: `{continued}` when the picked students are all of one family, else `{fresh}`",
+                     [fresh, continued])}
 
 
 def named(way: str, proxy: str) -> str:
@@ -51,31 +55,32 @@ def named(way: str, proxy: str) -> str:
     return way.replace("p", proxy, 1)
 
 
-def load(cache: Path, long: str, proxy: str = "p") -> pd.DataFrame:
+def load(cache: Path, ways: dict, proxy: str = "p") -> pd.DataFrame:
     students = json.loads((cache / "students.json").read_text())["students"]
     rows = []
     for i, s in enumerate(students):
         f = cache / f"{s['hash']}.json"
         m = json.loads(f.read_text()) if f.exists() else {}
         full = [m[k]["test_accuracy"] for k in m if k.startswith("full@s")]
-        needs = [named(k, proxy) for k in ["p@150", *LONG_RUNS[long][1]]]
+        needs = [named(k, proxy) for k in ["p@150", *ways["auto"][1]]]
         if any(k not in m for k in needs) or not full:
             continue
         rows.append({"trial": i, "arch_hash": s["hash"], "macs": s["macs"], "params": s["params"],
                      "accuracy": m[named("p@150", proxy)]["val_accuracy"],
-                     **{k: m[named(k, proxy)]["val_accuracy"] for k in LONG_RUNS[long][1]},
+                     **{k: m[named(k, proxy)]["val_accuracy"] for k in ways["auto"][1]},
                      "arch": s["arch"] if isinstance(s["arch"], str) else json.dumps(s["arch"]),
                      "full": statistics.mean(full), "feasible": True, "duplicate_of": None})
     return pd.DataFrame(rows)
 
 
 def virtual_search(pool: pd.DataFrame, n: int, rng: np.random.Generator, settings: TrustSettings,
-                   long: str = "auto") -> dict:
+                   long: str, ways: dict) -> dict:
     trials = pool.iloc[rng.choice(len(pool), size=min(n, len(pool)), replace=False)].reset_index(drop=True)
     front = pareto_front(trials, ("accuracy", "macs", "params"))
     picked = pick(trials, front, settings.max_front, settings.off_front)
     if long == "auto":
-        picked = picked.assign(long=picked["pc@150"] if continues(picked, "auto") else picked["p@300"])
+        fresh, continued = ways["auto"][1]
+        picked = picked.assign(long=picked[continued] if continues(picked, "auto") else picked[fresh])
     else:
         picked = picked.assign(long=picked[long])
     trust_tau = float(stats.kendalltau(picked["accuracy"], picked["long"])[0])
@@ -99,25 +104,34 @@ def main() -> None:
     ap.add_argument("--out", default="results/records/trust_calibration.md")
     ap.add_argument("--proxy", default="p", help="the proxy's measurements: p (p@150, p@300, pc@150) or another "
                     "variant measured the same ways, e.g. fl (fl@150, fl@300, flc@150: the per-family lr)")
+    ap.add_argument("--fresh", default="p@300", help="the longer run from the initialisation (p@S)")
+    ap.add_argument("--continued", default="pc@150", help="the longer run continued from the proxy (pcN@150)")
+    ap.add_argument("--max-front", type=int, default=TrustSettings().max_front)
+    ap.add_argument("--off-front", type=int, default=TrustSettings().off_front)
     args = ap.parse_args()
-    pool = load(Path(args.cache), "auto", args.proxy)  # students with both longer runs: the ways compared on the same draws
+    ways = long_runs(args.fresh, args.continued)
+    settings = TrustSettings(max_front=args.max_front, off_front=args.off_front)
+    pool = load(Path(args.cache), ways, args.proxy)  # students with both longer runs: the ways compared on the same draws
     by_way = {}
-    for way in LONG_RUNS:
+    for way in ways:
         rng = np.random.default_rng(args.seed)
-        by_way[way] = pd.DataFrame([virtual_search(pool, args.students, rng, TrustSettings(), way)
+        by_way[way] = pd.DataFrame([virtual_search(pool, args.students, rng, settings, way, ways)
                                     for _ in range(args.searches)])
+    extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                    if k in ("fresh", "continued", "max_front", "off_front") and v != ap.get_default(k))
     lines = [
         "# Trust report vs full training (calibration)",
         "",
         f"Command: `python bench/trust_calibration.py --cache {args.cache} --students {args.students} "
-        f"--searches {args.searches} --seed {args.seed}{'' if args.proxy == 'p' else ' --proxy ' + args.proxy}`",
+        f"--searches {args.searches} --seed {args.seed}{'' if args.proxy == 'p' else ' --proxy ' + args.proxy}{extra}`",
         "",
         f"Pool: {len(pool)} students with the proxy (`{named('p@150', args.proxy)}`), both longer runs of the trust report and full "
         f"training (mean of its seeds) cached. {args.searches} virtual searches of {args.students} trained students "
         "each (drawn uniformly from the pool: a TPE search concentrates its trials more; the same draws for every "
         f"way of training the longer run); the trust report's own picking rule and verdict thresholds (high >= "
         f"{HIGH}, moderate >= {MODERATE}). *True tau*: the proxy against full training, on the same picked students. "
-        "The longer run: " + "; ".join(f"`{w}` {d}" for w, (d, _) in LONG_RUNS.items()) + ".",
+        f"Picked: up to {settings.max_front} students along the front and {settings.off_front} off it. "
+        "The longer run: " + "; ".join(f"`{w}` {d}" for w, (d, _) in ways.items()) + ".",
         "",
         *(f"- `{w}`: **trust report vs full training: Kendall tau = "
           f"{stats.kendalltau(r[['trust_tau', 'proj_tau']].min(axis=1), r['true_tau'])[0]:.2f}** with the projected "
