@@ -119,7 +119,7 @@ def test_a_mixed_search_trains_each_family_at_its_proxy_lr(tmp_path, mnist1d_tas
     monkeypatch.setattr(objective, "train", spy)
     cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu",
                     budget=ProxyRecipe(steps=10, family_lr={"rnn": 0.05}),
-                    search=SearchSettings(trials=6, seed=0, sampler="random", trust=TrustSettings(enabled=False)))
+                    search=SearchSettings(trials=4, seed=0, sampler="random", trust=TrustSettings(enabled=False)))
     run_search(cfg)
     trials = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv").sort_values("trial")
     trained = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
