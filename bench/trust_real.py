@@ -109,7 +109,9 @@ def main() -> None:
         "",
         f"Over {len(rows)} searches: \"high\" printed {sum(r['verdict'] == 'high' for r in rows)} times, right "
         f"{sum(r['verdict'] == 'high' and r['true'] >= HIGH for r in rows)}; the report's tau (the lower of printed "
-        f"and projected) against the true tau: Kendall tau {agree:.2f} (few searches: read the rows).",
+        "and projected) against the true tau: "
+        + (f"Kendall tau {agree:.2f} (few searches: read the rows)." if agree == agree else
+           "no order to compare (the report's taus are tied)."),
     ]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
