@@ -280,7 +280,7 @@ def how_trained(report: TrustReport) -> str:
     if n == len(report.students):
         return f"every student continued from its proxy weights for {more} more steps"
     return (f"{n} of {len(report.students)} students continued from their proxy weights for {more} more steps, "
-            f"the others re-trained from their initialisation for {report.steps} (no weights kept)")
+            f"the others re-trained from their initialisation for {report.steps} (several families, or no weights kept)")
 
 
 def markdown(report: TrustReport) -> str:
