@@ -175,7 +175,9 @@ class DataSpec(_Model):
     test: str | None = None
     factory: str | None = None
     unlabelled: str | None = None  # extra inputs without labels (semi-supervised distillation)
-    label: str = "y"  # the .npz/.pt key or the .csv column holding labels
+    #: the .npz/.pt key or the .csv column holding labels; several (one per task, with
+    #: ``combine: tasks`` and one teacher per task) for a multi-task student
+    label: str | Annotated[list[str], Field(min_length=2, max_length=16)] = "y"
     features: str = "x"  # the .npz/.pt key holding inputs (.csv: every other column)
     kind: Literal["classification", "lm"] = "classification"  # lm: token sequences, next-token targets
     vocab_size: Annotated[int, Field(ge=1)] | None = None  # token inputs; default: largest id + 1
@@ -194,7 +196,14 @@ class DataSpec(_Model):
     def _source(self) -> "DataSpec":
         if bool(self.train) == bool(self.factory):
             raise ValueError("give exactly one of train (a file or folder) or factory")
+        if isinstance(self.label, list) and (len(set(self.label)) != len(self.label) or self.kind == "lm"):
+            raise ValueError("several labels (one per task) must be distinct, and are for classification")
         return self
+
+    @property
+    def labels(self) -> list[str]:
+        """The label keys: one per task."""
+        return self.label if isinstance(self.label, list) else [self.label]
 
 
 class ExecutionSettings(_Model):
@@ -235,17 +244,22 @@ def rebase_storage(url: str, base: Path) -> str:
 
 #: the space a built-in task searches when none is given
 DEFAULT_SPACES = {"digits": "digits-cnn", "mnist1d": "mnist1d-cnn", "text": "text-transformer",
-                  "mnist1d-from-digits": "mnist1d-cnn"}
+                  "mnist1d-from-digits": "mnist1d-cnn", "mnist1d-multitask": "mnist1d-cnn"}
 
 
 class RunConfig(_Model):
     run: str | None = None
     task: str = "mnist1d"  # a built-in task, or a name for your own teacher + data
     teacher: TeacherSpec | None = None
-    #: several teachers for one task (instead of ``teacher``): their soft targets combined per
-    #: sample by ``combine`` (nas_student/distill/ensemble.py); students are priced against all of them
+    #: several teachers (instead of ``teacher``). For one task their soft targets are combined
+    #: per sample by ``combine`` (mean or confidence: nas_student/distill/ensemble.py); with
+    #: ``combine: tasks`` each teacher has its own task (``data.label``: one label per teacher,
+    #: in order) and the student one head per task (nas_student/distill/multitask.py)
     teachers: Annotated[list[TeacherSpec], Field(min_length=2, max_length=64)] | None = None
-    combine: Literal["mean", "confidence"] = "mean"
+    combine: Literal["mean", "confidence", "tasks"] = "mean"
+    #: what the students' cost is a fraction of, when there are several teachers: the sum of
+    #: theirs (running them all) or the largest one's
+    price_against: Literal["sum", "largest"] = "sum"
     data: DataSpec | None = None
     trust_code: bool = False
     space: str = "auto"  # without one: a built-in task's own space (DEFAULT_SPACES); your task's: auto
@@ -281,6 +295,13 @@ class RunConfig(_Model):
             raise ValueError("give `teacher` (one) or `teachers` (several), not both")
         if (self.teacher is None and self.teachers is None) != (self.data is None):
             raise ValueError("your own task needs both `teacher` (or `teachers`) and `data`")
+        labels = self.data.labels if self.data else []
+        if self.combine == "tasks" and len(labels) != len(self.teachers or []):
+            raise ValueError(f"combine: tasks needs one teacher per task and one data.label per task: "
+                             f"{len(self.teachers or [])} teacher(s), {len(labels)} label(s)")
+        if len(labels) > 1 and self.combine != "tasks":
+            raise ValueError("several data.label keys are several tasks: set `combine: tasks` and give one "
+                             "teacher per task")
         return self
 
     @property

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import torch
 
 from nas_student.config import RunConfig, differences
-from nas_student.cost.price import price
+from nas_student.cost.price import price, price_teacher
 from nas_student.distill import evaluate, train
 from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.errors import NasStudentError
@@ -191,6 +191,9 @@ def check_recipe(job: TrainJob, task: Task) -> None:
 
     if not job.recipe.uses_teacher_model:
         return
+    if task.io.heads:
+        raise NasStudentError(f"task {task.name!r} is multi-task: distil each task's outputs only; features "
+                              "and attention maps need one teacher")
     if task.cross_modal:
         raise NasStudentError(f"task {task.name!r} is cross-modal (the teacher sees another input than the "
                               "student): distil its outputs only; features and attention maps need one input")
@@ -206,6 +209,9 @@ def run_job(job: TrainJob, device: torch.device, progress: Progress | None = Non
     check_recipe(job, task)
     if job.mutual and task.io.per_token:
         raise NasStudentError("--mutual is for classification; this task's students predict every token")
+    if task.io.heads and (job.mutual or job.generations > 1 or job.quantize):
+        raise NasStudentError(f"task {task.name!r} is multi-task ({len(task.io.heads)} tasks): it trains with KD from "
+                              "each task's teacher; --mutual, --generations and --quantize are for one task")
     job.out.mkdir(parents=True, exist_ok=True)
     (job.out / "settings.json").write_text(json.dumps(settings(job), indent=2))
     (job.out / "arch.json").write_text(json.dumps({"arch": job.arch}, indent=2))
@@ -273,14 +279,17 @@ def _report(job: TrainJob, task: Task, device: torch.device, results: dict[tuple
             ) -> dict[str, Any]:
     student = build(job.arch, task.io).to(device)
     _, s_cost = price(student, task.io, device, job.cfg.latency)
-    _, t_cost = price(task.teacher, task.teacher_interface(), device, job.cfg.latency)
+    _, t_cost = price_teacher(task.teacher, task.teacher_interface(), device, job.cfg.latency,
+                              job.cfg.price_against)
     teacher = evaluate(task.teacher, task.teacher_inputs("test"), task.test.y)
-    metrics = [m for m in ("accuracy", "perplexity") if m in teacher]
+    tasks = list(task.io.head_names or [str(i) for i in range(len(task.io.heads))])
+    metrics = [m for m in ("accuracy", "perplexity", *(f"accuracy_{i}" for i in range(len(tasks)))) if m in teacher]
     report: dict[str, Any] = {
         "source": job.source, "task": task.name, "arch": job.arch, "recipe": job.recipe.describe(),
         "seeds": job.seeds, "inputs": inputs(job), "teacher": {**teacher, **t_cost}, "student_cost": s_cost,
         "macs_ratio": s_cost["macs"] / t_cost["macs"], "params_ratio": s_cost["params"] / t_cost["params"],
         "latency_speedup": t_cost["latency_ms"] / s_cost["latency_ms"],
+        **({"tasks": tasks, "price_against": job.cfg.price_against} if tasks else {}),
     }
     for kind in ("kd", "ce", *sorted({k for k, _ in results if k.startswith("ban")}, key=lambda k: int(k[3:]))):
         runs = [r for (k, _), r in sorted(results.items()) if k == kind]
@@ -339,6 +348,13 @@ def report_markdown(r: dict[str, Any]) -> str:
               f"(speedup {r['latency_speedup']:.2f}x)"]
     if "kd_minus_ce" in r:
         lines.append(f"- distillation vs CE only: {r['kd_minus_ce']:+.4f} accuracy")
+    for i, name in enumerate(r.get("tasks", [])):  # a multi-task student: accuracy is the tasks' mean
+        key = f"accuracy_{i}"
+        lines.append(f"- task `{name}`: teacher {r['teacher'][key]:.4f}, distilled {ms(r['kd'][key])}"
+                     + (f", CE only {ms(r['ce'][key])}" if "ce" in r else ""))
+    if r.get("tasks"):
+        lines.append(f"- costs are fractions of the {'sum' if r['price_against'] == 'sum' else 'largest'} "
+                     "of the tasks' teachers")
     if "int8" in r:
         from nas_student.full_training_int8 import markdown
 

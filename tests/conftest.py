@@ -31,10 +31,12 @@ def _short_text_teacher() -> None:
     """The text task's teacher trains for minutes; its quality (better than every student) is
     what bench/text_kd.py measures. Tests exercise the same path with a 300-step teacher (its
     own cache entry: the budget is part of the key)."""
-    from nas_student.tasks import text
+    from nas_student.tasks import multitask, text
 
     mp = pytest.MonkeyPatch()
     mp.setattr(text, "TEACHER_BUDGET", text.TEACHER_BUDGET.model_copy(update={"steps": 300}))
+    # the same for the second teacher of mnist1d-multitask (its quality: bench/multi_task.py)
+    mp.setattr(multitask, "SHEAR_TEACHER_BUDGET", multitask.SHEAR_TEACHER_BUDGET.model_copy(update={"steps": 300}))
     yield
     mp.undo()
 

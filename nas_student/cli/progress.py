@@ -45,6 +45,10 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
                       f"{ctx.teacher_cost['latency_ms']:.2f} ms "
                       f"(cache: {t.get('cache', '?')}). Bounds: "
                       + ", ".join(f"{k} <= {v:,.4g}" for k, v in ctx.bounds.items()))
+        io = ctx.task.io
+        if io.heads:  # a multi-task student: what "accuracy" means here
+            console.print(f"Multi-task: {len(io.heads)} tasks ({', '.join(io.head_names)}), one head each; accuracy is "
+                          f"their mean; costs are fractions of the {cfg.price_against} of their teachers'.")
         console.print(f"Space {ctx.space.name!r} ({ctx.space.family}), {cfg.search.sampler} sampler, "
                       f"seed {cfg.search.seed}, {cfg.budget.steps} KD steps per student, device {ctx.device}.")
         if done >= cfg.search.trials:

@@ -8,6 +8,7 @@ from torch import nn
 from nas_student.config import LatencySettings
 from nas_student.cost.latency import measure_latency, model_size_bytes
 from nas_student.cost.profile import Cost, profile
+from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 
 MB = 1e6
@@ -38,3 +39,20 @@ def price(model: nn.Module, io: ModelIO, device: torch.device, latency: LatencyS
                 quantized, io.example_input(latency.batch_size), warmup=latency.warmup,
                 repeats=latency.repeats, threads=latency.threads, device="cpu")
     return cost, out
+
+
+def price_teacher(teacher: nn.Module, io: ModelIO, device: torch.device, latency: LatencySettings | None,
+                  against: str = "sum") -> tuple[Cost, dict[str, float]]:
+    """The teacher's costs, what students are priced as a fraction of. Several teachers (an
+    ensemble, or one per task: a module holding them in ``teachers``) cost their sum (all of
+    them run) or, ``against="largest"``, the costs of the member with the most MACs."""
+    members = list(getattr(teacher, "teachers", []))
+    if against == "sum":
+        return price(teacher, io, device, latency)
+    if against != "largest":
+        raise NasStudentError(f"price_against: {against!r} is not sum or largest")
+    if not members:
+        raise NasStudentError("price_against: largest prices students against the largest of several teachers, "
+                              "but this task has one teacher; leave it at sum")
+    macs = [price(m, io, device, None)[1]["macs"] for m in members]
+    return price(members[macs.index(max(macs))], io, device, latency)

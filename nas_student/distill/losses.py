@@ -14,6 +14,13 @@ modelling) the same loss is applied at every position, i.e. positions are flatte
 are dropped first, so both terms are means over real tokens only (Kim & Rush, 2016,
 "Sequence-Level Knowledge Distillation", word-level KD, arXiv:1606.07947). Classification
 outputs ``(B, C)`` take exactly the original path.
+
+Multi-task outputs (``heads``: one block of logits per task, labels ``(B, tasks)``) take the
+same loss per task, each block its own softmax against its own teacher's block, averaged over
+the tasks with equal weights: distilling single-task teachers into one multi-task student as
+in Clark et al. (2019, "BAM! Born-Again Multi-Task Networks for Natural Language
+Understanding", ACL), over the shared-trunk, task-specific-heads model of Caruana (1997,
+"Multitask Learning").
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ def kd_loss(
     teacher_log_probs: torch.Tensor | None = None,
     ignore_index: int = IGNORE_INDEX,
     mask: torch.Tensor | None = None,
+    heads: tuple[int, ...] = (),
 ) -> KDLoss:
     """KD loss averaged over the batch. ``teacher_logits=None`` or ``alpha=0`` gives plain CE;
     ``targets=None`` or ``beta=0`` gives pure distillation (no labels needed).
@@ -53,7 +61,15 @@ def kd_loss(
 
     Per-token outputs ``(B, L, V)`` (teacher ``(B, L, V)``, targets ``(B, L)``): averaged over
     the positions that are real tokens: targets != ``ignore_index``, and ``mask`` (``(B, L)``
-    bool, True = real) when given (needed to mask padding when ``targets`` is None)."""
+    bool, True = real) when given (needed to mask padding when ``targets`` is None).
+
+    Multi-task (``heads``, the sizes of the output blocks; targets ``(B, tasks)``): the mean
+    over tasks of each block's loss (``teacher_log_probs`` then hold each block's own
+    log-softmax: :func:`log_softmax_heads`)."""
+    if heads:
+        return _heads_kd_loss(student_logits, teacher_logits, targets, heads, temperature=temperature,
+                              alpha=alpha, beta=beta, teacher_log_probs=teacher_log_probs,
+                              ignore_index=ignore_index)
     if student_logits.dim() > 2:
         return _token_kd_loss(student_logits, teacher_logits, targets, temperature=temperature,
                               alpha=alpha, beta=beta, teacher_log_probs=teacher_log_probs,
@@ -131,3 +147,30 @@ def _token_kd_loss(
                    targets.reshape(-1)[keep] if targets is not None else None,
                    temperature=temperature, alpha=alpha, beta=beta,
                    teacher_log_probs=rows(teacher_log_probs))
+
+
+def split_heads(z: torch.Tensor | None, heads: tuple[int, ...]) -> list[torch.Tensor | None]:
+    """Each task's block of multi-task outputs ``(..., sum(heads))``, in order."""
+    return [None] * len(heads) if z is None else list(torch.split(z, list(heads), dim=-1))
+
+
+def log_softmax_heads(z: torch.Tensor, heads: tuple[int, ...] = ()) -> torch.Tensor:
+    """``log_softmax`` over the last dimension, or over each task's block of it (``heads``)."""
+    if not heads:
+        return torch.log_softmax(z, dim=-1)
+    return torch.cat([torch.log_softmax(b, dim=-1) for b in torch.split(z, list(heads), dim=-1)], dim=-1)
+
+
+def _heads_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, targets: torch.Tensor | None,
+                   heads: tuple[int, ...], *, temperature: float, alpha: float, beta: float,
+                   teacher_log_probs: torch.Tensor | None, ignore_index: int) -> KDLoss:
+    """The mean over tasks of each output block's :func:`kd_loss`."""
+    if targets is not None and (targets.dim() != 2 or targets.shape[1] != len(heads)):
+        raise ValueError(f"multi-task targets must be (batch, {len(heads)}), got {list(targets.shape)}")
+    losses = [kd_loss(s, t, targets[:, i] if targets is not None else None, temperature=temperature, alpha=alpha,
+                      beta=beta, teacher_log_probs=lp, ignore_index=ignore_index)
+              for i, (s, t, lp) in enumerate(zip(split_heads(student_logits, heads), split_heads(teacher_logits, heads),
+                                                 split_heads(teacher_log_probs, heads)))]
+    k = len(losses)
+    return KDLoss(sum(x.total for x in losses) / k, sum(x.kd for x in losses) / k,  # type: ignore[arg-type]
+                  sum(x.ce for x in losses) / k)  # type: ignore[arg-type]

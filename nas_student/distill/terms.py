@@ -22,6 +22,7 @@ from nas_student.distill.losses import IGNORE_INDEX, kd_loss, mixed_targets
 from nas_student.distill.recipe import Recipe
 from nas_student.distill.schedules import is_constant, value_at
 from nas_student.errors import NasStudentError
+from nas_student.families.base import output_heads
 
 #: Above this, the teacher's features are not held for the whole training set.
 MAX_TARGET_BYTES = 2 * 2**30
@@ -134,7 +135,7 @@ class LossTerms(nn.Module):
         beta = value_at(r.beta, step, total) if has_teacher else 1.0
         temp = value_at(r.temperature, step, total)
         base = kd_loss(out, None, yb, teacher_log_probs=teacher_log_probs, temperature=temp,
-                       alpha=alpha, beta=beta)
+                       alpha=alpha, beta=beta, heads=output_heads(student))
         total_loss, parts = base.total, {"kd": base.kd.detach(), "ce": base.ce.detach()}
         if self.pairs:
             hint = sum(h(sf[s], teacher_feats[t]) for h, (t, s) in zip(self.hints, self.pairs)) / len(self.pairs)

@@ -21,11 +21,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from nas_student.distill.losses import IGNORE_INDEX, kd_loss, mixed_kd_loss
+from nas_student.distill.losses import IGNORE_INDEX, kd_loss, log_softmax_heads, mixed_kd_loss, split_heads
 from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.distill.schedules import is_constant, lr_factor, value_at
 from nas_student.distill.terms import LossTerms
 from nas_student.errors import NasStudentError
+from nas_student.families.base import output_heads
 
 __all__ = ["ProxyRecipe", "DivergedError", "Recipe", "TrainResult", "evaluate", "hide_labels", "predict", "train"]
 
@@ -98,7 +99,8 @@ def train(
     y = y.to(device) if y is not None else None
     t_logits = teacher_logits.to(device).float() if teacher_logits is not None else None
     fixed_t = is_constant(recipe.temperature)
-    soft = (torch.log_softmax(t_logits / value_at(recipe.temperature, 0, total), dim=-1)
+    heads = output_heads(model)  # multi-task: each task's block of outputs its own softmax
+    soft = (log_softmax_heads(t_logits / value_at(recipe.temperature, 0, total), heads)
             if t_logits is not None and fixed_t else None)
     t_feats = terms.teacher_targets(teacher, x) if teacher is not None and terms.teacher_names else {}
     # the proxy's case (T = 1, output KD only, all labelled): one cross-entropy per step
@@ -123,7 +125,7 @@ def train(
             loss = mixed_kd_loss(out, mixed[0][idx], mixed[1][idx])
         else:
             loss, parts = terms(model, x[idx], y[idx] if y is not None else None,
-                                _teacher_log_probs(t_logits, soft, idx, recipe, step, total),
+                                _teacher_log_probs(t_logits, soft, idx, recipe, step, total, heads),
                                 {k: v[idx] for k, v in t_feats.items()}, step, total)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -149,21 +151,22 @@ def train(
 
 
 def _teacher_log_probs(t_logits: torch.Tensor | None, soft: torch.Tensor | None, idx: torch.Tensor,
-                       recipe: Recipe, step: int, total: int) -> torch.Tensor | None:
+                       recipe: Recipe, step: int, total: int, heads: tuple[int, ...] = ()) -> torch.Tensor | None:
     """The batch's soft targets: precomputed at a constant temperature, else at this step's."""
     if t_logits is None:
         return None
     if soft is not None:
         return soft[idx]
-    return torch.log_softmax(t_logits[idx] / value_at(recipe.temperature, step, total), dim=-1)
+    return log_softmax_heads(t_logits[idx] / value_at(recipe.temperature, step, total), heads)
 
 
 def hide_labels(y: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
     """A copy of class labels ``y`` where all but ``fraction`` of each class (at least one) is
     ``IGNORE_INDEX``; which rows keep their label is fixed by ``seed``."""
     if y.dim() != 1:
-        raise NasStudentError("labelled_fraction < 1 (semi-supervised) is for classification; "
-                              "a language model's targets are its own inputs")
+        raise NasStudentError("labelled_fraction < 1 (semi-supervised) is for one classification task; "
+                              "a language model's targets are its own inputs, and a multi-task student's "
+                              "labels are one per task")
     out = torch.full_like(y, IGNORE_INDEX)
     gen = torch.Generator().manual_seed(seed + 7919)
     for c in torch.unique(y[y != IGNORE_INDEX]):
@@ -225,10 +228,34 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     Per-token outputs (language modelling): ``accuracy`` is next-token accuracy over real
     (non-padding) target positions, plus ``perplexity`` = exp(mean cross-entropy in nats)
-    over the same positions; agreement and the KD loss are per real position too."""
+    over the same positions; agreement and the KD loss are per real position too.
+
+    Multi-task models (``output_heads``, labels ``(N, tasks)``): each task scored on its own
+    block (``accuracy_<i>``, ``agreement_<i>``, by the task's index), and ``accuracy``,
+    ``agreement`` and ``kd_loss`` are the means over the tasks."""
     logits = predict(model, x)
+    heads = output_heads(model)
+    if heads:
+        return _evaluate_heads(logits, y, teacher_logits, temperature, heads)
     if logits.dim() > 2:
         return _evaluate_tokens(logits, y, teacher_logits, temperature)
+    return _evaluate_logits(logits, y, teacher_logits, temperature)
+
+
+def _evaluate_heads(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None,
+                    temperature: float, heads: tuple[int, ...]) -> dict[str, float]:
+    if y.dim() != 2 or y.shape[1] != len(heads):
+        raise NasStudentError(f"a model of {len(heads)} tasks needs labels of shape (N, {len(heads)}), "
+                              f"got {list(y.shape)}")
+    per = [_evaluate_logits(s, y[:, i], t, temperature)
+           for i, (s, t) in enumerate(zip(split_heads(logits, heads), split_heads(teacher_logits, heads)))]
+    out = {f"{k}_{i}": v for i, scores in enumerate(per) for k, v in scores.items() if k != "kd_loss"}
+    out.update({k: sum(p[k] for p in per) / len(per) for k in per[0]})
+    return out
+
+
+def _evaluate_logits(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None,
+                     temperature: float) -> dict[str, float]:
     pred = logits.argmax(-1)
     out = {"accuracy": float((pred == y).float().mean())}
     if teacher_logits is not None:

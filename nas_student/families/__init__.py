@@ -39,7 +39,10 @@ def build(arch: dict[str, Any], io: ModelIO) -> TappedModel:
         where = ".".join(map(str, path))
         raise NasStudentError(f"architecture for family {arch['family']!r}: "
                               + (f"{where}: " if where else "") + rule)
-    return family.build(arch, io)
+    model = family.build(arch, io)
+    if io.heads:  # multi-task: the losses and metrics split the outputs per task
+        model.output_heads = io.heads
+    return model
 
 
 from nas_student.families import cnn, mlp, transformer, rnn, hybrid  # noqa: E402,F401  (registers the built-in families)

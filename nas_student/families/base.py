@@ -24,12 +24,23 @@ class ModelIO:
     per_token: bool = False
     #: the output at position t may depend only on inputs at positions <= t (language modelling).
     causal: bool = False
+    #: multi-task: the outputs are one block per task, in order (sizes summing to
+    #: ``num_outputs``), each block a task's logits: the last layer is then one linear head per
+    #: task on the shared trunk, and labels are ``(N, tasks)``. Empty: one task.
+    heads: tuple[int, ...] = ()
+    #: the tasks' names, one per head (reports say ``accuracy_<name>``)
+    head_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.input_dtype not in ("float32", "int64"):
             raise ValueError(f"input_dtype must be 'float32' or 'int64', got {self.input_dtype!r}")
         if self.tokens and (self.vocab_size is None or self.vocab_size < 1):
             raise ValueError("token inputs (input_dtype='int64') need vocab_size >= 1")
+        if self.heads and (sum(self.heads) != self.num_outputs or min(self.heads) < 1 or self.per_token):
+            raise ValueError(f"heads {list(self.heads)} must be sizes >= 1 summing to num_outputs "
+                             f"{self.num_outputs}, on one output per example")
+        if self.head_names and len(self.head_names) != len(self.heads):
+            raise ValueError(f"{len(self.head_names)} head names for {len(self.heads)} heads")
 
     @property
     def tokens(self) -> bool:
@@ -39,12 +50,19 @@ class ModelIO:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelIO":
         """Inverse of ``dataclasses.asdict`` (as stored in a study's ``io`` attribute)."""
-        return cls(**{**d, "input_shape": tuple(d["input_shape"])})
+        return cls(**{**d, "input_shape": tuple(d["input_shape"]), "heads": tuple(d.get("heads", ())),
+                      "head_names": tuple(d.get("head_names", ()))})
 
     def example_input(self, batch: int = 1) -> torch.Tensor:
         if self.tokens:
             return torch.zeros(batch, *self.input_shape, dtype=torch.long)
         return torch.zeros(batch, *self.input_shape)
+
+
+def output_heads(model: nn.Module) -> tuple[int, ...]:
+    """The sizes of a multi-task model's output blocks (:attr:`ModelIO.heads`; ``()``: one task).
+    :func:`nas_student.families.build` and multi-task teachers set ``output_heads``."""
+    return tuple(getattr(model, "output_heads", ()))
 
 
 class ArchModel(BaseModel):

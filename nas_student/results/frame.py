@@ -19,7 +19,11 @@ COLUMNS = ["trial", "state", "feasible", "accuracy", "agreement", "kd_loss", "ma
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """All trials. ``accuracy`` is NaN for students that were not trained (infeasible,
     invalid, failed); ``overhead_s`` is the trial's wall time not spent training;
-    ``stopped_early`` the step at which early stopping ended a student's training."""
+    ``stopped_early`` the step at which early stopping ended a student's training. A
+    multi-task study has one ``accuracy_<task>`` column per task after ``kd_loss``
+    (``accuracy`` is their mean)."""
+    tasks = list((study.user_attrs.get("io") or {}).get("head_names") or [])
+    per_task = [f"accuracy_{name}" for name in tasks]
     rows = []
     for t in study.get_trials(deepcopy=False):
         r = TrialRecord.from_trial(t)
@@ -33,6 +37,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "accuracy": rec.get("accuracy", math.nan) if trained else math.nan,
             "agreement": rec.get("agreement", math.nan) if trained else math.nan,
             "kd_loss": rec.get("kd_loss", math.nan) if trained else math.nan,
+            **{c: rec.get(f"accuracy_{i}", math.nan) if trained else math.nan for i, c in enumerate(per_task)},
             "macs": rec.get("macs", math.nan),
             "params": rec.get("params", math.nan),
             "macs_ratio": rec.get("macs_ratio", math.nan),
@@ -48,5 +53,6 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
             "overhead_s": duration - timing.get("train_s", 0.0) if timing else math.nan,
             "arch": json.dumps(r.arch, sort_keys=True) if r.arch is not None else "",
         })
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    at = COLUMNS.index("kd_loss") + 1
+    df = pd.DataFrame(rows, columns=COLUMNS[:at] + per_task + COLUMNS[at:])
     return df.astype({"duplicate_of": "Int64", "stopped_early": "Int64"})

@@ -13,7 +13,7 @@ import torch
 
 from nas_student.config import RunConfig
 from nas_student.cost.constraints import limits
-from nas_student.cost.price import price
+from nas_student.cost.price import price_teacher
 from nas_student.distill import evaluate
 from nas_student.errors import NasStudentError
 from nas_student.search import feasibility
@@ -73,7 +73,7 @@ def prepare(cfg: RunConfig) -> SearchContext:
         feasibility.check_buildable(space, task_io(cfg.task))
     device = resolve_device(cfg.device)
     task = task_for_config(cfg, str(device))
-    _, t_cost = price(task.teacher, task.teacher_interface(), device, cfg.latency)
+    _, t_cost = price_teacher(task.teacher, task.teacher_interface(), device, cfg.latency, cfg.price_against)
     train_logits = task.teacher_logits("train")  # + the unlabelled pool
     val_logits = task.teacher_logits("val")
     val_acc = evaluate(task.teacher, task.teacher_inputs("val"), task.val.y)["accuracy"]  # padding-aware for LM
@@ -94,7 +94,7 @@ def generate_space(cfg: RunConfig) -> str:
     prices its teacher)."""
     device = resolve_device(cfg.device)
     task = task_for_config(cfg, str(device))
-    _, t_cost = price(task.teacher, task.teacher_interface(), device, None)
+    _, t_cost = price_teacher(task.teacher, task.teacher_interface(), device, None, cfg.price_against)
     return _auto_yaml(cfg, task, t_cost, limits(cfg.constraints, t_cost))
 
 

@@ -62,6 +62,21 @@ def _xy(x: Any, y: Any, where: str, labelled: bool = True) -> Split:
     return Split(x, y)
 
 
+def _columns(arrays: list[Any], names: list[str], where: str) -> Any:
+    """Several tasks' labels (one array each) as one ``(N, tasks)`` array; one task's as is."""
+    if len(arrays) == 1:
+        return arrays[0]
+    cols = [np.asarray(a) for a in arrays]
+    for a, name in zip(cols, names):
+        if a.ndim != 1:
+            raise DataError(f"{where}: label {name!r} must be one class per example, got shape {list(a.shape)}")
+    if len({len(a) for a in cols}) > 1:
+        lengths = ", ".join(f"{n!r} {len(a)}" for n, a in zip(names, cols))
+        raise DataError(f"{where}: the tasks' labels have different lengths ({lengths}); one label per example "
+                        "and task")
+    return np.stack(cols, axis=1)
+
+
 def _check_finite(x: torch.Tensor, where: str) -> None:
     """Real inputs must be finite: NaN or inf would poison every loss they reach."""
     if x.is_floating_point():
@@ -78,16 +93,22 @@ def _arrays(path: Path, spec: DataSpec, labelled: bool) -> Split:
             keys = list(z.keys())
             if spec.features not in keys:
                 raise DataError(f"{path}: no array {spec.features!r} (arrays: {', '.join(keys)})")
-            if labelled and spec.label not in keys:
-                raise DataError(f"{path}: no array {spec.label!r} (arrays: {', '.join(keys)}); set data.label")
-            return _xy(z[spec.features], z[spec.label] if spec.label in keys else None, str(path), labelled)
+            missing = [k for k in spec.labels if k not in keys]
+            if labelled and missing:
+                raise DataError(f"{path}: no array {missing[0]!r} (arrays: {', '.join(keys)}); set data.label")
+            y = None if missing else _columns([z[k] for k in spec.labels], spec.labels, str(path))
+            return _xy(z[spec.features], y, str(path), labelled)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001
         raise DataError(f"{path}: not a tensor file loadable with weights_only=True ({refusal(e)})") from None
     if not isinstance(obj, dict) or spec.features not in obj:
-        raise DataError(f"{path}: expected a dict with tensors {spec.features!r} and {spec.label!r}")
-    return _xy(obj[spec.features], obj.get(spec.label), str(path), labelled)
+        raise DataError(f"{path}: expected a dict with tensors {spec.features!r} and {', '.join(map(repr, spec.labels))}")
+    missing = [k for k in spec.labels if k not in obj]
+    if labelled and missing and len(spec.labels) > 1:
+        raise DataError(f"{path}: no tensor {missing[0]!r} (tensors: {', '.join(map(str, obj))}); set data.label")
+    y = None if missing else _columns([obj[k] for k in spec.labels], spec.labels, str(path))
+    return _xy(obj[spec.features], y, str(path), labelled)
 
 
 def _csv(path: Path, spec: DataSpec, labelled: bool) -> Split:
@@ -97,17 +118,18 @@ def _csv(path: Path, spec: DataSpec, labelled: bool) -> Split:
         df = pd.read_csv(path)
     except Exception as e:  # noqa: BLE001
         raise DataError(f"{path}: cannot read CSV ({type(e).__name__}: {e})") from None
-    if labelled and spec.label not in df.columns:
-        raise DataError(f"{path}: no label column {spec.label!r} (columns: {', '.join(map(str, df.columns))})")
+    missing = [k for k in spec.labels if k not in df.columns]
+    if labelled and missing:
+        raise DataError(f"{path}: no label column {missing[0]!r} (columns: {', '.join(map(str, df.columns))})")
     if df.empty:
         raise DataError(f"{path}: no rows (only a header)")
-    feats = df.drop(columns=[spec.label], errors="ignore")
+    feats = df.drop(columns=spec.labels, errors="ignore")
     bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
     if bad:
         raise DataError(f"{path}: feature columns must be numeric; not numeric: {', '.join(map(str, bad))}")
     if feats.isna().any().any():
         raise DataError(f"{path}: missing values in feature columns")
-    y = df[spec.label].to_numpy() if spec.label in df.columns else None
+    y = None if missing else _columns([df[k].to_numpy() for k in spec.labels], spec.labels, str(path))
     return _xy(feats.to_numpy(dtype=np.float32), y, str(path), labelled)
 
 
@@ -146,6 +168,9 @@ def read_split(path_s: str, spec: DataSpec, *, labelled: bool = True,
     if not path.exists():
         raise DataError(f"{path}: file not found")
     if path.is_dir():
+        if len(spec.labels) > 1:
+            raise DataError(f"{path}: an image folder holds one task (its class sub-folders); several "
+                            "tasks' labels come from .npz, .pt or .csv files")
         return _images(path, spec, classes)
     if path.suffix in (".npz", ".pt", ".pth"):
         return _arrays(path, spec, labelled), None

@@ -6,7 +6,9 @@ download path): 20,000 signals from the package's default arguments (generator s
 last 4,000 the test split (one test signal = 0.025 points), 2,000 of the rest cut as the
 validation split by the run's seed (stratified). The generator reseeds numpy's and Python's
 global random state; it runs with both saved and restored, so importing or loading the task
-leaves a caller's random streams untouched. The arrays are cached under
+leaves a caller's random streams untouched. It also records, without changing a draw, the
+shear it gave each signal (the slope added across the signal, ``shear``: the second task of
+``mnist1d-multitask``; see :func:`_generate`). The arrays are cached under
 ``$NAS_STUDENT_CACHE/data`` by a hash of the generator's arguments and package version, with
 their sha256 (a cache that does not match is made again).
 
@@ -21,7 +23,7 @@ import json
 import random
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -52,23 +54,55 @@ TEACHER_ARCH = {
 TEACHER_BUDGET = Recipe(steps=1000, batch_size=128, lr=3e-3, weight_decay=1e-4, optimizer="adamw")
 
 
+ARRAYS = ("x", "y", "x_test", "y_test", "shear", "shear_test")
+
+
 def _generate() -> dict[str, np.ndarray]:
-    """Run the package's generator with the global random state saved and restored."""
+    """Run the package's generator with the global random state saved and restored.
+
+    The shear of each signal is read by wrapping the package's ``shear`` step while it runs:
+    the wrapper reads the uniform draw the step is about to make, puts the random state back,
+    and calls the step, so every draw and every signal are the package's own. The generator
+    then shuffles the signals with the next draw, ``permutation(N)``; replayed from the state
+    after the last signal, it orders the shears like the signals (checked: it must order the
+    class labels exactly as the generator returned them)."""
+    import sys
+
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as e:  # pragma: no cover - a dependency of this package
         raise NasStudentError(f"mnist1d task: the 'mnist1d' package is missing ({e}); pip install mnist1d") from None
+    steps = sys.modules["mnist1d.transform"]  # (the package's __init__ shadows the module's name)
     args = get_dataset_args()
     for k, v in GENERATOR.items():
         setattr(args, k, v)
+    shear, drawn, after = steps.shear, [], []
+
+    def recorded(x: np.ndarray, scale: float = 10) -> np.ndarray:
+        state = np.random.get_state()
+        drawn.append(scale * (np.random.rand() - 0.5))  # what shear() computes from its draw
+        np.random.set_state(state)
+        out = shear(x, scale)
+        after[:] = [np.random.get_state()]
+        return out
+
     np_state, py_state = np.random.get_state(), random.getstate()
+    steps.shear = recorded
     try:
         d = make_dataset(args)
+        np.random.set_state(after[0])
+        order = np.random.permutation(len(drawn))
     finally:
+        steps.shear = shear
         np.random.set_state(np_state)
         random.setstate(py_state)
+    per_class = len(drawn) // 10
+    if not np.array_equal(np.repeat(np.arange(10), per_class)[order], np.concatenate([d["y"], d["y_test"]])):
+        raise NasStudentError("mnist1d task: cannot follow this mnist1d version's generator to record the shears")
+    coeff, cut = np.asarray(drawn, dtype=np.float32)[order], len(d["y"])
     return {"x": d["x"].astype(np.float32), "y": d["y"].astype(np.int64),
-            "x_test": d["x_test"].astype(np.float32), "y_test": d["y_test"].astype(np.int64)}
+            "x_test": d["x_test"].astype(np.float32), "y_test": d["y_test"].astype(np.int64),
+            "shear": coeff[:cut], "shear_test": coeff[cut:]}
 
 
 def _digest(arrays: dict[str, np.ndarray]) -> str:
@@ -80,14 +114,14 @@ def _digest(arrays: dict[str, np.ndarray]) -> str:
 
 
 def dataset() -> dict[str, np.ndarray]:
-    """The generated arrays (x, y, x_test, y_test), from the cache when it verifies."""
+    """The generated arrays (:data:`ARRAYS`), from the cache when it verifies."""
     version = metadata.version("mnist1d")
-    key = cache_key({"generator": GENERATOR, "mnist1d": version})
+    key = cache_key({"generator": GENERATOR, "mnist1d": version, "arrays": ARRAYS})
     folder = cache_dir() / "data"
     path, meta = folder / f"mnist1d-{key}.npz", folder / f"mnist1d-{key}.json"
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
+            arrays = {k: f[k] for k in ARRAYS}
         if _digest(arrays) == json.loads(meta.read_text())["sha256"]:
             return arrays
     except Exception:  # noqa: BLE001 - missing, unreadable or altered: generate again
@@ -106,16 +140,20 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         np.savez(f, **arrays)
 
 
-def mnist1d_splits(seed: int = 0) -> tuple[Split, Split, Split]:
-    """Train / validation (2,000, stratified, by ``seed``) / test (the generator's last 4,000)."""
+def mnist1d_splits(seed: int = 0, labels: Callable[[dict[str, np.ndarray], str], np.ndarray] | None = None
+                   ) -> tuple[Split, Split, Split]:
+    """Train / validation (2,000, stratified by digit, by ``seed``) / test (the generator's last
+    4,000). ``labels(arrays, suffix)`` gives other labels than the digit (suffix ``""`` for the
+    training pool, ``"_test"`` for the test split), row for row with ``x``."""
     d = dataset()
     idx = np.arange(len(d["y"]))
     tr, va = train_test_split(idx, test_size=VAL, stratify=d["y"], random_state=seed)
+    y, y_test = (d["y"], d["y_test"]) if labels is None else (labels(d, ""), labels(d, "_test"))
 
     def split(x: np.ndarray, y: np.ndarray) -> Split:
         return Split(torch.from_numpy(x.reshape(-1, 1, LENGTH).copy()), torch.from_numpy(y.copy()))
 
-    return split(d["x"][tr], d["y"][tr]), split(d["x"][va], d["y"][va]), split(d["x_test"], d["y_test"])
+    return split(d["x"][tr], y[tr]), split(d["x"][va], y[va]), split(d["x_test"], y_test)
 
 
 def load(seed: int = 0, device: str = "cpu") -> Task:

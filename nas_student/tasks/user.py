@@ -95,6 +95,18 @@ def _io(cfg: RunConfig, splits: dict[str, Split]) -> ModelIO:
     """The students' interface, from the data alone (checked against the teacher after)."""
     spec, train = cfg.data, splits["train"]
     shape = tuple(train.x.shape[1:])
+    names = spec.labels  # type: ignore[union-attr]
+    if spec.kind != "lm" and any(s.y.dim() != (2 if len(names) > 1 else 1) for s in splits.values()):  # type: ignore[union-attr]
+        bad = next(n for n, s in splits.items() if s.y.dim() != (2 if len(names) > 1 else 1))
+        raise DataError(f"data {bad}: labels of shape {list(splits[bad].y.shape)}; expected one class per example"
+                        + (f" for each of the {len(names)} tasks {names}" if len(names) > 1 else ""))
+    if len(names) > 1:  # several tasks: one head of outputs per task
+        heads = tuple(1 + max(int(s.y[:, i].max()) for s in splits.values()) for i in range(len(names)))
+        if not train.x.is_floating_point():
+            vocab = spec.vocab_size or 1 + max(int(s.x.max()) for s in splits.values())  # type: ignore[union-attr]
+            return ModelIO(shape, sum(heads), input_dtype="int64", vocab_size=vocab, heads=heads,
+                           head_names=tuple(names))
+        return ModelIO(shape, sum(heads), heads=heads, head_names=tuple(names))
     if train.x.is_floating_point():
         n_classes = 1 + max(int(s.y.max()) for s in splits.values())
         return ModelIO(shape, n_classes)
@@ -110,16 +122,19 @@ def load_user_task(cfg: RunConfig, device: torch.device) -> Task:
     train = splits["train"]
     io = _io(cfg, splits)
     probe = train.x[:2].to(device)
-    if cfg.teachers:  # several: each checked as if it were the only one, then one ensemble
+    if cfg.teachers:  # several: each checked as if it were the only one, then one model
         from nas_student.distill.ensemble import TeacherEnsemble
+        from nas_student.distill.multitask import TaskTeachers
 
         members = []
         for i, spec in enumerate(cfg.teachers):
+            own = ModelIO(io.input_shape, io.heads[i], io.input_dtype, io.vocab_size) if io.heads else io
             try:
-                members.append(_checked_teacher(load_teacher(spec, trust=cfg.trust_code, device=device), probe, io))
+                members.append(_checked_teacher(load_teacher(spec, trust=cfg.trust_code, device=device), probe, own))
             except TeacherError as e:
-                raise TeacherError(f"teachers[{i}]: {e}") from None
-        teacher = TeacherEnsemble(members, cfg.combine).eval()
+                task = f" (task {io.head_names[i]!r})" if io.heads else ""
+                raise TeacherError(f"teachers[{i}]{task}: {e}") from None
+        teacher = (TaskTeachers(members, io.heads) if io.heads else TeacherEnsemble(members, cfg.combine)).eval()
     else:
         teacher = _checked_teacher(load_teacher(cfg.teacher, trust=cfg.trust_code, device=device), probe, io)  # type: ignore[arg-type]
     unlabelled = None
