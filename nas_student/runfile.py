@@ -86,12 +86,16 @@ TEMPLATE = """\
 # Every key is optional except where said; command-line options override these values.
 # Paths are relative to this file's folder.
 
-task: my-task                 # a name for your task (or a built-in one: mnist1d, digits, text, mnist1d-from-digits)
+task: my-task                 # a name for your task (or a built-in one: mnist1d, digits, text, mnist1d-from-digits,
+                              # mnist1d-multitask)
 trust_code: false             # factories and TorchScript run code: set true (or --trust-code) to allow
 
 # teachers: [{...}, {...}]    # several teachers for one task, instead of `teacher`: their soft
 # combine: mean               # targets combined per sample (mean or confidence); students are
 #                             # priced against all of them (their MACs and params summed)
+#                             # combine: tasks = one teacher per task (data.label: [task1, task2]),
+#                             # one student with a head per task
+# price_against: sum          # several teachers: students priced against their sum, or the largest
 teacher:                      # exactly one of factory / torchscript / hf_dir
   factory: models.py:make_teacher   # module:function or file.py:function returning an nn.Module
   kwargs: {}                  # keyword arguments for the factory
@@ -103,7 +107,7 @@ data:                         # train (file or folder) or factory
   train: train.npz            # .npz / .pt with arrays x, y; .csv with a label column; an image folder
   # val: val.npz              # given splits; missing ones are cut from train by seed
   # test: test.npz
-  label: y                    # label key (.npz/.pt) or column (.csv)
+  label: y                    # label key (.npz/.pt) or column (.csv); a list for several tasks
   features: x                 # input key (.npz/.pt)
   split: [0.6, 0.2, 0.2]      # train/val/test fractions when val/test are not given
   # unlabelled: pool.npz      # inputs without labels (semi-supervised distillation)

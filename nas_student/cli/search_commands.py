@@ -43,7 +43,7 @@ RATIOS = {"macs_ratio", "params_ratio", "latency_ratio", "size_ratio"}
 def search(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="A run file (YAML; `nas-student init` writes a template). Options given here override it."),
     space: Optional[str] = typer.Option(None, help="Search space: a built-in name (see `nas-student spaces`), a YAML path, or auto (derived from the task's input and the teacher's cost). \\[default: the task's own: mnist1d-cnn, digits-cnn, text-transformer; auto for your own task]"),
-    task: Optional[str] = typer.Option(None, help="Built-in task (data + teacher): mnist1d (1-D signals), digits (8x8 images), text (characters), or mnist1d-from-digits (cross-modal: students on signals, taught by the digits CNN on the paired images); or the name of your own task from the run file. \\[default: mnist1d]"),
+    task: Optional[str] = typer.Option(None, help="Built-in task (data + teacher): mnist1d (1-D signals), digits (8x8 images), text (characters), mnist1d-from-digits (cross-modal: students on signals, taught by the digits CNN on the paired images), or mnist1d-multitask (two tasks on the same signals, digit and shear, one teacher each: one student with a head per task); or the name of your own task from the run file. \\[default: mnist1d]"),
     trials: Optional[int] = typer.Option(None, min=1, help="Students to evaluate; a resumed run goes on up to this count. \\[default: 40]"),
     run: Optional[str] = typer.Option(None, help="Run name: results go to RESULTS_DIR/RUN. \\[default: TASK-SPACE-sSEED]"),
     seed: Optional[int] = typer.Option(None, help="Seed of the sampler, the data split and the teacher. \\[default: 0]"),
@@ -175,7 +175,7 @@ def init(path: Path = typer.Argument(Path("run.yaml"), help="Where to write the 
 def spaces(
     auto: bool = typer.Option(False, "--auto", help="Write the space `space: auto` would search for a task (its input and its teacher's cost), as YAML you can edit and pass back with --space."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="With --auto: the run file of your task (teacher, data, constraints)."),
-    task: Optional[str] = typer.Option(None, help="With --auto: a built-in task (mnist1d, digits, text, mnist1d-from-digits) or the run file's task."),
+    task: Optional[str] = typer.Option(None, help="With --auto: a built-in task (mnist1d, digits, text, mnist1d-from-digits, mnist1d-multitask) or the run file's task."),
     output: Optional[Path] = typer.Option(None, "--out", "-o", help="With --auto: write the YAML here instead of printing it."),
 ) -> None:
     """List the built-in search spaces with their size (number of distinct architectures), or

@@ -87,7 +87,10 @@ def _card(view: RunView, t: FrozenTrial, pos: dict[str, Any], io: ModelIO, b: Bu
         f"`{describe(arch)}`", "",
         f"- Place: {place}",
         f"- Status: {record.status}" + (f" (weights of trial {dup})" if dup is not None else ""),
-        f"- Task: {recipe['task']}; input {list(io.input_shape)}, {io.num_outputs} outputs",
+        f"- Task: {recipe['task']}; input {list(io.input_shape)}, {io.num_outputs} outputs"
+        + (" (one block of logits per task, each its own softmax: " + ", ".join(  # multi-task
+            f"`{n}` {sum(io.heads[:i])}..{sum(io.heads[:i + 1]) - 1}" for i, n in enumerate(io.head_names)) + ")"
+           if io.heads else ""),
         f"- Search space: {recipe['space']}; search seed {recipe['search_seed']}; "
         f"student seed {recipe['student_seed']}",
         "", "## Costs", "",
