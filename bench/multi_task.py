@@ -69,8 +69,7 @@ def main() -> None:
     single_io = [ModelIO(task.io.input_shape, h) for h in heads]
 
     def cost(arch: dict, io: ModelIO) -> dict[str, float]:
-        c = profile(build(arch, io), io.example_input())
-        return {"macs": c.macs, "params": c.params}
+        return cost_of(build(arch, io), io)
 
     t_cost = [cost_of(t, task.io) for t in teachers]
     two = {k: sum(cost(SMALL, io)[k] for io in single_io) for k in ("macs", "params")}
