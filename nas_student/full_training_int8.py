@@ -2,7 +2,7 @@
 distilled float student (phase ``kd``):
 
 - ``ptq``: that student converted to int8 without training (static: calibrated on 2,048
-  training inputs; dynamic: as it is): the comparison that shows what QAT buys;
+  training inputs; weight-only and dynamic: as it is): the comparison that shows what QAT buys;
 - ``qat`` (static families only): quantization-aware training from the distilled weights with
   the teacher's soft targets through fake-quantised weights and activations, for
   :data:`QAT_FRACTION` of the recipe's steps at :data:`QAT_LR_FACTOR` of its learning rate

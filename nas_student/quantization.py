@@ -8,14 +8,19 @@ All with PyTorch's own tooling (``torch.ao.quantization``, FX graph mode; the x8
   through fake-quantised weights and activations, so distillation (Hinton et al. 2015) trains
   the rounding it will ship with; :func:`post_training_int8` is the same conversion calibrated
   on data without training (the baseline QAT must beat).
-- **dynamic** (``rnn``, ``transformer``, ``hybrid``): int8 weights of Linear/GRU/LSTM layers, activations
-  quantised on the fly. PyTorch has no static int8 kernels for recurrent cells, so there is no
-  quantization-aware training for these: the distilled float student is converted.
+- **weight-only** (``rnn``): every weight matrix int8 (one scale per output row), the
+  arithmetic float (:mod:`nas_student.int8_weight_only`, which says why: dynamic int8 of
+  recurrent cells lost 2 % agreement with the float student and cannot be repeated by an
+  ONNX file). The distilled float student is converted.
+- **dynamic** (``transformer``, ``hybrid``): int8 weights of Linear/GRU/LSTM layers, activations
+  quantised on the fly. PyTorch has no static int8 kernels for these, so there is no
+  quantization-aware training for them: the distilled float student is converted.
 - a family registered by a user has no int8 path until it is listed here: one line.
 
 The ONNX file of a static student is exported from its int8 model (int8 weights,
-QuantizeLinear/DequantizeLinear around each layer, which onnxruntime runs as int8 kernels);
-dynamic students have no ONNX int8 file (see :func:`require_onnx_int8`).
+QuantizeLinear/DequantizeLinear around each layer, which onnxruntime runs as int8 kernels); a
+weight-only student's holds its int8 weights behind DequantizeLinear; dynamic students have no
+ONNX int8 file (see :func:`require_onnx_int8`).
 """
 
 from __future__ import annotations
@@ -32,25 +37,29 @@ from torch import nn
 from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 
-Path8 = Literal["static", "dynamic"]
+Path8 = Literal["static", "weight-only", "dynamic"]
 STATIC = ("cnn", "cnn1d", "mlp")
-DYNAMIC = ("rnn", "transformer", "hybrid")
+WEIGHT_ONLY = ("rnn",)
+DYNAMIC = ("transformer", "hybrid")
 BACKEND = "x86"
 #: the agreement an int8 ONNX file must reach with PyTorch's int8 model (top-1, test split)
 MIN_AGREEMENT = 0.99
 
 
 def int8_path(arch: dict[str, Any]) -> Path8:
-    """``"static"`` or ``"dynamic"`` for a student of this architecture; a family without an
-    int8 path is refused in one line."""
+    """``"static"``, ``"weight-only"`` or ``"dynamic"`` for a student of this architecture; a
+    family without an int8 path is refused in one line."""
     family = arch.get("family")
     if family in STATIC:
         return "static"
+    if family in WEIGHT_ONLY:
+        return "weight-only"
     if family in DYNAMIC:
         return "dynamic"
     raise NasStudentError(
         f"family {family!r} has no int8 path: static int8 (with quantization-aware training) covers "
-        f"{', '.join(STATIC)}, dynamic int8 covers {', '.join(DYNAMIC)}; train this student in float, or quantize it yourself")
+        f"{', '.join(STATIC)}, weight-only int8 {', '.join(WEIGHT_ONLY)}, dynamic int8 {', '.join(DYNAMIC)}; "
+        "train this student in float, or quantize it yourself")
 
 
 @contextmanager
@@ -90,7 +99,11 @@ def quantization_aware(model: nn.Module, io: ModelIO) -> nn.Module:
 
 def int8_model(trained: nn.Module, path: Path8) -> nn.Module:
     """The int8 model (eval mode, CPU): ``trained`` is the quantization-aware model for
-    ``static``, the float student for ``dynamic``. ``trained`` is left as it was."""
+    ``static``, the float student otherwise. ``trained`` is left as it was."""
+    if path == "weight-only":
+        from nas_student.int8_weight_only import WeightOnlyInt8
+
+        return WeightOnlyInt8(trained)
     torch.backends.quantized.engine = BACKEND
     with _quiet():
         work = copy.deepcopy(trained).cpu().eval()
@@ -104,8 +117,8 @@ def int8_model(trained: nn.Module, path: Path8) -> nn.Module:
 def post_training_int8(model: nn.Module, io: ModelIO, path: Path8, calibration: torch.Tensor,
                        batch_size: int = 256) -> nn.Module:
     """``model`` (float) converted to int8 without training: static students calibrated on
-    ``calibration`` inputs (activation ranges observed in eval mode), dynamic ones as they are."""
-    if path == "dynamic":
+    ``calibration`` inputs (activation ranges observed in eval mode), the others as they are."""
+    if path != "static":
         return int8_model(model, path)
     torch.backends.quantized.engine = BACKEND
     with _quiet():
@@ -123,7 +136,7 @@ def int8_twin(model: nn.Module, io: ModelIO, path: Path8) -> nn.Module:
     calibrated on one random batch, so the weights are int8 but the accuracy means nothing."""
     if path == "static":
         return post_training_int8(model, io, path, torch.randn(8, *io.input_shape))
-    return int8_model(model, path)
+    return int8_model(model, path)  # weights as they are: the same size and kernels as trained ones
 
 
 def stored_bytes(model: nn.Module) -> int:
@@ -136,23 +149,30 @@ def stored_bytes(model: nn.Module) -> int:
 
 def require_onnx_int8(arch: dict[str, Any]) -> None:
     """Refuse in one line a student that has no int8 ONNX file: dynamic students (onnxruntime's
-    own dynamic int8 of a recurrent student agreed with PyTorch's on only 89-97 % of inputs where
-    we checked it: it keeps GRU cells in float and quantises LSTM cells its own way, short of
-    :data:`MIN_AGREEMENT`) and families without an int8 path."""
-    if int8_path(arch) != "static":
+    own dynamic int8 does not repeat PyTorch's arithmetic: on recurrent students it agreed with
+    PyTorch's on only 89-97 % of inputs, short of :data:`MIN_AGREEMENT`) and families without an
+    int8 path."""
+    if int8_path(arch) == "dynamic":
         raise NasStudentError(
-            f"an int8 ONNX file is written for {', '.join(STATIC)} students; a {arch.get('family')} student's "
-            "int8 (dynamic) runs in PyTorch: `train --quantize int8` reports it")
+            f"an int8 ONNX file is written for {', '.join(STATIC + WEIGHT_ONLY)} students; a {arch.get('family')} "
+            "student's int8 (dynamic) runs in PyTorch: `train --quantize int8` reports it")
 
 
 def export_onnx(int8: nn.Module, io: ModelIO, out: Path) -> Path:
-    """Write the int8 ONNX file of a static student (``int8``: :func:`int8_model`'s result) to
-    ``out``: int8 weights with QuantizeLinear/DequantizeLinear around each layer, which
-    onnxruntime runs as int8 kernels. Input ``input``, output ``logits``, batch dimension free."""
+    """Write the int8 ONNX file of a static or weight-only student (``int8``: :func:`int8_model`'s
+    result) to ``out``. Static: int8 weights with QuantizeLinear/DequantizeLinear around each
+    layer, which onnxruntime runs as int8 kernels. Weight-only: its int8 weights behind
+    DequantizeLinear, float arithmetic. Input ``input``, output ``logits``, batch dimension free."""
+    from nas_student.int8_weight_only import WeightOnlyInt8, int8_initializers
+
+    weight_only = isinstance(int8, WeightOnlyInt8)
+    model = int8.dequantized() if weight_only else copy.deepcopy(int8).cpu().eval()
     with _quiet(), torch.no_grad():
-        torch.onnx.export(copy.deepcopy(int8).cpu().eval(), (io.example_input(),), str(out), dynamo=False,
+        torch.onnx.export(model, (io.example_input(),), str(out), dynamo=False,
                           opset_version=17, input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    if weight_only and not int8_initializers(out):
+        raise NasStudentError("the weight-only int8 ONNX file holds no int8 weights: the export changed them")
     return out
 
 

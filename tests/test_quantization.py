@@ -5,6 +5,7 @@ and a family without an int8 path refused in one line."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -65,12 +66,18 @@ def test_train_int8_reports_qat_and_conversion_and_resumes_after_an_interruption
     assert q8.onnx_agreement(onnx_file, int8, digits_task.test.x) >= q8.MIN_AGREEMENT
 
 
-def test_a_dynamic_int8_student_keeps_its_accuracy_and_has_no_onnx_file():
+@pytest.mark.parametrize("arch", [
+    {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 24},
+    {"family": "rnn", "cell": "lstm", "layers": 2, "hidden": 16, "bidirectional": True},
+])
+def test_a_recurrent_student_is_int8_weight_only_and_its_onnx_file_repeats_it(arch, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
     torch.manual_seed(0)
     io = ModelIO((1, 40), 4)
     from nas_student.families import build
 
-    arch = {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 24}
     model = build(arch, io)
     x = torch.randn(512, 1, 40)
     y = x.reshape(512, 4, 10).mean(-1).argmax(-1)  # which quarter of the signal is highest
@@ -80,13 +87,37 @@ def test_a_dynamic_int8_student_keeps_its_accuracy_and_has_no_onnx_file():
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert q8.int8_path(arch) == "dynamic"
-    int8 = q8.int8_model(model, "dynamic")
+    model.eval()
+    assert q8.int8_path(arch) == "weight-only"
+    int8 = q8.int8_model(model, "weight-only")
     acc = {name: float((m(x).argmax(-1) == y).float().mean()) for name, m in (("float", model), ("int8", int8))}
-    assert acc["float"] > 0.6 and abs(acc["int8"] - acc["float"]) < 0.05, acc
-    assert q8.stored_bytes(int8) < 0.5 * q8.stored_bytes(model)
-    with pytest.raises(NasStudentError, match="int8 ONNX file is written for cnn, cnn1d, mlp students; a rnn"):
-        q8.require_onnx_int8(arch)  # onnxruntime's dynamic int8 of recurrent cells is not PyTorch's
+    assert acc["float"] > 0.6 and abs(acc["int8"] - acc["float"]) < 0.02, acc
+    stored = int8.state_dict()
+    matrices = [p for p in model.parameters() if p.dim() >= 2]
+    assert sum(t.dtype == torch.int8 for t in stored.values()) == len(matrices)  # every weight matrix
+    assert q8.stored_bytes(int8) < 0.4 * q8.stored_bytes(model)
+    with torch.no_grad():  # the int8 weights, per row: within half a step of the float ones
+        for p, d in zip(model.parameters(), int8.dequantized().parameters()):
+            if p.dim() >= 2:
+                step = p.abs().amax(dim=tuple(range(1, p.dim())), keepdim=True) / 127
+                assert bool(((p - d).abs() <= step / 2 + 1e-7).all())
+    onnx_file = q8.export_onnx(int8, io, tmp_path / "m.onnx")
+    graph = onnx.load(str(onnx_file)).graph
+    weights = [numpy_helper.to_array(i) for i in graph.initializer]
+    # every weight stored int8 (the export merges a cell's directions into one tensor)
+    assert sum(w.size for w in weights if w.dtype == np.int8) == sum(p.numel() for p in matrices)
+    biases = sum(p.numel() for p in model.parameters() if p.dim() < 2)
+    floats = sum(numpy_helper.to_array(i).size for i in graph.initializer
+                 if numpy_helper.to_array(i).dtype == np.float32 and not i.name.endswith("_scale"))
+    assert floats == biases  # besides the per-row scales, the only float numbers left are biases
+    assert q8.onnx_agreement(onnx_file, int8, x) >= q8.MIN_AGREEMENT
+
+
+def test_a_dynamic_int8_student_has_no_onnx_file():
+    arch = {"family": "transformer", "d_model": 16, "heads": 2, "layers": 1, "ffn_ratio": 2}
+    assert q8.int8_path(arch) == "dynamic"
+    with pytest.raises(NasStudentError, match="int8 ONNX file is written for cnn, cnn1d, mlp, rnn students; a transformer"):
+        q8.require_onnx_int8(arch)  # onnxruntime's dynamic int8 is not PyTorch's
 
 
 def test_a_family_without_an_int8_path_is_one_line_before_any_work(tmp_path):

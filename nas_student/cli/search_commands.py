@@ -63,7 +63,7 @@ def search(
     max_latency_ms: Optional[float] = typer.Option(None, min=0, help="Absolute bound on latency (ms per forward at --latency-batch)."),
     size_ratio: Optional[float] = typer.Option(None, min=0, help="Feasible only if fp32 size <= this x teacher's."),
     max_size_mb: Optional[float] = typer.Option(None, min=0, help="Absolute bound on fp32 size in MB."),
-    max_size_mb_int8: Optional[float] = typer.Option(None, min=0, help="Absolute bound on the student's int8 size in MB (static int8 for cnn/cnn1d/mlp, dynamic for rnn/transformer)."),
+    max_size_mb_int8: Optional[float] = typer.Option(None, min=0, help="Absolute bound on the student's int8 size in MB (static int8 for cnn/cnn1d/mlp, weight-only for rnn, dynamic for transformer)."),
     max_latency_int8_ms: Optional[float] = typer.Option(None, min=0, help="Absolute bound on the int8 student's CPU latency (ms per forward at --latency-batch). Objectives may name latency_int8_ms and size_mb_int8 too."),
     latency_batch: Optional[int] = typer.Option(None, min=1, help="Batch size at which latency is measured. \\[default: 1]"),
     latency_threads: Optional[int] = typer.Option(None, min=1, help="CPU threads while measuring latency. \\[default: 1]"),

@@ -27,7 +27,7 @@ def train_cmd(
     data_free: bool = typer.Option(False, "--data-free", help="Distil on inputs synthesised from the teacher alone (no training data)."),
     generations: int = typer.Option(1, min=1, max=20, help="Born-again self-distillation (Furlanello et al. 2018): also train generations 2..N of the student, each distilled from the previous one (generation 1: from the teacher), and report each. Measured on mnist1d students at 1/10 of the teacher it lost 0.7-1.6 points (results/BENCHMARKS.md section 13)."),
     mutual: int = typer.Option(0, min=0, max=16, help="Deep mutual learning (Zhang et al. 2018): also train a cohort of this many copies of the student together, each learning from the teacher, the labels and the others; report the members' mean and the best. Classification only. 0: off."),
-    quantize: Optional[str] = typer.Option(None, help="int8: also quantize the distilled student: quantization-aware training with the teacher's soft targets (cnn, cnn1d, mlp; dynamic int8 for rnn, transformer), reported next to the float student with size and measured latency."),
+    quantize: Optional[str] = typer.Option(None, help="int8: also quantize the distilled student: quantization-aware training with the teacher's soft targets (cnn, cnn1d, mlp; weight-only int8 for rnn; dynamic int8 for transformer), reported next to the float student with size and measured latency."),
     checkpoint_every: int = typer.Option(200, min=1, help="Save the training state every N steps (resume point)."),
     device: str = typer.Option("auto", help="auto (GPU when present), cpu, cuda or mps."),
     results_dir: Path = typer.Option(Path("results"), help="Folder that holds the run folders."),

@@ -4,7 +4,7 @@ against PyTorch's int8 model.
 Which int8 student: the one ``nas-student train RUN --trial N --quantize int8`` left in
 ``RUN/train/trial-N`` (quantization-aware training with the teacher, seed 0) when there is one;
 else the trial's proxy-trained weights converted after training (static families calibrated on
-2,048 training inputs). The check: top-1 agreement between onnxruntime on the file and PyTorch's
+2,048 training inputs; weight-only ones, recurrent students, need no calibration). The check: top-1 agreement between onnxruntime on the file and PyTorch's
 int8 model on the task's whole test split must reach
 :data:`~nas_student.quantization.MIN_AGREEMENT`; the bundle gains ``model_int8.onnx`` and
 ``int8.json`` (source, path, agreement, test accuracy of both, stored bytes).
@@ -60,7 +60,7 @@ def add_int8(view: RunView, number: int, out: Path) -> dict[str, Any]:
         raise NasStudentError(f"the int8 ONNX file agrees with PyTorch's int8 model on {agreement:.2%} of the test "
                               f"split (< {q8.MIN_AGREEMENT:.0%}); not written")
     tmp.replace(onnx_file)
-    info = {"source": source, "path": "static", "agreement_with_pytorch_int8": agreement,
+    info = {"source": source, "path": q8.int8_path(TrialRecord.from_trial(trained_trial(view, number)).arch), "agreement_with_pytorch_int8": agreement,
             "test_accuracy_int8_pytorch": evaluate(int8, x, y)["accuracy"],
             "int8_weights_bytes": q8.stored_bytes(int8), "onnx_bytes": onnx_file.stat().st_size}
     (out / "int8.json").write_text(json.dumps(info, indent=2) + "\n")
