@@ -30,6 +30,7 @@ from nas_student.families.base import describe
 from nas_student.tasks import load_task
 from nas_student.full_training import TrainJob, run_job
 from nas_student.full_training_int8 import int8_of, weights_file
+from nas_student import quantization as q8
 from nas_student.quantization import int8_path as r8_path
 
 STUDENTS = {
@@ -66,8 +67,6 @@ def ort_latency_pair(float_m: torch.nn.Module, int8: torch.nn.Module, io, x: tor
     """The same pair through onnxruntime (one thread): the float ONNX export against the int8
     file ``export --quantize int8`` writes. Measured alternately, median ms per call."""
     import onnxruntime as ort
-
-    from nas_student import quantization as q8
 
     f32, i8 = folder / "float.onnx", folder / "int8.onnx"
     with torch.no_grad():
@@ -115,8 +114,10 @@ def main() -> None:
         float_m.eval()
         int8 = int8_of(arch, task, out, 0)
         lat = {bs: latency_pair(float_m, int8, task.test.x[:bs].contiguous()) for bs in (1, 64)}
+        has_file = r8_path(arch) != "dynamic"  # static and weight-only students have an int8 ONNX file
         ort_lat = ({bs: ort_latency_pair(float_m, int8, task.io, task.test.x[:bs].contiguous(), out) for bs in (1, 64)}
-                   if r8_path(arch) == "static" else {})
+                   if has_file else {})
+        agreement = q8.onnx_agreement(out / "int8.onnx", int8, task.test.x) if has_file else None
         r8 = report["int8"]
         kd = [phases[f"kd-s{s}"]["accuracy"] for s in job.seeds]
         best = "qat" if "qat" in r8 else "ptq"
@@ -129,7 +130,7 @@ def main() -> None:
             "bytes_float": model_size_bytes(float_m, "fp32"), "bytes_int8": model_size_bytes(int8, "fp32"),
             "latency_ms": {bs: {"float": f, "int8": i} for bs, (f, i) in lat.items()},
             "onnxruntime_latency_ms": {bs: {"float": f, "int8": i} for bs, (f, i) in ort_lat.items()},
-            "teacher_accuracy": report["teacher"]["accuracy"], "wall_s": time.perf_counter() - t0,
+            "onnx_agreement": agreement, "teacher_accuracy": report["teacher"]["accuracy"], "wall_s": time.perf_counter() - t0,
         })
         print(json.dumps(rows[-1]), flush=True)
     Path(args.out).with_suffix(".json").write_text(json.dumps({"rows": rows, "phases": per_seed}, indent=1))
@@ -140,6 +141,9 @@ def main() -> None:
 def render(rows: list[dict], seeds: int) -> str:
     def pair(d: dict | None) -> str:  # "float / int8 (speed-up)"
         return "n/a" if not d else f"{d['float']:.3f} / {d['int8']:.3f} ({d['float'] / d['int8']:.2f}x)"
+
+    def agree(a: float | None) -> str:
+        return "n/a" if a is None else f"{100 * a:.2f} %"
 
     def ms(v: list[float]) -> str:
         return f"{statistics.median(v):.2f} [{min(v):.2f}, {max(v):.2f}]"
@@ -152,8 +156,8 @@ def render(rows: list[dict], seeds: int) -> str:
              "thread, float and int8 measured alternately in one process, median ms per call.", "",
              "| student | int8 path | float acc % | int8 acc % | loss (points) | converted after training: loss | "
              "weights float / int8 (bytes) | smaller | PyTorch batch 1 ms float / int8 | PyTorch batch 64 | "
-             "onnxruntime batch 1 | onnxruntime batch 64 |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "onnxruntime batch 1 | onnxruntime batch 64 | int8 file vs PyTorch int8 (top-1 agreement) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         l1, l64 = r["latency_ms"][1], r["latency_ms"][64]
         lines.append(
@@ -161,7 +165,8 @@ def render(rows: list[dict], seeds: int) -> str:
             f"{ms([100 * v for v in r['kd']])} | {ms([100 * v for v in r['int8']])} | {ms(r['loss_points'])} | "
             f"{ms(r['ptq_loss_points'])} | {r['bytes_float']:,} / {r['bytes_int8']:,} | "
             f"{r['bytes_float'] / r['bytes_int8']:.1f}x | {pair(l1)} | {pair(l64)} | "
-            f"{pair(r['onnxruntime_latency_ms'].get(1))} | {pair(r['onnxruntime_latency_ms'].get(64))} |")
+            f"{pair(r['onnxruntime_latency_ms'].get(1))} | {pair(r['onnxruntime_latency_ms'].get(64))} | "
+            f"{agree(r.get('onnx_agreement'))} |")
     return "\n".join(lines) + "\n"
 
 
