@@ -36,7 +36,7 @@ def _short_text_teacher() -> None:
     mp = pytest.MonkeyPatch()
     mp.setattr(text, "TEACHER_BUDGET", text.TEACHER_BUDGET.model_copy(update={"steps": 300}))
     # the same for the second teacher of mnist1d-multitask (its quality: bench/multi_task.py)
-    mp.setattr(multitask, "SHEAR_TEACHER_BUDGET", multitask.SHEAR_TEACHER_BUDGET.model_copy(update={"steps": 300}))
+    mp.setattr(multitask, "SHEAR_TEACHER_BUDGET", multitask.SHEAR_TEACHER_BUDGET.model_copy(update={"steps": 100}))
     yield
     mp.undo()
 

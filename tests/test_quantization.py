@@ -68,7 +68,7 @@ def test_train_int8_reports_qat_and_conversion_and_resumes_after_an_interruption
 
 @pytest.mark.parametrize("arch", [
     {"family": "rnn", "cell": "gru", "layers": 1, "hidden": 24},
-    {"family": "rnn", "cell": "lstm", "layers": 2, "hidden": 16, "bidirectional": True},
+    {"family": "rnn", "cell": "lstm", "layers": 1, "hidden": 12, "bidirectional": True},
 ])
 def test_a_recurrent_student_is_int8_weight_only_and_its_onnx_file_repeats_it(arch, tmp_path):
     import onnx

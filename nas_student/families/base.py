@@ -53,6 +53,17 @@ class ModelIO:
         return cls(**{**d, "input_shape": tuple(d["input_shape"]), "heads": tuple(d.get("heads", ())),
                       "head_names": tuple(d.get("head_names", ()))})
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (what a study and an export store); one task's store no ``heads``."""
+        d: dict[str, Any] = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["input_shape"] = list(self.input_shape)
+        if not self.heads:
+            d.pop("heads")
+            d.pop("head_names")
+        else:
+            d["heads"], d["head_names"] = list(self.heads), list(self.head_names)
+        return d
+
     def example_input(self, batch: int = 1) -> torch.Tensor:
         if self.tokens:
             return torch.zeros(batch, *self.input_shape, dtype=torch.long)

@@ -158,7 +158,7 @@ def _write_bundle(view: RunView, t: FrozenTrial, number: int, out: Path) -> Bund
     model = trial_model(view, t)
     files = []
     spec = {"arch": TrialRecord.from_trial(t).arch,
-            "io": {**dataclasses.asdict(io), "input_shape": list(io.input_shape)}}
+            "io": io.to_dict()}
     (out / "arch.json").write_text(json.dumps(spec, indent=2) + "\n")
     files.append(out / "arch.json")
     shutil.copyfile(weights_path(view, t), out / "weights.pt")

@@ -10,7 +10,6 @@ fewer than the asked number are finished or running.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -121,7 +120,7 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
             "test_accuracy": ctx.task.teacher_info.get("test_accuracy"),
         })
         study.set_user_attr("bounds", ctx.bounds)
-        study.set_user_attr("io", dataclasses.asdict(ctx.task.io))
+        study.set_user_attr("io", ctx.task.io.to_dict())
         study.set_user_attr("space_fingerprint", fingerprint(ctx.space))
     elif _with_defaults(stored) != key:
         stored = _with_defaults(stored)
