@@ -43,8 +43,8 @@ def test_the_shear_is_recorded_row_for_row_with_the_signals(_teacher_cache):
 
 def test_the_builtin_two_task_case_searches_one_student_for_both(tmp_path, _teacher_cache):
     from nas_student.config import RunConfig
+    from nas_student.cost.price import price_teacher
     from nas_student.search import run_search
-    from nas_student.search.context import prepare
     from nas_student.tasks import load_task
 
     task = load_task("mnist1d-multitask")
@@ -53,14 +53,16 @@ def test_the_builtin_two_task_case_searches_one_student_for_both(tmp_path, _teac
     info = task.teacher_info["tasks"]
     assert info["digit"]["test_accuracy"] > 0.8 and info["shear"]["test_accuracy"] > 0.45  # chance: 0.33
     cfg = RunConfig(task="mnist1d-multitask", run="two", results_dir=str(tmp_path), device="cpu",
-                    budget=ProxyRecipe(steps=30), search={"trials": 3, "seed": 0, "trust": {"enabled": False}})
+                    budget=ProxyRecipe(steps=30), search={"trials": 2, "seed": 0, "trust": {"enabled": False}})
     digit, shear = (sum(p.numel() for p in t.parameters()) for t in task.teacher.teachers)
     assert digit == sum(p.numel() for p in load_task("mnist1d").teacher.parameters())
     assert digit - shear == 7 * 129  # the same residual CNN, 7 classes fewer in its head
-    assert prepare(cfg).teacher_cost["params"] == digit + shear  # priced against the sum, by default
-    largest = prepare(cfg.model_copy(update={"price_against": "largest"}))
-    assert largest.teacher_cost["params"] == digit and largest.bounds["params"] == pytest.approx(0.1 * digit)
-    run = run_search(cfg).run_dir
+    cpu = torch.device("cpu")
+    assert price_teacher(task.teacher, task.io, cpu, None, "sum")[1]["params"] == digit + shear
+    assert price_teacher(task.teacher, task.io, cpu, None, "largest")[1]["params"] == digit
+    result = run_search(cfg)
+    assert result.ctx.teacher_cost["params"] == digit + shear  # the search prices against the sum by default
+    run = result.run_dir
     trials = pd.read_csv(run / "trials.csv").query("feasible")
     assert len(trials) >= 1
     assert np.allclose(trials["accuracy"], (trials["accuracy_digit"] + trials["accuracy_shear"]) / 2)
@@ -144,6 +146,12 @@ def test_a_run_file_with_one_teacher_per_task(project):
 
     io = open_run(project / "results" / "both").attrs["io"]
     assert io["heads"] == [3, 2] and io["head_names"] == ["a", "b"]
+    r = _search(project, "largest", TEACHERS + "combine: tasks\nprice_against: largest\n"
+                "data: {train: train.npz, label: [a, b]}\n")
+    assert r.exit_code == 0, r.output
+    largest = sum(p.numel() for p in ns["make_teacher"](classes=3).parameters())
+    attrs = open_run(project / "results" / "largest").attrs
+    assert attrs["teacher"]["params"] == largest and attrs["bounds"]["params"] == pytest.approx(0.1 * largest)
 
 
 @pytest.mark.parametrize("body, needle", [
