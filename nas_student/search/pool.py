@@ -137,6 +137,8 @@ def start(ctx: SearchContext, run_dir: Path, n: int) -> Pool:
     pool = Pool(threads_before=torch.get_num_threads())
     torch.set_num_threads(threads)
     fork = start_method(ctx.device) == "fork"
+    if fork:
+        _preload()
     for _ in range(n - 1):
         if fork:
             p = mp.get_context("fork").Process(target=_forked, args=(ctx, run_dir, threads, os.getpid()))
@@ -157,6 +159,15 @@ def running(ctx: SearchContext, run_dir: Path, n: int) -> Iterator[Pool]:
         pool.stop(failed=True)
         raise
     pool.stop(failed=False)
+
+
+def _preload() -> None:
+    """Import once, before forking, what every helper's first trial would import for itself:
+    torch's optimisers import torch._dynamo on their first step (about 2 s of a CPU core)."""
+    import torch._dynamo  # noqa: F401
+
+    from nas_student import storage  # noqa: F401
+    from nas_student.search import local  # noqa: F401
 
 
 def _forked(ctx: SearchContext, run_dir: Path, threads: int, parent: int) -> None:

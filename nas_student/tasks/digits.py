@@ -6,14 +6,18 @@ a residual CNN (the ``cnn`` family) trained here once and cached.
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from nas_student.distill.trainer import Recipe
+from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
+from nas_student.tasks.splits import split_indices
 from nas_student.tasks.teacher_cache import builtin_teacher
 
 IO = ModelIO((1, 8, 8), 10)
@@ -28,13 +32,23 @@ TEACHER_ARCH = {
 TEACHER_BUDGET = Recipe(steps=800, batch_size=64, lr=2e-3, weight_decay=1e-4, optimizer="adamw")
 
 
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """``sklearn.datasets.load_digits(return_X_y=True)``: the same file, read the same way, without
+    importing scikit-learn (2 s) into every process that loads the task."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise NasStudentError("the digits task needs scikit-learn (its bundled digits); pip install scikit-learn")
+    with gzip.open(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz") as f:
+        data = np.loadtxt(f, delimiter=",")
+    return data[:, :-1], data[:, -1].astype(int)
+
+
 def digits_splits(seed: int = 0) -> tuple[Split, Split, Split]:
     """Stratified 60/20/20 split of the digits, fixed by ``seed``."""
-    x, y = load_digits(return_X_y=True)
+    x, y = load_digits()
     x = (x.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
-    idx = np.arange(len(y))
-    tr, rest = train_test_split(idx, test_size=0.4, stratify=y, random_state=seed)
-    va, te = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=seed)
+    tr, rest = split_indices(len(y), 0.4, seed, stratify=y)
+    va, te = (rest[i] for i in split_indices(len(rest), 0.5, seed, stratify=y[rest]))
 
     def split(i: np.ndarray) -> Split:
         return Split(torch.from_numpy(x[i]), torch.from_numpy(y[i]).long())

@@ -22,18 +22,23 @@ import hashlib
 import json
 import random
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from nas_student.distill.trainer import Recipe
 from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
-from nas_student.tasks.teacher_cache import atomic_write, builtin_teacher, cache_dir, cache_key
+from nas_student.tasks.splits import split_indices
+from nas_student.tasks.teacher_cache import (
+    atomic_write,
+    builtin_teacher,
+    cache_dir,
+    cache_key,
+    save_npz,
+)
 
 LENGTH = 40
 SAMPLES = 20_000
@@ -131,13 +136,8 @@ def dataset() -> dict[str, np.ndarray]:
     # the checksum first: a reader that finds new arrays beside an old checksum makes them again
     atomic_write(meta, lambda p: p.write_text(json.dumps({"sha256": _digest(arrays), "generator": GENERATOR,
                                                           "mnist1d": version})))
-    atomic_write(path, lambda p: _save_npz(p, arrays))
+    atomic_write(path, lambda p: save_npz(p, arrays))
     return arrays
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as f:  # a file object: numpy would append .npz to a temporary name
-        np.savez(f, **arrays)
 
 
 def mnist1d_splits(seed: int = 0, labels: Callable[[dict[str, np.ndarray], str], np.ndarray] | None = None
@@ -146,8 +146,7 @@ def mnist1d_splits(seed: int = 0, labels: Callable[[dict[str, np.ndarray], str],
     4,000). ``labels(arrays, suffix)`` gives other labels than the digit (suffix ``""`` for the
     training pool, ``"_test"`` for the test split), row for row with ``x``."""
     d = dataset()
-    idx = np.arange(len(d["y"]))
-    tr, va = train_test_split(idx, test_size=VAL, stratify=d["y"], random_state=seed)
+    tr, va = split_indices(len(d["y"]), VAL, seed, stratify=d["y"])
     y, y_test = (d["y"], d["y_test"]) if labels is None else (labels(d, ""), labels(d, "_test"))
 
     def split(x: np.ndarray, y: np.ndarray) -> Split:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from filelock import FileLock
 from torch import nn
@@ -50,6 +51,12 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def save_npz(path: Path, arrays: dict[str, Any]) -> None:
+    """``arrays`` to ``path`` as .npz (for :func:`atomic_write`)."""
+    with open(path, "wb") as f:  # a file object: numpy would append .npz to a temporary name
+        np.savez(f, **arrays)
 
 
 def cached_teacher(

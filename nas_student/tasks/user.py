@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from nas_student.config import RunConfig
 from nas_student.distill.losses import IGNORE_INDEX
@@ -16,8 +15,8 @@ from nas_student.distill.trainer import evaluate
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task
 from nas_student.tasks.data_files import DataError, from_factory, read_split
+from nas_student.tasks.splits import split_indices
 from nas_student.tasks.user_teacher import TeacherError, load_teacher
-
 
 #: the fewest examples from which validation and test splits are cut (each split needs a few)
 MIN_TO_CUT = 10
@@ -28,14 +27,13 @@ def _cut(train: Split, frac: float, seed: int, name: str) -> tuple[Split, Split]
     if not 0 < frac < 1:
         raise DataError(f"data.split: the {name} fraction is 0 but no data.{name} file is given; "
                         f"give a fraction above 0 or the file")
-    idx = np.arange(len(train))
     y = train.y.numpy()
     counts = np.unique(y, return_counts=True)[1] if y.ndim == 1 else np.array([])
     strat = y if len(counts) > 1 and counts.min() >= 2 else None
     try:
-        keep, cut = train_test_split(idx, test_size=frac, stratify=strat, random_state=seed)
+        keep, cut = split_indices(len(train), frac, seed, stratify=strat)
     except ValueError:
-        keep, cut = train_test_split(idx, test_size=frac, random_state=seed)
+        keep, cut = split_indices(len(train), frac, seed)
     return Split(train.x[keep], train.y[keep]), Split(train.x[cut], train.y[cut])
 
 
