@@ -32,13 +32,7 @@ from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
 from nas_student.tasks.splits import split_indices
-from nas_student.tasks.teacher_cache import (
-    atomic_write,
-    builtin_teacher,
-    cache_dir,
-    cache_key,
-    save_npz,
-)
+from nas_student.tasks.teacher_cache import atomic_write, builtin_teacher, cache_dir, cache_key, save_npz
 
 LENGTH = 40
 SAMPLES = 20_000

@@ -22,7 +22,12 @@ import torch
 from filelock import FileLock
 from torch import nn
 
+from nas_student.errors import NasStudentError
+
 log = logging.getLogger(__name__)
+
+
+STEPS_ENV = "NAS_STUDENT_TEACHER_STEPS"
 
 
 def cache_dir() -> Path:
@@ -119,14 +124,32 @@ def _try_load(model: nn.Module, weights: Path, meta_path: Path,
     return None
 
 
+def capped(budget: Any) -> Any:
+    """``budget`` with at most ``$NAS_STUDENT_TEACHER_STEPS`` steps: a quick first look on a slow
+    machine, and the test suite (every built-in teacher in 300 steps instead of 800-2000). The
+    steps are part of the cache key, so a shortened teacher never stands in for a full one."""
+    cap = os.environ.get(STEPS_ENV, "").strip()
+    if not cap:
+        return budget
+    if not cap.isdigit() or int(cap) < 1:
+        raise NasStudentError(f"{STEPS_ENV}={cap!r}: must be a whole number of steps, 1 or more")
+    if budget.epochs is None and budget.steps <= int(cap):
+        return budget
+    return budget.model_copy(update={"steps": int(cap), "epochs": None,
+                                     "warmup_steps": min(budget.warmup_steps, int(cap) - 1)})
+
+
 def builtin_teacher(task: str, io: Any, train_s: Any, test_s: Any, arch: dict[str, Any], budget: Any,
                     *, seed: int, device: str, threads: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A built-in task's teacher: ``arch`` (a registered family) trained by the project's
     trainer with ``budget`` on ``train_s``, scored on ``test_s``, cached. ``threads`` pins
-    torch's thread count while training (the same weights on any machine)."""
+    torch's thread count while training (the same weights on any machine).
+    ``$NAS_STUDENT_TEACHER_STEPS`` caps the training steps (:func:`capped`)."""
     from nas_student.distill.trainer import evaluate, train
     from nas_student.families import build
     from nas_student.tasks.base import fingerprint
+
+    budget = capped(budget)
 
     definition = {
         "task": task, "data": fingerprint(train_s.x, train_s.y, test_s.x), "arch": arch,
