@@ -62,6 +62,7 @@ def run_arm(arm: str, task: str, seed: int, trials: int, work: Path, space: str 
         d = d[(d.state == "COMPLETE") & d.feasible.astype(bool)]
         hv = _hv(d.accuracy.tolist(), d.macs_ratio.tolist(), d.params_ratio.tolist())
         best = float(d.accuracy.max())
+        phase = _trial_phase(work / name)
     else:
         out = work / f"peer-{task}-s{seed}.json"
         wall = _run([sys.executable, "bench/peer_optuna.py", "--task", task, "--seed", str(seed),
@@ -71,9 +72,20 @@ def run_arm(arm: str, task: str, seed: int, trials: int, work: Path, space: str 
         hv = _hv([r["accuracy"] for r in rows], [r["macs"] / res["teacher_macs"] for r in rows],
                  [r["n_params"] / res["teacher_params"] for r in rows])
         best = max(r["accuracy"] for r in rows)
+        phase = None
     return {"arm": arm, "task": task, "seed": seed, "trials": trials, "space": space or "default",
             "sampler": sampler or "tpe", "wall_s": wall,
-            "s_per_trial": wall / trials, "hypervolume": hv, "best_accuracy": best}
+            "s_per_trial": wall / trials, "hypervolume": hv, "best_accuracy": best, "trials_s": phase}
+
+
+def _trial_phase(run_dir: Path) -> float:
+    """Seconds from the first trial's start to the last trial's end (the study's own timestamps):
+    the part of the command that more processes can share, without start-up and the final tables."""
+    from nas_student.storage import load_study
+
+    trials = load_study(run_dir).get_trials(deepcopy=False)
+    start = min(t.datetime_start for t in trials if t.datetime_start)
+    return (max(t.datetime_complete for t in trials if t.datetime_complete) - start).total_seconds()
 
 
 def _spread(xs: list[float]) -> str:
@@ -82,6 +94,7 @@ def _spread(xs: list[float]) -> str:
 
 def report(rows: list[dict], tasks: list[str]) -> str:
     space = rows[0].get("space", "default")
+    phase = any(r.get("trials_s") for r in rows)
     lines = ["## Speed side by side: nas-student's default, one process, and the plain Optuna script", "",
              f"nas-student's space: {'the task default' if space == 'default' else '`' + space + '`'}.", "",
              "Reproduce: `python bench/peer_speed.py --tasks " + " ".join(tasks) + " --seeds "
@@ -92,11 +105,12 @@ def report(rows: list[dict], tasks: list[str]) -> str:
                  repr(a) for a in ARMS if a in {r['arm'] for r in rows})) + "` "
              "(quiet machine, teachers cached). Each arm a fresh process, timed start to exit; "
              "`--no-trust`. Ratios per seed, then the median and range over seeds.", "",
-             "| task | seed | arm | wall s | s per trial | hypervolume | best proxy acc |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             "| task | seed | arm | wall s | s per trial | hypervolume | best proxy acc |" + " trial phase s |" * phase,
+             "|---|---:|---|---:|---:|---:|---:|" + "---:|" * phase]
     for r in rows:
         lines.append(f"| {r['task']} | {r['seed']} | {r['arm']} | {r['wall_s']:.1f} | {r['s_per_trial']:.2f} | "
-                     f"{r['hypervolume']:.5f} | {r['best_accuracy']:.4f} |")
+                     f"{r['hypervolume']:.5f} | {r['best_accuracy']:.4f} |"
+                     + (f" {r['trials_s']:.1f} |" if r.get("trials_s") else " - |") * phase)
     lines.append("")
     for task in tasks:
         by = {(r["arm"], r["seed"]): r for r in rows if r["task"] == task}
@@ -122,6 +136,11 @@ def report(rows: list[dict], tasks: list[str]) -> str:
             lines.append(f"- `2 workers vs 1: trials per minute ratio = {statistics.median(speedup):.2f}` "
                          f"(range {min(speedup):.2f}-{max(speedup):.2f}; whole command, {rows[0]['trials']} trials, "
                          f"sampler {rows[0].get('sampler', 'tpe')})")
+        phase = [by[ARMS[1], s]["trials_s"] / by[ARMS[0], s]["trials_s"] for s in seeds
+                 if by.get((ARMS[0], s), {}).get("trials_s") and by.get((ARMS[1], s), {}).get("trials_s")]
+        if phase:
+            lines.append(f"- 2 workers vs 1, the trial phase alone (first trial's start to last trial's end, "
+                         f"without start-up and the final tables): {_spread(phase)}")
         lines.append("")
     return "\n".join(lines)
 

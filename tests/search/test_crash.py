@@ -68,6 +68,7 @@ def test_killed_at_every_delicate_moment_the_search_resumes_to_the_uninterrupted
     assert {k: got[k] for k in want} == want, {k: (got[k], v) for k, v in want.items() if got[k] != v}
 
 
+@pytest.mark.campaign  # 60 s: every named crash point is killed above; random moments are bench/reliability_record.py's
 def test_killed_at_random_moments_nothing_is_lost(tmp_path, reference):
     run_dir = tmp_path / "r"
     res = campaign(command(tmp_path, "r"), run_dir, ["time:1.5"] * 2, seed=1, env=ENV)

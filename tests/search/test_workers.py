@@ -105,10 +105,10 @@ def test_workers_on_the_default_sqlite_storage_lose_nothing(tmp_path, digits_tas
     assert failed and all(r.startswith("interrupted: ") and "died" in r for r in reasons), reasons
 
 
-def test_four_workers_on_postgresql_twenty_trials(tmp_path, digits_task):
+def test_four_workers_on_postgresql_share_one_study(tmp_path, digits_task):
     """Four processes on one study: the search (it runs trials too) and three `worker`s."""
     url = _pg_url()
-    study = _search_with_workers(tmp_path, n_workers=3, trials=20, extra=["--storage", url])
-    owners = _check(study, 20)
+    study = _search_with_workers(tmp_path, n_workers=3, trials=14, extra=["--storage", url])
+    owners = _check(study, 14)
     assert len(owners) >= 3, owners
     assert study.trials and not (tmp_path / "study.db").exists()
