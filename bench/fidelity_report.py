@@ -476,8 +476,36 @@ def front(args, done: list[dict]) -> list[str]:
                   f"others, predicted: {rel['one_vs_rest']:.2f} and {rel_top['one_vs_rest']:.2f}). One more run "
                   "per student narrows the target; only a less noisy single run (a larger test split, "
                   "a recipe with less init-seed variance) raises the one-run ceiling itself.", ""]
+    lines += limits(args, done, sub, rows)
     lines += headline(args, done, sub, rows)
     return lines
+
+
+def limits(args, done: list[dict], sub: Subsets, rows: list[dict]) -> list[str]:
+    """What bounds any proxy on this pool: a full run scored as the search scores (validation), and
+    whether the validation split's size adds noise (the default proxy's own run scored on
+    validation and on test ranks alike or not)."""
+    full = next((r for r in rows if r["score"].startswith("*one full run scored on validation")), None)
+    default_name = next((n for n, (ov, _) in args.variants.items() if is_default_proxy(ov)), None)
+    key = f"{default_name}@{ProxyRecipe().steps}" if default_name else None
+    if full is None or key is None or not all(key in st["m"] for st in done):
+        return []
+    val = [score_of(st["m"][key], "val", args) for st in done]
+    test = [score_of(st["m"][key], "test", args) for st in done]
+    same = sub.row(val, test)
+    repeats = seed_groups(args).get(("**default proxy**", ProxyRecipe().steps), [])
+    runs = [[score_of(st["m"][n], "val", args) for st in done] for n in repeats if all(n in st["m"] for st in done)]
+    pairs = [sub.row(runs[i], runs[j]) for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    own = (f" Its runs from {len(runs)} init seeds agree with each other (tau {statistics.mean(p['all'] for p in pairs):.2f} "
+           f"all, {statistics.mean(p['top'] for p in pairs):.2f} top half, mean over pairs) far more than with full "
+           f"training, so its order differs from full training's consistently: short training favours other "
+           f"students (the fast starters), and averaging seeds does not remove that.") if pairs else ""
+    return [f"**What bounds a proxy here.** Full training itself, scored as the search scores a student (one "
+            f"run, on validation), ranks the students against the mean of the other runs with tau "
+            f"{full['all']:.2f} (all) and {full['top']:.2f} (top half): no proxy costing less can be expected "
+            f"above that. The validation split's size is not what limits the default proxy: its own run scored "
+            f"on validation and on test ranks the students alike (tau {same['all']:.2f} all, {same['top']:.2f} "
+            f"top half between the two), so a larger validation split would change little." + own, ""]
 
 
 def headline(args, done: list[dict], sub: Subsets, rows: list[dict]) -> list[str]:

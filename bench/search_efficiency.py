@@ -28,8 +28,9 @@ from nas_student.results.hypervolume import front_hypervolume, scales
 from nas_student.search import run_search
 from nas_student.search.study import load_study
 
-ARMS = {"tpe": ("tpe", False), "nsga2": ("nsga2", False), "random": ("random", False),
-        "tpe+prescreen": ("tpe", True)}
+# arm -> (sampler, training-free first stage, Pareto-aware early stopping at the rungs)
+ARMS = {"tpe": ("tpe", False, False), "nsga2": ("nsga2", False, False), "random": ("random", False, False),
+        "tpe+prescreen": ("tpe", True, False), "tpe+early": ("tpe", False, True)}
 OBJ = ("accuracy", "macs", "params")
 
 
@@ -38,21 +39,28 @@ def run_name(arm: str, seed: int) -> str:
 
 
 def config(arm: str, seed: int, args) -> RunConfig:
-    sampler, pre = ARMS[arm]
-    return RunConfig(task="digits", run=run_name(arm, seed), results_dir=args.runs, device="cpu",
+    sampler, pre, early = ARMS[arm]
+    return RunConfig(task=args.task, space=args.space, run=run_name(arm, seed), results_dir=args.runs, device="cpu",
                      budget={"steps": args.steps, "lr": args.lr, "temperature": args.temperature},
                      search={"trials": args.trials, "seed": seed, "sampler": sampler, "objectives": OBJ,
-                             "trust": {"enabled": False}, "prescreen": {"enabled": pre}})
+                             "trust": {"enabled": False}, "prescreen": {"enabled": pre}, "early_stop": early},
+                     execution={"workers": 1})  # one process: each run reproducible, arms comparable
 
 
-def curve(run_dir: Path) -> tuple[list[float], float]:
-    """Hypervolume after each complete trial (in trial order), and the run's wall time."""
+def curve(run_dir: Path, steps: int) -> tuple[list[float], float, dict[str, float]]:
+    """Hypervolume after each complete trial (in trial order), the trials' time (sum of
+    durations), and what the run trained: proxy steps, students stopped early, training
+    seconds, the best proxy accuracy."""
     study = load_study(run_dir)
     frame = trials_frame(study)
     done = frame[frame["state"] == "COMPLETE"].sort_values("trial")
     sc = scales(OBJ, study.user_attrs)
     hv = [front_hypervolume(pareto_front(done.iloc[: t + 1], OBJ), OBJ, sc) for t in range(len(done))]
-    return hv, float(frame["duration_s"].sum())
+    trained = done[done["feasible"].astype(bool) & done["duplicate_of"].isna()]
+    stopped = trained["stopped_early"].dropna() if "stopped_early" in trained else trained.iloc[:0]["trial"]
+    spent = {"steps": float((len(trained) - len(stopped)) * steps + stopped.sum()), "stopped": float(len(stopped)),
+             "train_s": float(trained["train_s"].sum()), "best": float(trained["accuracy"].max())}
+    return hv, float(frame["duration_s"].sum()), spent
 
 
 def first_reaching(hv: list[float], level: float) -> int | None:
@@ -67,7 +75,9 @@ def main() -> None:
     # the proxy recipe of the recorded runs (made before the proxy's defaults became lr 0.01, T 1)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--temperature", type=float, default=4.0)
-    ap.add_argument("--arms", default="tpe,nsga2,random,tpe+prescreen")
+    ap.add_argument("--arms", default="tpe,nsga2,random,tpe+prescreen", help=f"of {', '.join(ARMS)}")
+    ap.add_argument("--task", default="digits")
+    ap.add_argument("--space", default="digits-cnn")
     ap.add_argument("--runs", default="/tmp/nas_student_bench/search_efficiency")
     ap.add_argument("--out", default="results/records/search_efficiency.md")
     ap.add_argument("--report-only", action="store_true")
@@ -81,7 +91,7 @@ def main() -> None:
                 t = time.perf_counter()
                 out = run_search(config(arm, seed, args))
                 print(f"{arm} seed {seed}: {len(out.front)} on the front ({time.perf_counter() - t:.0f} s)", flush=True)
-    curves = {(a, s): curve(Path(args.runs) / run_name(a, s)) for a in arms for s in range(args.seeds)
+    curves = {(a, s): curve(Path(args.runs) / run_name(a, s), args.steps) for a in arms for s in range(args.seeds)
               if (Path(args.runs) / run_name(a, s) / "study.db").exists()}
     curves = {k: v for k, v in curves.items() if v[0]}  # runs with at least one complete trial
     seeds = {a: [s for s in range(args.seeds) if (a, s) in curves] for a in arms}
@@ -93,7 +103,7 @@ def main() -> None:
         (f"Command: `python bench/search_efficiency.py {' '.join(sys.argv[1:])}` "
         f"({(time.perf_counter() - t0) / 60:.0f} min for this invocation; finished runs are reused)."),
         "",
-        (f"digits / digits-cnn, objectives {', '.join(OBJ)}, default bounds (<= 1/10 of the teacher's MACs "
+        (f"{args.task} / {args.space}, objectives {', '.join(OBJ)}, default bounds (<= 1/10 of the teacher's MACs "
         f"and params), {args.trials} complete trials per run, {args.steps} KD steps per student "
         f"(lr {args.lr:g}, T = {args.temperature:g}), "
         f"seeds 0..{args.seeds - 1} (the seed also fixes the data split), trust report off. Hypervolume: "
@@ -101,8 +111,9 @@ def main() -> None:
         f"perfect student). Best hypervolume found by any run: {best:.4f}."),
         "",
         "| sampler | seeds | complete trials per seed | " + " | ".join(f"HV @ {t} (median of seeds)" for t in checkpoints)
-        + " | final HV per seed | trials to 95% of best (per seed) | median search s |",
-        "|---|---|---|" + "---:|" * (len(checkpoints) + 3),
+        + " | final HV per seed | trials to 95% of best (per seed) | median search s | proxy steps per seed "
+        "(stopped early) | training s per seed | best proxy accuracy per seed |",
+        "|---|---|---|" + "---:|" * (len(checkpoints) + 6),
     ]
     for a in arms:
         hvs = [curves[(a, s)][0] for s in seeds[a]]
@@ -114,7 +125,10 @@ def main() -> None:
                      + " | ".join(f"{v:.4f}" for v in at) + " | "
                      + ", ".join(f"{h[-1]:.4f}" for h in hvs) + " | "
                      + ", ".join(str(r) if r else f">{args.trials}" for r in reach) + " | "
-                     + f"{statistics.median(curves[(a, s)][1] for s in seeds[a]):.0f} |")
+                     + f"{statistics.median(curves[(a, s)][1] for s in seeds[a]):.0f} | "
+                     + ", ".join(f"{curves[(a, s)][2]['steps']:.0f} ({curves[(a, s)][2]['stopped']:.0f})" for s in seeds[a]) + " | "
+                     + ", ".join(f"{curves[(a, s)][2]['train_s']:.0f}" for s in seeds[a]) + " | "
+                     + ", ".join(f"{curves[(a, s)][2]['best']:.4f}" for s in seeds[a]) + " |")
     if "tpe" in arms and "random" in arms:
         both = [s for s in seeds["tpe"] if s in seeds["random"]]
         n = {s: min(len(curves[("tpe", s)][0]), len(curves[("random", s)][0])) for s in both}  # equal budgets

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
@@ -184,10 +185,13 @@ class Tally:
         self.study, self.target = study, target
         self.failures = self.attempts = 0
         self.max_attempts = MAX_ATTEMPTS_PER_TRIAL * max(1, target - n_finished(study))
+        self.refused: Counter[str] = Counter()  # why samples were refused before training
 
     def add(self, trial: FrozenTrial) -> None:
         self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
         self.attempts += 1
+        if trial.state == TrialState.PRUNED:
+            self.refused[str(trial.user_attrs.get(rec.STATUS) or "refused").split(":")[0]] += 1
 
     @property
     def exhausted(self) -> bool:
@@ -201,8 +205,11 @@ class Tally:
             raise NasStudentError(f"{self.failures} trials failed in a row; stopping. Last reason: {reason}")
         done = n_finished(self.study)
         if self.attempts >= self.max_attempts and done < self.target:
-            raise NasStudentError(f"{self.attempts} samples gave only {done} of {self.target} students: "
-                                  "the space's rules reject almost every sample; loosen them")
+            why = ", ".join(f"{kind} ({n})" for kind, n in self.refused.most_common()) or "none recorded"
+            advice = ("the space's rules reject almost every sample; loosen them" if set(self.refused) <= {"invalid"}
+                      else "loosen what refuses them")
+            raise NasStudentError(f"{self.attempts} samples gave only {done} of {self.target} students "
+                                  f"(refused: {why}): {advice}")
 
 
 def write_run_info(run_dir: Path, cfg: RunConfig) -> None:

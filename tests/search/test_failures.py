@@ -50,8 +50,9 @@ def test_a_student_too_large_for_memory_is_refused_before_allocation(tmp_path, d
     real_build = objective.build
     monkeypatch.setattr(objective, "build",
                         lambda *a, **k: built.append(torch.empty(0).device.type) or real_build(*a, **k))
-    with pytest.raises(Exception, match="samples gave only 0 of 4"):
-        run_search(cfg(tmp_path).model_copy(update={"search": SearchSettings(trials=4, seed=0)}))
+    with pytest.raises(Exception, match=r"20 samples gave only 0 of 1 students \(refused: too large for memory \(20\)\): "
+                                        "loosen what refuses them"):
+        run_search(cfg(tmp_path).model_copy(update={"search": SearchSettings(trials=1, seed=0)}))
     study = optuna.load_study(study_name="digits-digits-cnn-s0", storage=f"sqlite:///{tmp_path}/digits-digits-cnn-s0/study.db")
     pruned = study.get_trials(states=(optuna.trial.TrialState.PRUNED,))
     too_big = [t for t in pruned if t.user_attrs.get("status", "").startswith("too large for memory")]
@@ -212,3 +213,24 @@ def test_a_full_or_read_only_disk_stops_the_search_in_one_line_and_the_rerun_res
     after = out.study.trials
     assert sum(t.state.name == "COMPLETE" for t in after) == 5
     assert {n: after[n].values for n in before} == before
+
+
+def test_a_worker_that_only_gets_refused_samples_says_why():
+    from optuna.trial import TrialState, create_trial
+
+    from nas_student.search.study import MAX_ATTEMPTS_PER_TRIAL, Tally
+
+    def refused(status: str):
+        return create_trial(state=TrialState.PRUNED, user_attrs={"status": status})
+
+    for statuses, want in [
+        (["invalid: rule 'a < b' broken"], r"\(refused: invalid \(20\)\): the space's rules reject almost every sample"),
+        (["invalid: rule 'a < b' broken", "too large for memory: training needs ~9 GB"],
+         r"\(refused: invalid \(10\), too large for memory \(10\)\): loosen what refuses them"),
+    ]:
+        tally = Tally(optuna.create_study(), target=1)
+        for i in range(MAX_ATTEMPTS_PER_TRIAL):
+            tally.add(refused(statuses[i % len(statuses)]))
+        assert tally.exhausted
+        with pytest.raises(NasStudentError, match=f"^20 samples gave only 0 of 1 students {want}"):
+            tally.check()
