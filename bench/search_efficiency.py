@@ -95,7 +95,7 @@ def main() -> None:
               if (Path(args.runs) / run_name(a, s) / "study.db").exists()}
     curves = {k: v for k, v in curves.items() if v[0]}  # runs with at least one complete trial
     seeds = {a: [s for s in range(args.seeds) if (a, s) in curves] for a in arms}
-    best = max(max(hv) for hv, _ in curves.values())
+    best = max(max(hv) for hv, *_ in curves.values())
     checkpoints = [t for t in (10, 20, 30, 40, 60, 80) if t <= args.trials]
     lines = [
         "# Search efficiency: hypervolume vs trials",
