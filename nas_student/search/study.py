@@ -118,7 +118,7 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
             study.set_metric_names(list(cfg.search.sampled_objectives()))  # optuna-dashboard shows them by name
         study.set_user_attr("teacher", {
             **ctx.teacher_cost, "val_accuracy": ctx.teacher_val_accuracy,
-            "test_accuracy": ctx.task.teacher_info.get("test_accuracy"),
+            "test_accuracy": ctx.task.teacher_info.get("test_accuracy"), "key": ctx.task.teacher_info.get("key"),
         })
         study.set_user_attr("bounds", ctx.bounds)
         study.set_user_attr("io", ctx.task.io.to_dict())
@@ -139,6 +139,11 @@ def create_or_resume(cfg: RunConfig, ctx: SearchContext, run_dir: Path) -> optun
     if (conf.get("search") or {}).get("recommend", cfg.search.recommend) != cfg.search.recommend:
         # the rule may change on a resume (it changes no trial): show, export and train read it here
         study.set_user_attr("config", {**conf, "search": {**conf["search"], "recommend": cfg.search.recommend}})
+    was, now = study.user_attrs.get("teacher", {}).get("key"), ctx.task.teacher_info.get("key")
+    if was and now and was != now:
+        raise NasStudentError(f"run {cfg.run_name()!r} was searched against another built-in teacher (cache entry {was}, "
+                              f"now {now}: trained with other settings, e.g. NAS_STUDENT_TEACHER_STEPS); "
+                              "give a new --run or the settings it was searched with")
     return study
 
 
@@ -191,7 +196,7 @@ class Tally:
         self.failures = self.failures + 1 if trial.state == TrialState.FAIL else 0
         self.attempts += 1
         if trial.state == TrialState.PRUNED:
-            self.refused[str(trial.user_attrs.get(rec.STATUS) or "refused").split(":")[0]] += 1
+            self.refused[str(trial.user_attrs.get(rec.STATUS) or "no reason recorded").split(":")[0]] += 1
 
     @property
     def exhausted(self) -> bool:
@@ -206,7 +211,7 @@ class Tally:
         done = n_finished(self.study)
         if self.attempts >= self.max_attempts and done < self.target:
             why = ", ".join(f"{kind} ({n})" for kind, n in self.refused.most_common()) or "none recorded"
-            advice = ("the space's rules reject almost every sample; loosen them" if set(self.refused) <= {"invalid"}
+            advice = ("the space's rules reject almost every sample; loosen them" if self.refused and set(self.refused) <= {"invalid"}
                       else "loosen what refuses them")
             raise NasStudentError(f"{self.attempts} samples gave only {done} of {self.target} students "
                                   f"(refused: {why}): {advice}")

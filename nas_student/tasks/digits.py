@@ -38,8 +38,12 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise NasStudentError("the digits task needs scikit-learn (its bundled digits); pip install scikit-learn")
-    with gzip.open(Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz") as f:
-        data = np.loadtxt(f, delimiter=",")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    try:
+        with gzip.open(path) as f:
+            data = np.loadtxt(f, delimiter=",")
+    except OSError as e:
+        raise NasStudentError(f"the digits task: cannot read scikit-learn's bundled digits ({path}: {e})") from None
     return data[:, :-1], data[:, -1].astype(int)
 
 

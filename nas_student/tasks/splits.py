@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import metadata
 
 import numpy as np
 
@@ -18,7 +19,8 @@ from nas_student.tasks.teacher_cache import atomic_write, cache_dir, save_npz
 
 
 def _key(n: int, test_size: float | int, seed: int, stratify: np.ndarray | None) -> str:
-    h = hashlib.sha256(json.dumps([n, test_size, seed]).encode())
+    # scikit-learn's version too: a release that cut differently cuts anew, as without the cache
+    h = hashlib.sha256(json.dumps([n, test_size, seed, metadata.version("scikit-learn")]).encode())
     if stratify is not None:
         s = np.ascontiguousarray(stratify)
         h.update(f"{s.dtype}{s.shape}".encode() + s.tobytes())

@@ -124,16 +124,16 @@ def _try_load(model: nn.Module, weights: Path, meta_path: Path,
     return None
 
 
-def capped(budget: Any) -> Any:
+def capped(budget: Any, n_train: int) -> Any:
     """``budget`` with at most ``$NAS_STUDENT_TEACHER_STEPS`` steps: a quick first look on a slow
     machine, and the test suite (every built-in teacher in 300 steps instead of 800-2000). The
     steps are part of the cache key, so a shortened teacher never stands in for a full one."""
     cap = os.environ.get(STEPS_ENV, "").strip()
     if not cap:
         return budget
-    if not cap.isdigit() or int(cap) < 1:
+    if not cap.isdecimal() or int(cap) < 1:
         raise NasStudentError(f"{STEPS_ENV}={cap!r}: must be a whole number of steps, 1 or more")
-    if budget.epochs is None and budget.steps <= int(cap):
+    if budget.total_steps(n_train) <= int(cap):
         return budget
     return budget.model_copy(update={"steps": int(cap), "epochs": None,
                                      "warmup_steps": min(budget.warmup_steps, int(cap) - 1)})
@@ -149,7 +149,7 @@ def builtin_teacher(task: str, io: Any, train_s: Any, test_s: Any, arch: dict[st
     from nas_student.families import build
     from nas_student.tasks.base import fingerprint
 
-    budget = capped(budget)
+    budget = capped(budget, len(train_s.x))
 
     definition = {
         "task": task, "data": fingerprint(train_s.x, train_s.y, test_s.x), "arch": arch,

@@ -76,6 +76,20 @@ def test_resume_with_different_settings_is_refused(tmp_path, digits_task):
         run_search(small(tmp_path, search=SearchSettings(trials=2)).model_copy(update={"budget": ProxyRecipe(steps=41)}))
 
 
+def test_resume_against_another_builtin_teacher_is_refused(tmp_path, digits_task):
+    """A built-in teacher retrained with other settings (NAS_STUDENT_TEACHER_STEPS) is another teacher:
+    the run's students were distilled from the first one."""
+    from nas_student.errors import NasStudentError
+
+    first = run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=1)))
+    teacher = first.study.user_attrs["teacher"]
+    assert teacher["key"] == digits_task.teacher_info["key"]
+    first.study.set_user_attr("teacher", {**teacher, "key": "0123456789abcdef"})
+    with pytest.raises(NasStudentError, match=r"was searched against another built-in teacher \(cache entry "
+                                              r"0123456789abcdef, now \w+: trained with other settings"):
+        run_search(small(tmp_path, space="digits-mlp", search=SearchSettings(trials=2)))
+
+
 def test_a_resume_may_change_the_recommendation_rule_and_the_run_keeps_it(tmp_path, digits_task):
     from nas_student.results.runs import open_run, recommended_trial
 

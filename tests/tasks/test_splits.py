@@ -21,11 +21,17 @@ def test_the_cut_is_train_test_split_computed_or_read_back(tmp_path, monkeypatch
             got = split_indices(300, 0.25, 3, stratify=stratify)
             assert all(np.array_equal(g, w) for g, w in zip(got, want))
     assert len(list((tmp_path / "splits").glob("*.npz"))) == 2  # one entry per cut
+    stratified = train_test_split(np.arange(300), test_size=0.25, stratify=y, random_state=3)[1]
     # another seed or other labels are other cuts, not a stale hit
-    assert not np.array_equal(split_indices(300, 0.25, 4, stratify=y)[1], want[1])
-    (next((tmp_path / "splits").glob("*.npz"))).write_bytes(b"garbage")  # unreadable: computed again
-    assert np.array_equal(split_indices(300, 0.25, 3, stratify=y)[1],
-                          train_test_split(np.arange(300), test_size=0.25, stratify=y, random_state=3)[1])
+    assert np.array_equal(split_indices(300, 0.25, 4, stratify=y)[1],
+                          train_test_split(np.arange(300), test_size=0.25, stratify=y, random_state=4)[1])
+    other = (y + 1) % 4 * (np.arange(300) % 3 > 0)  # other labels, same size
+    assert np.array_equal(split_indices(300, 0.25, 3, stratify=other)[1],
+                          train_test_split(np.arange(300), test_size=0.25, stratify=other, random_state=3)[1])
+    assert not np.array_equal(split_indices(300, 0.25, 3, stratify=other)[1], stratified)
+    for entry in (tmp_path / "splits").glob("*.npz"):
+        entry.write_bytes(b"garbage")  # unreadable: computed again
+    assert np.array_equal(split_indices(300, 0.25, 3, stratify=y)[1], stratified)
 
 
 def test_digits_are_read_as_scikit_learn_reads_them():
