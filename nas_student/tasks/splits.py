@@ -1,9 +1,9 @@
 """Train / validation / test cuts: scikit-learn's ``train_test_split``, remembered.
 
 Importing scikit-learn costs a process about 2 s (it pulls in scipy.stats), more than the
-rest of a search's start-up. The cut depends only on the labels, the size asked for and the
-seed, so it is computed once and kept in the cache (``splits/<key>.npz``, keyed by a hash of
-all three): every later search, helper, ``train`` or ``export`` on the same data reads the
+rest of a search's start-up. The cut depends only on the labels, the size asked for, the
+seed and scikit-learn's version, so it is computed once and kept in the cache
+(``splits/<key>.npz``, keyed by a hash of all four): every later search, helper, ``train`` or ``export`` on the same data reads the
 indices back and never imports scikit-learn. A missing or unreadable entry is computed again.
 """
 
@@ -48,4 +48,3 @@ def split_indices(n: int, test_size: float | int, seed: int,
     except OSError:  # a read-only cache only costs the next process the import
         pass
     return keep, cut
-
