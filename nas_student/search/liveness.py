@@ -144,10 +144,15 @@ def fail_orphans(study: optuna.Study, storage: BaseStorage, claim_held: bool = F
     return failed
 
 
+def owner_attrs() -> dict[str, object]:
+    """The user attributes that make this process a trial's owner, alive now."""
+    return {rec.WORKER: owner(), rec.ALIVE_AT: time.time()}
+
+
 def adopt(storage: BaseStorage, trial_id: int) -> None:
     """Record this process as the trial's owner, alive now."""
-    storage.set_trial_user_attr(trial_id, rec.WORKER, owner())
-    storage.set_trial_user_attr(trial_id, rec.ALIVE_AT, time.time())
+    for key, value in owner_attrs().items():
+        storage.set_trial_user_attr(trial_id, key, value)
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from nas_student import storage
 from nas_student import trial_record as rec
 from nas_student.config import RunConfig, differences
 from nas_student.errors import NasStudentError
-from nas_student.search import liveness, samplers
+from nas_student.search import liveness, proposal, samplers
 from nas_student.search.context import SearchContext
 from nas_student.search.objective import directions
 from nas_student.spaces import fingerprint
@@ -162,7 +162,8 @@ def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None,
     running. The asked trial is owned by this process (see :mod:`liveness`). ``prepare(trial)``
     runs under the claim lock too: the objective samples the trial's student there, so that a
     process claiming after this one sees it (the sampler's constant liar, and the check that no
-    student is trained twice)."""
+    student is trained twice). With ``prepare`` the student is sampled in memory and the trial
+    written once (:mod:`proposal`)."""
     store = storage.of(study)
     with storage.claim_lock(study, run_dir, spec) as exclusive:
         liveness.fail_orphans(study, store, claim_held=exclusive, crash_dir=run_dir)
@@ -172,13 +173,13 @@ def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None,
             return Claim.DONE
         if len(trials) >= target:
             return Claim.WAIT
+        if prepare is not None:  # sampled in memory, written once, owned from the start
+            return proposal.ask_sampled(study, prepare, liveness.owner_attrs())
         trial = study.ask()
         try:
             liveness.adopt(store, trial._trial_id)
         except optuna.exceptions.UpdateFinishedTrialError:  # failed by a worker not sharing our lock
             return Claim.WAIT  # (a misconfigured claim lock); ask again
-        if prepare is not None:
-            prepare(trial)
         return trial
 
 
