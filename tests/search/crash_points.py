@@ -3,7 +3,8 @@
 Run as a script, it is ``nas-student`` with crash points: ``NAS_STUDENT_CRASH=POINT:N`` kills
 the process (SIGKILL, no clean-up) the N-th time this process reaches POINT:
 
-* ``claim``: the trial is created (RUNNING, its parameters sampled), its owner not yet recorded;
+* ``claim``: the trial has just been created (RUNNING, with its sampled parameters and its
+  owner, in one write), and the claim lock is still held;
 * ``train``: a student's training starts (the trial is RUNNING, nothing of it saved);
 * ``weights``: a student's weights are in their temporary file, not yet renamed into place;
 * ``tell``: the trial's record is stored, its final state not yet written;
@@ -57,11 +58,17 @@ def install(spec: str) -> None:
     import sqlalchemy.orm
 
     from nas_student import search
-    from nas_student.search import liveness, objective
+    from nas_student.search import objective, proposal
 
     if point == "claim":
-        real_adopt = liveness.adopt
-        liveness.adopt = lambda *a, **k: _kill() if reached() else real_adopt(*a, **k)
+        real_ask = proposal.ask_sampled
+
+        def ask(*a, **k):  # type: ignore[no-untyped-def]
+            trial = real_ask(*a, **k)
+            if reached():
+                _kill()
+            return trial
+        proposal.ask_sampled = ask
     elif point == "train":
         real_train = objective.train
         objective.train = lambda *a, **k: _kill() if reached() else real_train(*a, **k)
