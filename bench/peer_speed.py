@@ -5,7 +5,10 @@ same task, seed and number of trials, one after the other in one run on a quiet 
 
 Each arm is a fresh process, timed from its start to its exit (imports, data, the teacher's
 outputs and every trial: what a user waits for), the teacher cached beforehand for all. Every
-process keeps its defaults: no thread setting is imposed. The trust report is off
+process keeps its defaults (no thread setting is imposed) except the arm `nas-student --workers 1
+(1 thread)`, the one-process search held to one torch thread (`OMP_NUM_THREADS=1`): against it the
+two-process default shows how far the parallel search scales, apart from how much a second torch
+thread already gives one process. The trust report is off
 (`--no-trust`): the script has none. The hypervolume is over the feasible trials' proxy
 accuracy, MACs and params as ratios to the teacher, reference (1, 0.1, 0.1) (objectives
 normalised by the bounds, `nas_student.results.hypervolume`).
@@ -31,11 +34,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from nas_student.results.hypervolume import hypervolume  # noqa: E402
 
-ARMS = ("nas-student", "nas-student --workers 1", "optuna script")
+ARMS = ("nas-student", "nas-student --workers 1", "optuna script", "nas-student --workers 1 (1 thread)")
 
 
-def _run(cmd: list[str], log: Path) -> float:
+def _run(cmd: list[str], log: Path, threads: int | None = None) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("NAS_STUDENT_WORKERS", "OMP_NUM_THREADS")}
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     t0 = time.perf_counter()
     with open(log, "w") as f:
         r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -53,11 +58,12 @@ def run_arm(arm: str, task: str, seed: int, trials: int, work: Path, space: str 
             sampler: str | None = None) -> dict:
     if arm.startswith("nas-student"):
         workers = ["--workers", "1"] if "--workers 1" in arm else []
-        name = f"{task}-s{seed}-{'w1' if workers else 'auto'}"
+        one_thread = arm.endswith("(1 thread)")
+        name = f"{task}-s{seed}-{'w1' if workers else 'auto'}{'t1' if one_thread else ''}"
         wall = _run([sys.executable, "-m", "nas_student.cli", "search", "--task", task, "--seed", str(seed),
                      "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work), *workers,
                      *(["--space", space] if space else []), *(["--sampler", sampler] if sampler else [])],
-                    work / f"{name}.log")
+                    work / f"{name}.log", threads=1 if one_thread else None)
         d = pd.read_csv(work / name / "trials.csv")
         d = d[(d.state == "COMPLETE") & d.feasible.astype(bool)]
         hv = _hv(d.accuracy.tolist(), d.macs_ratio.tolist(), d.params_ratio.tolist())
@@ -141,6 +147,16 @@ def report(rows: list[dict], tasks: list[str]) -> str:
         if phase:
             lines.append(f"- 2 workers vs 1, the trial phase alone (first trial's start to last trial's end, "
                          f"without start-up and the final tables): {_spread(phase)}")
+        one = ratios(ARMS[3], ARMS[0], "wall_s")
+        if one:
+            phase1 = [by[ARMS[3], s]["trials_s"] / by[ARMS[0], s]["trials_s"] for s in seeds
+                      if (ARMS[3], s) in by and (ARMS[0], s) in by]
+            lines.append(f"- 2 workers vs 1 process held to one torch thread: whole command {_spread(one)}, "
+                         f"trial phase {_spread(phase1)}")
+        two = ratios(ARMS[3], ARMS[1], "trials_s")
+        if two:
+            lines.append(f"- what the second torch thread gives one process (trial phase, 1 thread / 2 threads): "
+                         f"{_spread(two)}")
         lines.append("")
     return "\n".join(lines)
 
