@@ -8,9 +8,14 @@ the study's sampler (which sees the same trials, so it proposes the same student
 is reseeded from the trials before every proposal, ``samplers.Reseeding``), and the trial is
 then written once, parameters and attributes together.
 
-A sampler that cannot be copied (NSGA-II holds a thread lock) and a study with queued trials
-(retries of interrupted picks, the first stage's candidates; they carry their parameters) ask
-the usual way.
+A sampler that cannot be copied (NSGA-II holds a thread lock) and a study of more than
+:data:`MAX_COPIED` trials sample through the stored trial instead (created with its owner in one
+write, then a write per parameter). The copy costs about 1 ms per trial, so it pays only while
+the study is small: a claim and tell took 0.12 vs 0.26 s at 20 trials, 0.15 vs 0.24 at 50, 0.25
+vs 0.33 at 100, but 0.40 vs 0.25 at 200 and 1.4 vs 0.9 at 1,000 (TPE, students of 5-17
+parameters, SQLite). A default search of 40 students holds 60-100 trials (samples that break
+the space's rules count). A queued trial (a retry of an interrupted pick, the first stage's
+candidates) carries its parameters: it is asked the usual way, its owner recorded after.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+#: above this many trials in the study, sampling through the stored trial is the cheaper way
+MAX_COPIED = 120
+
 
 def ask_sampled(study: optuna.Study, sample: Callable[[optuna.Trial], None],
                 attrs: Mapping[str, Any] = {}) -> optuna.Trial:
@@ -30,23 +38,32 @@ def ask_sampled(study: optuna.Study, sample: Callable[[optuna.Trial], None],
     the user attributes ``attrs``. Call it under the claim lock: the trial's number is the
     study's trial count when it is asked."""
     trials = study.get_trials(deepcopy=False)
-    sampler = _copy(study.sampler)
-    if sampler is None or any(t.state == TrialState.WAITING for t in trials):
+    if any(t.state == TrialState.WAITING for t in trials):  # a queued trial carries its parameters
         trial = study.ask()
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        sample(trial)
+        return trial
+    sampler = _copy(study.sampler) if len(trials) <= MAX_COPIED else None
+    if sampler is None:  # sampled through the stored trial, which has its owner from the start
+        trial = _create(study, {}, {}, dict(attrs), {})
         sample(trial)
         return trial
     scratch = optuna.create_study(directions=study.directions, sampler=sampler)
     scratch.add_trials(trials)
     draft = scratch.ask()
     sample(draft)
-    drafted = scratch.get_trials(deepcopy=False)[-1]
+    d = scratch.get_trials(deepcopy=False)[-1]
+    return _create(study, d.params, d.distributions, {**d.user_attrs, **attrs}, d.system_attrs)
+
+
+def _create(study: optuna.Study, params: dict[str, Any], distributions: dict[str, Any],
+            user_attrs: dict[str, Any], system_attrs: dict[str, Any]) -> optuna.Trial:
+    """A RUNNING trial with these parameters and attributes, written in one transaction."""
     template = FrozenTrial(
         number=-1, trial_id=-1, state=TrialState.RUNNING, value=None, values=None,
-        datetime_start=datetime.now(), datetime_complete=None,
-        params=drafted.params, distributions=drafted.distributions,
-        user_attrs={**drafted.user_attrs, **attrs}, system_attrs=drafted.system_attrs,
+        datetime_start=datetime.now(), datetime_complete=None, params=params,
+        distributions=distributions, user_attrs=user_attrs, system_attrs=system_attrs,
         intermediate_values={})
     study_id = study._storage.get_study_id_from_name(study.study_name)
     return optuna.Trial(study, study._storage.create_new_trial(study_id, template_trial=template))

@@ -51,8 +51,11 @@ def _direct(study: optuna.Study) -> optuna.Trial:
     return trial
 
 
+@pytest.mark.parametrize("copied", [proposal.MAX_COPIED, 0])
 @pytest.mark.parametrize("name", ["tpe", "random", "nsga2"])
-def test_in_memory_sampling_proposes_what_the_stored_trial_would(tmp_path, name):
+def test_in_memory_sampling_proposes_what_the_stored_trial_would(tmp_path, monkeypatch, name, copied):
+    """Also past MAX_COPIED (0 here), where the stored trial is sampled, its owner set at once."""
+    monkeypatch.setattr(proposal, "MAX_COPIED", copied)
     direct = _run(_study(tmp_path, name, "direct"), _direct)
     fast = _study(tmp_path, name, "fast")
     proposed = _run(fast, lambda s: proposal.ask_sampled(s, _sample, {"owner": "me"}))
