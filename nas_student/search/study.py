@@ -173,14 +173,14 @@ def claim(study: optuna.Study, target: int, run_dir: Path, spec: str | None,
             return Claim.DONE
         if len(trials) >= target:
             return Claim.WAIT
-        if prepare is not None:  # sampled in memory, written once, owned from the start
-            return proposal.ask_sampled(study, prepare, liveness.owner_attrs())
-        trial = study.ask()
         try:
+            if prepare is not None:  # sampled in memory, written once, owned from the start
+                return proposal.ask_sampled(study, prepare, liveness.owner_attrs())
+            trial = study.ask()
             liveness.adopt(store, trial._trial_id)
+            return trial
         except optuna.exceptions.UpdateFinishedTrialError:  # failed by a worker not sharing our lock
             return Claim.WAIT  # (a misconfigured claim lock); ask again
-        return trial
 
 
 class Tally:
