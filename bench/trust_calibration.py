@@ -35,7 +35,8 @@ from scipy import stats
 
 from nas_student.config import TrustSettings
 from nas_student.results.pareto import pareto_front
-from nas_student.search.trust import HIGH, MODERATE, continues, n_families, pick, projected, verdict
+from nas_student.search.trust import (HIGH, MIN_FRONT, MIN_OFF, MODERATE, continues, long_runs_s, n_families,
+                                      pick_within, projected, search_training_s, verdict)
 
 
 def long_runs(fresh: str = "p@300", continued: str = "pc@150") -> dict[str, tuple[str, list[str]]]:
@@ -69,17 +70,26 @@ def load(cache: Path, ways: dict, proxy: str = "p") -> pd.DataFrame:
                      "accuracy": m[named("p@150", proxy)]["val_accuracy"],
                      **{k: m[named(k, proxy)]["val_accuracy"] for k in ways["auto"][1]},
                      "arch": s["arch"] if isinstance(s["arch"], str) else json.dumps(s["arch"]),
-                     "full": statistics.mean(full), "feasible": True, "duplicate_of": None})
+                     "full": statistics.mean(full), "feasible": True, "duplicate_of": None,
+                     "train_s": m[named("p@150", proxy)]["train_s"]})
     return pd.DataFrame(rows)
+
+
+def share(picked: pd.DataFrame, trials: pd.DataFrame, start: str, steps: int) -> float:
+    """The picked students' longer runs as a share of the virtual search's training time
+    (estimated from the cached proxy runs' times, as the report's budget is)."""
+    return long_runs_s(picked, start, 150, steps) / search_training_s(trials)
 
 
 def virtual_search(pool: pd.DataFrame, n: int, rng: np.random.Generator, settings: TrustSettings,
                    long: str, ways: dict) -> dict:
     trials = pool.iloc[rng.choice(len(pool), size=min(n, len(pool)), replace=False)].reset_index(drop=True)
     front = pareto_front(trials, ("accuracy", "macs", "params"))
-    picked = pick(trials, front, settings.max_front, settings.off_front)
+    fresh, continued = ways["auto"][1]
+    start = {fresh: "init", continued: "proxy"}.get(long, "auto")
+    # the budget's estimate: each student's proxy time per step x the steps its longer run adds
+    picked = pick_within(trials, front, settings.model_copy(update={"start": start}), 150, int(fresh.split("@")[1]))
     if long == "auto":
-        fresh, continued = ways["auto"][1]
         picked = picked.assign(long=picked[continued] if continues(picked, "auto") else picked[fresh])
     else:
         picked = picked.assign(long=picked[long])
@@ -92,7 +102,7 @@ def virtual_search(pool: pd.DataFrame, n: int, rng: np.random.Generator, setting
     return {"trust_tau": trust_tau, "proj_tau": proj_tau, "true_tau": true_tau,
             "measured only": verdict(trust_tau, len(picked)).split(":")[0],
             "with projection": verdict(trust_tau, len(picked), proj_tau, n_families(picked)).split(":")[0],
-            "best_kept": best_kept, "picked": len(picked)}
+            "best_kept": best_kept, "picked": len(picked), "share": share(picked, trials, start, int(fresh.split("@")[1]))}
 
 
 def main() -> None:
@@ -108,9 +118,11 @@ def main() -> None:
     ap.add_argument("--continued", default="pc@150", help="the longer run continued from the proxy (pcN@150)")
     ap.add_argument("--max-front", type=int, default=TrustSettings().max_front)
     ap.add_argument("--off-front", type=int, default=TrustSettings().off_front)
+    ap.add_argument("--budget", type=float, default=TrustSettings().budget,
+                    help="the longer runs' share of the search's training time (0: no limit)")
     args = ap.parse_args()
     ways = long_runs(args.fresh, args.continued)
-    settings = TrustSettings(max_front=args.max_front, off_front=args.off_front)
+    settings = TrustSettings(max_front=args.max_front, off_front=args.off_front, budget=args.budget or None)
     pool = load(Path(args.cache), ways, args.proxy)  # students with both longer runs: the ways compared on the same draws
     by_way = {}
     for way in ways:
@@ -118,7 +130,7 @@ def main() -> None:
         by_way[way] = pd.DataFrame([virtual_search(pool, args.students, rng, settings, way, ways)
                                     for _ in range(args.searches)])
     extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k in ("fresh", "continued", "max_front", "off_front") and v != ap.get_default(k))
+                    if k in ("fresh", "continued", "max_front", "off_front", "budget") and v != ap.get_default(k))
     lines = [
         "# Trust report vs full training (calibration)",
         "",
@@ -130,7 +142,9 @@ def main() -> None:
         "each (drawn uniformly from the pool: a TPE search concentrates its trials more; the same draws for every "
         f"way of training the longer run); the trust report's own picking rule and verdict thresholds (high >= "
         f"{HIGH}, moderate >= {MODERATE}). *True tau*: the proxy against full training, on the same picked students. "
-        f"Picked: up to {settings.max_front} students along the front and {settings.off_front} off it. "
+        f"Picked: up to {settings.max_front} students along the front and {settings.off_front} off it"
+        + (f", fewer (to {MIN_FRONT} + {MIN_OFF}) where their longer runs would take over {settings.budget:.0%} of the "
+           "search's training time (`budget`). " if settings.budget else ". ") +
         "The longer run: " + "; ".join(f"`{w}` {d}" for w, (d, _) in ways.items()) + ".",
         "",
         *(f"- `{w}`: **trust report vs full training: Kendall tau = "
@@ -150,6 +164,10 @@ def main() -> None:
                 q = g["true_tau"].quantile([0.1, 0.5, 0.9]).tolist()
                 lines.append(f"| {way} | {rule} | {name} | {len(g)} | {judged.median():.2f} | {q[1]:.2f} [{q[0]:.2f}, "
                              f"{q[2]:.2f}] | {(g['true_tau'] >= HIGH).mean():.0%} | {g['best_kept'].mean():.0%} |")
+    lines += ["", *(f"- `{w}`: students picked: median {r['picked'].median():.0f} (range {r['picked'].min()}-"
+                    f"{r['picked'].max()}); their longer runs, estimated from the proxy runs' times: median "
+                    f"{r['share'].median():.0%} of the virtual search's training time (range {r['share'].min():.0%}-"
+                    f"{r['share'].max():.0%})" for w, r in by_way.items())]
     runs = by_way["auto"]
     q = runs["true_tau"].quantile([0.1, 0.5, 0.9]).tolist()
     lines += ["", f"All searches (`auto`): trust tau median {runs['trust_tau'].median():.2f}; true tau median {q[1]:.2f} "

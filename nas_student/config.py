@@ -84,6 +84,10 @@ class TrustSettings(_Model):
     steps: Annotated[int, Field(ge=1)] | None = None  # absolute; overrides steps_factor
     max_front: Annotated[int, Field(ge=1)] = 6
     off_front: Annotated[int, Field(ge=0)] = 2
+    #: the longer runs' share of the search's training time at most (each student's estimated
+    #: from its own proxy run's time): the pick shrinks from max_front + off_front towards 4 + 1
+    #: to fit, never below; None: no limit (nas_student.search.trust.pick_within)
+    budget: Annotated[float, Field(gt=0)] | None = 0.2
     #: where the longer runs start: "proxy" continues each student's proxy run from its kept
     #: weights (half the cost), "init" re-trains it from its initialisation, "auto" continues when
     #: the picked students are all of one family (a warm restart understates how much a slow

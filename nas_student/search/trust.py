@@ -3,8 +3,9 @@
 The search ranks students by their accuracy after a short KD run (the proxy). This step
 trains the front's students (at most ``max_front``, spread along the front) and a few
 off-front ones (``off_front``, spread over the proxy accuracies) for longer
-(``steps_factor`` x the proxy's steps, or ``steps``), scores them on the same validation split,
-and reports Kendall's tau between proxy and longer-run accuracy, on this user's task. The
+(``steps_factor`` x the proxy's steps, or ``steps``); fewer (down to 4 + 1) when those runs
+would take more than ``budget`` (20 %) of the search's training time. It scores them on the
+same validation split, and reports Kendall's tau between proxy and longer-run accuracy, on this user's task. The
 longer run *continues* each student's proxy run from the weights the search kept
 (``weights/<hash>.pt``): the remaining steps only, with the proxy's recipe and a fresh schedule
 (a warm restart), so the report costs half of what re-training from the start did. That is
@@ -45,7 +46,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from nas_student.distill import evaluate, train
 from nas_student.families import build
@@ -68,6 +68,10 @@ class TrustReport:
     best_kept: bool  # the front's best proxy student is also the best after longer training
     verdict: str
     wall_s: float
+    #: the longer runs' training seconds (summed over processes; 0 for students cached from an
+    #: earlier report) against the search's (:func:`search_training_s`; None without timing)
+    training_s: float = 0.0
+    search_training_s: float | None = None
 
 
 def trust_steps(ctx: SearchContext) -> int:
@@ -91,6 +95,69 @@ def pick(trials: pd.DataFrame, front: pd.DataFrame, max_front: int, off_front: i
     rest = trained[~trained["trial"].isin(front["trial"])].sort_values(["accuracy", "trial"])
     off = _spread(rest, off_front).assign(on_front=False)
     return pd.concat([on, off], ignore_index=True)
+
+
+#: the smallest pick a budget may shrink to: tau over 5 students still tells an order from noise
+MIN_FRONT, MIN_OFF = 4, 1
+
+
+def pick_sizes(max_front: int, off_front: int) -> list[tuple[int, int]]:
+    """(front, off-front) from the largest pick down to the smallest a budget may choose: the
+    front shrinks first (to ``MIN_FRONT``), then the off-front students (to ``MIN_OFF``)."""
+    sizes = [(max_front, off_front)]
+    f, o = max_front, off_front
+    while f > MIN_FRONT:
+        f -= 1
+        sizes.append((f, o))
+    while o > MIN_OFF:
+        o -= 1
+        sizes.append((f, o))
+    return sizes
+
+
+def _done(r: Any, proxy_steps: int) -> int:
+    """The steps a trial's proxy run trained (fewer when it stopped early)."""
+    stopped = getattr(r, "stopped_early", None)
+    return int(stopped) if stopped is not None and not pd.isna(stopped) else proxy_steps
+
+
+def search_training_s(trials: pd.DataFrame) -> float | None:
+    """The search's training time: its trained trials' summed proxy training seconds (None when
+    the trials carry no timing)."""
+    if "train_s" not in trials.columns:
+        return None
+    t = trials.loc[trials["feasible"].astype(bool) & trials["accuracy"].notna(), "train_s"].dropna()
+    return float(t.sum()) if len(t) else None
+
+
+def long_runs_s(picked: pd.DataFrame, start: str, proxy_steps: int, steps: int) -> float:
+    """The picked students' longer runs in seconds, estimated from each one's own proxy run: its
+    time per step times the steps it adds (continued) or trains (from its initialisation)."""
+    cont = continues(picked, start)
+    total = 0.0
+    for r in picked.itertuples():
+        done = _done(r, proxy_steps)
+        per_step = float(r.train_s) / max(done, 1) if not pd.isna(r.train_s) else 0.0
+        total += per_step * ((steps - done) if cont else steps)
+    return total
+
+
+def pick_within(trials: pd.DataFrame, front: pd.DataFrame, s: Any, proxy_steps: int, steps: int) -> pd.DataFrame:
+    """The largest pick (:func:`pick_sizes` of ``s.max_front``, ``s.off_front``) whose longer runs
+    take at most ``s.budget`` x the search's training time; the smallest when none does, every
+    size when there is no budget or no timing. Fewer students cost less and judge more coarsely:
+    on mnist1d's CNN pool (a median of 6 picked instead of 8) "high" stayed right in 99 % of
+    virtual searches (96 % with 8), but the report told searches apart less (results/BENCHMARKS.md
+    section 12)."""
+    total = search_training_s(trials)
+    picked = pick(trials, front, s.max_front, s.off_front)
+    if s.budget is None or total is None:
+        return picked
+    for f, o in pick_sizes(s.max_front, s.off_front):
+        picked = pick(trials, front, f, o)
+        if long_runs_s(picked, s.start, proxy_steps, steps) <= s.budget * total:
+            return picked
+    return picked
 
 
 def projected(proxy: list[float], long: list[float]) -> list[float]:
@@ -143,18 +210,20 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     budget = cfg.budget.model_copy(update={"steps": steps})
     cache = _load_cache(run_dir / "trust.json", steps)
     rows = []
-    picked = pick(trials, front, s.max_front, s.off_front)
+    picked = pick_within(trials, front, s, cfg.budget.steps, steps)
     weights = run_dir / "weights" if continues(picked, s.start) else None
     largest_first = picked.sort_values("macs", ascending=False, kind="stable")  # the shortest makespan on N processes
     todo = [j for j in jobs(largest_first, weights, cfg.budget.steps, steps)  # trained the same way before: kept
             if j.arch_hash not in cache or cache[j.arch_hash][1] != (j.start is not None)]
     new = _long_accuracies(ctx, todo, budget)
-    cache.update({j.arch_hash: (new[j.arch_hash], j.start is not None) for j in todo})
+    cache.update({j.arch_hash: (new[j.arch_hash][0], j.start is not None) for j in todo})
     for r in picked.itertuples():
         h = r.arch_hash
         rows.append({"trial": int(r.trial), "arch_hash": h, "on_front": bool(r.on_front),
                      "proxy_accuracy": float(r.accuracy), "long_accuracy": float(cache[h][0]),
                      "continued": cache[h][1], "macs": float(r.macs), "params": float(r.params)})
+    from scipy import stats  # imported here: 0.7 s that a search without the report does not pay
+
     proxy = [x["proxy_accuracy"] for x in rows]
     long = [x["long_accuracy"] for x in rows]
     tau, p = (stats.kendalltau(proxy, long) if len(rows) >= 2 else (math.nan, math.nan))
@@ -164,7 +233,8 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     best_kept = bool(fr) and (max(fr, key=lambda x: x["proxy_accuracy"])["long_accuracy"]
                               >= max(x["long_accuracy"] for x in fr))
     report = TrustReport(steps, cfg.budget.steps, rows, tau, p, proj, best_kept,
-                         verdict(tau, len(rows), proj, n_families(picked)), time.perf_counter() - t0)
+                         verdict(tau, len(rows), proj, n_families(picked)), time.perf_counter() - t0,
+                         sum(s for _, s in new.values()), search_training_s(trials))
     write(report, run_dir)
     return report
 
@@ -185,9 +255,9 @@ class Job:
     done: int
 
 
-def _long_accuracy(ctx: SearchContext, job: Job, budget: Any) -> float:
+def _long_accuracy(ctx: SearchContext, job: Job, budget: Any) -> tuple[float, float]:
     """One student trained to ``budget.steps`` in all: continued from its proxy weights, or
-    re-trained from the proxy's initialisation when there are none."""
+    re-trained from the proxy's initialisation when there are none; (accuracy, training s)."""
     seed = student_seed(job.arch_hash, ctx.cfg.search.seed)
     torch.manual_seed(seed)  # the proxy's initialisation
     arch = json.loads(job.arch)
@@ -199,9 +269,9 @@ def _long_accuracy(ctx: SearchContext, job: Job, budget: Any) -> float:
         budget = budget.model_copy(update={"steps": more, "warmup_steps": min(budget.warmup_steps, more - 1)})
         seed = continuation_seed(seed)
     model.to(ctx.device)
-    train(model, *ctx.task.distillation_set(), budget, teacher=ctx.task.teacher,
-          teacher_logits=ctx.teacher_train_logits, seed=seed)
-    return evaluate(model, ctx.task.val.x, ctx.task.val.y)["accuracy"]
+    res = train(model, *ctx.task.distillation_set(), budget, teacher=ctx.task.teacher,
+                teacher_logits=ctx.teacher_train_logits, seed=seed)
+    return evaluate(model, ctx.task.val.x, ctx.task.val.y)["accuracy"], res.wall_s
 
 
 def n_families(picked: pd.DataFrame) -> int:
@@ -224,8 +294,7 @@ def jobs(picked: pd.DataFrame, weights_dir: Path | None, proxy_steps: int, steps
     initialisation."""
     out = []
     for r in picked.itertuples():
-        stopped = getattr(r, "stopped_early", None)
-        done = int(stopped) if stopped is not None and not pd.isna(stopped) else proxy_steps
+        done = _done(r, proxy_steps)
         w = None if weights_dir is None else weights_dir / f"{r.arch_hash}.pt"
         out.append(Job(r.arch, r.arch_hash, w if w is not None and w.exists() and done < steps else None, done))
     return out
@@ -234,12 +303,12 @@ def jobs(picked: pd.DataFrame, weights_dir: Path | None, proxy_steps: int, steps
 _SHARED: dict[str, Any] = {}  # what forked helpers inherit: the context and the budget
 
 
-def _long_accuracy_in_helper(job: Job) -> float:
+def _long_accuracy_in_helper(job: Job) -> tuple[float, float]:
     return _long_accuracy(_SHARED["ctx"], job, _SHARED["budget"])
 
 
-def _long_accuracies(ctx: SearchContext, todo: list[Job], budget: Any) -> dict[str, float]:
-    """The students' longer-run accuracies, on as many processes as the search's ``--workers``
+def _long_accuracies(ctx: SearchContext, todo: list[Job], budget: Any) -> dict[str, tuple[float, float]]:
+    """The students' longer-run (accuracy, training s), on as many processes as the search's ``--workers``
     (forked, one core each: the students are independent); in this process when one."""
     n = min(pool.resolve(ctx.cfg.execution.workers, ctx.device, ctx.cfg.execution.backend), len(todo))
     if n <= 1 or pool.start_method(ctx.device) != "fork":
@@ -283,6 +352,13 @@ def how_trained(report: TrustReport) -> str:
             f"the others re-trained from their initialisation for {report.steps} (several families, or no weights kept)")
 
 
+def _share(report: TrustReport) -> str:
+    if not report.search_training_s:
+        return ""
+    return (f" The longer runs trained {report.training_s:.1f} s, {report.training_s / report.search_training_s:.0%} "
+            f"of the search's {report.search_training_s:.1f} s of training.")
+
+
 def markdown(report: TrustReport) -> str:
     lines = [
         "# Trust report",
@@ -292,7 +368,7 @@ def markdown(report: TrustReport) -> str:
         (f"The front's best student by proxy accuracy is {'also' if report.best_kept else 'NOT'} the best "
         f"after {report.steps} steps. Kendall tau p-value {report.p_value:.3g}. Projected ranking "
         f"(each student further along its own learning curve): tau {report.projected_tau:.2f}. "
-        f"Training took {report.wall_s:.1f} s: {how_trained(report)}."),
+        f"Training took {report.wall_s:.1f} s: {how_trained(report)}.{_share(report)}"),
         "",
         "| trial | on front | proxy accuracy | accuracy after longer training | MACs | params |",
         "|---:|:---:|---:|---:|---:|---:|",

@@ -41,6 +41,44 @@ def test_pick_takes_everything_when_there_is_little() -> None:
     assert sorted(picked["trial"]) == [0, 1, 2, 3]
 
 
+def test_a_budget_shrinks_the_front_first_then_the_off_front_students_never_below_four_and_one() -> None:
+    assert trust.pick_sizes(6, 2) == [(6, 2), (5, 2), (4, 2), (4, 1)]
+    assert trust.pick_sizes(3, 0) == [(3, 0)] and trust.pick_sizes(5, 3) == [(5, 3), (4, 3), (4, 2), (4, 1)]
+
+
+def timed(n: int) -> pd.DataFrame:
+    """``n`` trained one-family students, trial i trained in i + 1 seconds; the first 8 are the front."""
+    return pd.DataFrame({"trial": range(n), "feasible": True, "duplicate_of": pd.array([pd.NA] * n, dtype="Int64"),
+                         "accuracy": [0.5 + 0.01 * i for i in range(n)], "macs": range(n), "params": range(n),
+                         "arch_hash": [f"h{i}" for i in range(n)], "arch": ['{"family": "cnn1d"}'] * n,
+                         "train_s": [float(i + 1) for i in range(n)],
+                         "stopped_early": pd.array([pd.NA] * n, dtype="Int64")})
+
+
+def test_the_longer_runs_are_estimated_from_each_students_own_proxy_run() -> None:
+    picked = timed(3).assign(stopped_early=pd.array([None, 50, None], dtype="Int64"))
+    # 1 s, 2 s, 3 s for 150, 50, 150 steps; to 300 steps: 150, 250, 150 more steps, or 300 each from the start
+    assert trust.long_runs_s(picked, "proxy", 150, 300) == pytest.approx(1 + 2 / 50 * 250 + 3)
+    assert trust.long_runs_s(picked, "init", 150, 300) == pytest.approx(2 + 2 / 50 * 300 + 6)
+    assert trust.search_training_s(picked) == 6.0
+    assert trust.search_training_s(picked.drop(columns="train_s")) is None
+
+
+def test_the_pick_is_the_largest_that_fits_the_budget() -> None:
+    trials = timed(30)  # 465 s of training; continued to 2x the steps, a student's longer run costs its proxy run's time
+    front = trials.iloc[:8]
+    # front spread: 6 -> trials 0,1,3,4,6,7 (27 s), 5 -> 0,2,4,5,7 (23 s), 4 -> 0,2,5,7 (18 s); off-front spread over
+    # trials 8..29: 2 -> 8 and 29 (39 s), 1 -> 8 (9 s). Shares of 465 s: 14.2 %, 13.3 %, 12.3 %, then (4, 1) 5.8 %
+    want = {None: (6, 2), 0.2: (6, 2), 0.135: (5, 2), 0.13: (4, 2), 0.06: (4, 1), 0.001: (4, 1)}  # 0.001: the floor
+    for budget, size in want.items():
+        picked = trust.pick_within(trials, front, TrustSettings(budget=budget), 150, 300)
+        on = int(picked["on_front"].sum())
+        assert (on, len(picked) - on) == size, budget
+    assert trust.long_runs_s(trust.pick(trials, front, 5, 2), "proxy", 150, 300) == pytest.approx(62.0)
+    no_timing = trust.pick_within(trials.drop(columns="train_s"), front, TrustSettings(budget=0.001), 150, 300)
+    assert len(no_timing) == 8
+
+
 @pytest.mark.parametrize("tau,n,word", [(0.9, 10, "high"), (0.5, 10, "moderate"), (0.1, 10, "low"),
                                         (0.9, 3, "too few"), (math.nan, 10, "too few")])
 def test_verdict(tau: float, n: int, word: str) -> None:
@@ -104,7 +142,8 @@ def test_jobs_start_from_kept_weights_at_the_step_each_student_reached(tmp_path)
 @pytest.mark.slow
 def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, monkeypatch) -> None:
     cfg = RunConfig(task="digits", results_dir=str(tmp_path), device="cpu", budget=ProxyRecipe(steps=20),
-                    search=SearchSettings(trials=6, seed=0, trust=TrustSettings(steps_factor=2.0, off_front=2)))
+                    search=SearchSettings(trials=6, seed=0, trust=TrustSettings(steps_factor=2.0, off_front=2,
+                                                                                budget=None)))
     out = run_search(cfg)
     rep = out.trust
     assert rep is not None and rep.steps == 40 and rep.proxy_steps == 20
@@ -120,6 +159,8 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
         assert 0.0 <= s["long_accuracy"] <= 1.0
     assert "Kendall tau" in (out.run_dir / "trust.md").read_text() and "Projected ranking" in (out.run_dir / "trust.md").read_text()
     assert saved["projected_tau"] == pytest.approx(rep.projected_tau, nan_ok=True)
+    assert rep.search_training_s == pytest.approx(float(trained["train_s"].sum())) and rep.training_s > 0
+    assert f"{rep.training_s / rep.search_training_s:.0%} of the search's" in (out.run_dir / "trust.md").read_text()
 
     # one family: every student continued its proxy run for the remaining 20 steps; by hand:
     assert all(s["continued"] for s in rep.students) and "continued from its proxy weights for 20" in (
@@ -140,7 +181,7 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
     again = trust.run_trust(out.ctx, out.trials, out.front, out.run_dir)
     assert [s["long_accuracy"] for s in again.students] == [s["long_accuracy"] for s in rep.students]
     init = dataclasses.replace(out.ctx, cfg=cfg.model_copy(update={"search": cfg.search.model_copy(
-        update={"trust": TrustSettings(steps_factor=2.0, off_front=2, start="init")})}))
+        update={"trust": TrustSettings(steps_factor=2.0, off_front=2, start="init", budget=None)})}))
     with pytest.raises(AssertionError, match="trained again"):  # trained another way: not re-used
         trust.run_trust(init, out.trials, out.front, out.run_dir)
 
