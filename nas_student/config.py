@@ -308,6 +308,13 @@ class RunConfig(_Model):
                              "teacher per task")
         return self
 
+    @model_validator(mode="after")
+    def _rungs_with_one_step_count(self) -> "RunConfig":
+        if self.search.early_stop and self.budget.family_step_factor:
+            raise ValueError("search.early_stop compares students at the same step, so it cannot be combined with "
+                             "budget.family_step_factor (students of those families train longer); drop one of them")
+        return self
+
     @property
     def custom_task(self) -> bool:
         return self.data is not None

@@ -80,7 +80,8 @@ def default_recipe(proxy: Recipe, *, per_token: bool = False) -> Recipe:
     chosen to rank students quickly) take full training's defaults (:class:`Recipe`), except
     :data:`PER_TOKEN_KEEPS` for ``per_token`` students (language models)."""
     data = proxy.model_dump()
-    data.pop("family_lr", None)  # the proxy's ranking aid; full training uses Recipe's lr
+    data.pop("family_lr", None)  # the proxy's ranking aids; full training uses Recipe's lr and steps
+    data.pop("family_step_factor", None)
     for name, f in ProxyRecipe.model_fields.items():
         if name not in Recipe.model_fields or per_token and name in PER_TOKEN_KEEPS:
             continue

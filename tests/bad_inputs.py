@@ -61,6 +61,10 @@ CASES = [
     Case("run file: a per-family learning rate for a family that does not exist",
          {"run.yaml": "budget:\n  family_lr: {rnn: 0.03, grus: 0.03}\n"},
          "run.yaml:2: budget.family_lr: unknown family 'grus'; the families are "),
+    Case("run file: early stopping with a per-family step factor",
+         {"run.yaml": "search: {early_stop: true}\nbudget:\n  family_step_factor: {rnn: 2}\n"},
+         "run.yaml:1: search.early_stop compares students at the same step, so it cannot be combined with "
+         "budget.family_step_factor"),
     Case("run file: unknown choice", {"run.yaml": "budget: {optimizer: adamax}\n"},
          "run.yaml:1: budget.optimizer: input should be 'adam', 'adamw' or 'sgd'"),
     Case("run file: !!python tag", {"run.yaml": f"task: !!python/object/apply:os.system ['touch {MARKER}']\n"},

@@ -172,8 +172,14 @@ class ProxyRecipe(Recipe):
     #: seeds; ``results/BENCHMARKS.md`` section 10). ``{}`` turns it off.
     family_lr: dict[str, Annotated[float, Field(gt=0, le=10)]] = Field(
         default_factory=lambda: {"rnn": 0.03, "transformer": 0.03})
+    #: a multiple of ``steps`` per student family where the space mixes families, e.g.
+    #: ``{rnn: 2, transformer: 2}``: slow starters get the steps they need to be ranked among
+    #: themselves (mnist1d-mixed: top-half tau 0.64 -> 0.80, all students 0.54 -> 0.57, at
+    #: 8.2 % of full training's steps instead of 5 %; mean of 3 init seeds, results/BENCHMARKS.md
+    #: section 10). Off by default (the cost, and on that pool the front is CNNs either way).
+    family_step_factor: dict[str, Annotated[float, Field(ge=0.1, le=100)]] = Field(default_factory=dict)
 
-    @field_validator("family_lr")
+    @field_validator("family_lr", "family_step_factor")
     @classmethod
     def _known_families(cls, v: dict[str, float]) -> dict[str, float]:
         from nas_student.families import family_names
@@ -185,12 +191,18 @@ class ProxyRecipe(Recipe):
 
     def for_student(self, family: str | None, families: Sequence[str]) -> "ProxyRecipe":
         """The recipe a student of ``family`` trains with in a space of ``families``: ``lr``
-        from :attr:`family_lr` when the space mixes families (the only case measured, and the
-        only one where students of different families are ranked against each other); else
-        this recipe."""
-        if len(set(families)) < 2 or family not in self.family_lr:
+        from :attr:`family_lr` and ``steps`` times :attr:`family_step_factor` when the space
+        mixes families (the only case measured, and the only one where students of different
+        families are ranked against each other); else this recipe."""
+        if len(set(families)) < 2:
             return self
-        return self.model_copy(update={"lr": self.family_lr[family]})
+        update: dict[str, float | int] = {}
+        if family in self.family_lr:
+            update["lr"] = self.family_lr[family]
+        if family in self.family_step_factor:
+            update["steps"] = steps = max(1, round(self.steps * self.family_step_factor[family]))
+            update["warmup_steps"] = min(self.warmup_steps, steps - 1)
+        return self.model_copy(update=update) if update else self
 
 
 

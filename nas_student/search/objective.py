@@ -120,7 +120,7 @@ class Objective:
         trial.set_user_attr(rec.RECORD, record)
         trial.set_user_attr(rec.FEASIBLE, feasible)
         status = "trained" if feasible else "infeasible (over the cost bounds)"
-        if feasible and stopper is not None and res.steps < ctx.cfg.budget.steps:  # stopped at a rung
+        if feasible and stopper is not None and res.steps < budget.steps:  # stopped at a rung
             trial.set_user_attr(rec.STOPPED_EARLY, res.steps)
             status = f"stopped early at step {res.steps} (dominated there by trial {stopper.stopped_by})"
         trial.set_user_attr(rec.STATUS, status)

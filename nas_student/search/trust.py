@@ -115,10 +115,24 @@ def pick_sizes(max_front: int, off_front: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def _done(r: Any, proxy_steps: int) -> int:
-    """The steps a trial's proxy run trained (fewer when it stopped early)."""
+def with_steps(frame: pd.DataFrame, proxy: Any, steps: int, families: Any) -> pd.DataFrame:
+    """``frame`` with each student's own ``proxy_steps`` and ``long_steps``: the run's, or
+    times its family's ``budget.family_step_factor`` in a space of several families."""
+    if "arch" not in frame.columns:  # an empty front
+        return frame
+    fams = [json.loads(a).get("family") if isinstance(a, str) else None for a in frame["arch"]]
+    long = proxy.model_copy(update={"steps": steps})
+    return frame.assign(proxy_steps=[proxy.for_student(f, families).steps for f in fams],
+                        long_steps=[long.for_student(f, families).steps for f in fams])
+
+
+def _steps(r: Any, proxy_steps: int, steps: int) -> tuple[int, int, int]:
+    """A picked student's (proxy steps, steps its proxy run trained (fewer when it stopped
+    early), longer-run steps): its own columns (:func:`with_steps`) or the run's."""
+    own = int(getattr(r, "proxy_steps", proxy_steps))
     stopped = getattr(r, "stopped_early", None)
-    return int(stopped) if stopped is not None and not pd.isna(stopped) else proxy_steps
+    done = int(stopped) if stopped is not None and not pd.isna(stopped) else own
+    return own, done, int(getattr(r, "long_steps", steps))
 
 
 def search_training_s(trials: pd.DataFrame) -> float | None:
@@ -136,9 +150,9 @@ def long_runs_s(picked: pd.DataFrame, start: str, proxy_steps: int, steps: int) 
     cont = continues(picked, start)
     total = 0.0
     for r in picked.itertuples():
-        done = _done(r, proxy_steps)
+        _, done, long = _steps(r, proxy_steps, steps)
         per_step = float(r.train_s) / max(done, 1) if not pd.isna(r.train_s) else 0.0
-        total += per_step * ((steps - done) if cont else steps)
+        total += per_step * ((long - done) if cont else long)
     return total
 
 
@@ -210,6 +224,7 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     budget = cfg.budget.model_copy(update={"steps": steps})
     cache = _load_cache(run_dir / "trust.json", steps)
     rows = []
+    trials, front = (with_steps(f, cfg.budget, steps, ctx.space.families) for f in (trials, front))
     picked = pick_within(trials, front, s, cfg.budget.steps, steps)
     weights = run_dir / "weights" if continues(picked, s.start) else None
     largest_first = picked.sort_values("macs", ascending=False, kind="stable")  # the shortest makespan on N processes
@@ -221,7 +236,8 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
         h = r.arch_hash
         rows.append({"trial": int(r.trial), "arch_hash": h, "on_front": bool(r.on_front),
                      "proxy_accuracy": float(r.accuracy), "long_accuracy": float(cache[h][0]),
-                     "continued": cache[h][1], "macs": float(r.macs), "params": float(r.params)})
+                     "continued": cache[h][1], "macs": float(r.macs), "params": float(r.params),
+                     "proxy_steps": int(r.proxy_steps), "long_steps": int(r.long_steps)})
     from scipy import stats  # imported here: 0.7 s that a search without the report does not pay
 
     proxy = [x["proxy_accuracy"] for x in rows]
@@ -294,9 +310,9 @@ def jobs(picked: pd.DataFrame, weights_dir: Path | None, proxy_steps: int, steps
     initialisation."""
     out = []
     for r in picked.itertuples():
-        done = _done(r, proxy_steps)
+        _, done, long = _steps(r, proxy_steps, steps)
         w = None if weights_dir is None else weights_dir / f"{r.arch_hash}.pt"
-        out.append(Job(r.arch, r.arch_hash, w if w is not None and w.exists() and done < steps else None, done))
+        out.append(Job(r.arch, r.arch_hash, w if w is not None and w.exists() and done < long else None, done))
     return out
 
 
@@ -346,10 +362,14 @@ def summary(report: TrustReport) -> str:
 def how_trained(report: TrustReport) -> str:
     n = sum(bool(s.get("continued")) for s in report.students)
     more = report.steps - report.proxy_steps
+    own = sorted({(s["proxy_steps"], s["long_steps"]) for s in report.students if "long_steps" in s
+                  and (s["proxy_steps"], s["long_steps"]) != (report.proxy_steps, report.steps)})
+    longer = "".join(f"; students of a family with a step factor: {a} proxy steps, {b} in all" for a, b in own)
     if n == len(report.students):
-        return f"every student continued from its proxy weights for {more} more steps"
+        return f"every student continued from its proxy weights for {more} more steps{longer}"
     return (f"{n} of {len(report.students)} students continued from their proxy weights for {more} more steps, "
-            f"the others re-trained from their initialisation for {report.steps} (several families, or no weights kept)")
+            f"the others re-trained from their initialisation for {report.steps} (several families, or no weights "
+            f"kept){longer}")
 
 
 def _share(report: TrustReport) -> str:

@@ -92,6 +92,23 @@ def test_the_proxy_gives_slow_families_their_own_lr_only_where_the_space_mixes_f
         ProxyRecipe(family_lr={"rnn": 0})
 
 
+def test_a_step_factor_per_family_lengthens_only_those_families_runs_and_only_in_mixed_spaces():
+    from nas_student.distill.recipe import ProxyRecipe
+
+    assert ProxyRecipe().family_step_factor == {}  # off by default
+    proxy = ProxyRecipe(warmup_steps=20, family_step_factor={"rnn": 2, "transformer": 1.5})
+    mixed = ["cnn1d", "rnn", "transformer"]
+    rnn, tf = proxy.for_student("rnn", mixed), proxy.for_student("transformer", mixed)
+    assert (rnn.steps, rnn.lr, rnn.warmup_steps) == (300, 0.03, 20) and (tf.steps, tf.lr) == (225, 0.03)
+    assert proxy.for_student("cnn1d", mixed) is proxy and proxy.for_student("rnn", ["rnn"]).steps == 150
+    short = ProxyRecipe(steps=10, warmup_steps=5, family_step_factor={"mlp": 0.3}, family_lr={})
+    assert (short.for_student("mlp", ["mlp", "rnn"]).steps, short.for_student("mlp", ["mlp", "rnn"]).warmup_steps) == (3, 2)
+    with pytest.raises(ValueError, match="unknown family 'gru'"):
+        ProxyRecipe(family_step_factor={"gru": 2})
+    with pytest.raises(ValueError, match="greater than or equal to 0.1"):
+        ProxyRecipe(family_step_factor={"rnn": 0})
+
+
 def test_full_training_default_recipe_from_the_proxy():
     from nas_student.config import RunConfig
     from nas_student.full_training import FULL_FACTOR, default_recipe
@@ -99,6 +116,8 @@ def test_full_training_default_recipe_from_the_proxy():
     full = default_recipe(RunConfig(task="digits").budget)
     assert (full.steps, full.lr, full.temperature) == (150 * FULL_FACTOR, 3e-3, 4.0)
     assert type(full) is Recipe and "family_lr" not in full.model_dump()
+    assert "family_step_factor" not in default_recipe(RunConfig.model_validate(
+        {"budget": {"family_step_factor": {"rnn": 2}}}).budget).model_dump()
     # what the run file sets is kept; what it left at the proxy's defaults is full training's
     mine = default_recipe(RunConfig.model_validate(
         {"budget": {"steps": 100, "lr": 0.02, "batch_size": 32, "beta": 0.5}}).budget)

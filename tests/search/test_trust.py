@@ -79,6 +79,24 @@ def test_the_pick_is_the_largest_that_fits_the_budget() -> None:
     assert len(no_timing) == 8
 
 
+def test_students_of_a_family_with_a_step_factor_are_judged_at_their_own_steps(tmp_path) -> None:
+    from nas_student.distill import ProxyRecipe
+
+    proxy = ProxyRecipe(family_step_factor={"rnn": 2})
+    trials = timed(4).assign(arch=['{"family": "cnn1d"}', '{"family": "rnn"}', '{"family": "rnn"}', '{"family": "mlp"}'])
+    steps = trust.with_steps(trials, proxy, 300, ["cnn1d", "rnn", "mlp"])
+    assert steps["proxy_steps"].tolist() == [150, 300, 300, 150] and steps["long_steps"].tolist() == [300, 600, 600, 300]
+    one = trust.with_steps(trials, proxy, 300, ["rnn"])  # one family: no factor
+    assert one["proxy_steps"].tolist() == [150] * 4 and one["long_steps"].tolist() == [300] * 4
+    # continued: each adds its own steps (1 s / 150, 2 s / 300, 3 s / 300, 4 s / 150 per step)
+    assert trust.long_runs_s(steps, "proxy", 150, 300) == pytest.approx(1 + 2 + 3 + 4)
+    assert trust.long_runs_s(steps, "init", 150, 300) == pytest.approx(2 * (1 + 2 + 3 + 4))
+    for h in ("h0", "h1"):
+        (tmp_path / f"{h}.pt").write_bytes(b"")
+    jobs = trust.jobs(steps.assign(stopped_early=pd.array([None] * 4, dtype="Int64")), tmp_path, 150, 300)
+    assert [(j.start, j.done) for j in jobs[:3]] == [(tmp_path / "h0.pt", 150), (tmp_path / "h1.pt", 300), (None, 300)]
+
+
 @pytest.mark.parametrize("tau,n,word", [(0.9, 10, "high"), (0.5, 10, "moderate"), (0.1, 10, "low"),
                                         (0.9, 3, "too few"), (math.nan, 10, "too few")])
 def test_verdict(tau: float, n: int, word: str) -> None:

@@ -101,7 +101,7 @@ def test_heterogeneous_search_cnn_teacher_gru_students(tmp_path, mnist1d_task):
 
 
 @pytest.mark.slow
-def test_a_mixed_search_trains_each_family_at_its_proxy_lr(tmp_path, mnist1d_task, monkeypatch):
+def test_a_mixed_search_trains_each_family_at_its_proxy_lr_and_steps(tmp_path, mnist1d_task, monkeypatch):
     import pandas as pd
 
     from nas_student.config import ProxyRecipe, RunConfig, SearchSettings, TrustSettings
@@ -116,16 +116,23 @@ def test_a_mixed_search_trains_each_family_at_its_proxy_lr(tmp_path, mnist1d_tas
     real = objective.train
 
     def spy(*a, **k):
-        seen.extend(x.lr for x in a if isinstance(x, ProxyRecipe))
+        seen.extend((x.lr, x.steps) for x in a if isinstance(x, ProxyRecipe))
         return real(*a, **k)
 
     monkeypatch.setattr(objective, "train", spy)
     cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu",
-                    budget=ProxyRecipe(steps=10, family_lr={"rnn": 0.05}),
-                    search=SearchSettings(trials=4, seed=0, sampler="random", trust=TrustSettings(enabled=False)))
+                    budget=ProxyRecipe(steps=10, family_lr={"rnn": 0.05}, family_step_factor={"rnn": 2}),
+                    search=SearchSettings(trials=4, seed=0, sampler="random", trust=TrustSettings(budget=None)))
     run_search(cfg)
     trials = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv").sort_values("trial")
     trained = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
     families = trained["arch"].str.extract(r'"family": "(\w+)"')[0].tolist()
     assert set(families) == {"mlp", "rnn"}  # both families drawn, so the rule is exercised both ways
-    assert seen == [0.05 if f == "rnn" else 0.01 for f in families]
+    assert seen == [(0.05, 20) if f == "rnn" else (0.01, 10) for f in families]
+    # the trust report trains each student to 2x its own proxy steps
+    import json
+
+    report = json.loads((tmp_path / cfg.run_name() / "trust.json").read_text())
+    by_trial = dict(zip(trained["trial"], families))
+    assert report["students"] and all((s["proxy_steps"], s["long_steps"]) == ((20, 40) if by_trial[s["trial"]] == "rnn"
+                                                                               else (10, 20)) for s in report["students"])
