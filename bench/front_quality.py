@@ -33,6 +33,22 @@ from nas_student.results.pareto import pareto_front
 OBJS = ("accuracy", "macs", "params")
 
 
+def parts(proxy: str) -> tuple[str, str | None, set[str]]:
+    """A proxy's measurements: ``m`` alone, or ``base+other:fam1/fam2`` (``other`` for students
+    of those families, ``base`` for the rest: a per-family step budget, e.g.
+    ``fl@150+fl@300:rnn/transformer``)."""
+    if "+" not in proxy:
+        return proxy, None, set()
+    base, rest = proxy.split("+", 1)
+    other, fams = rest.split(":", 1)
+    return base, other, set(fams.split("/"))
+
+
+def value(m: dict, family: str | None, proxy: str) -> float:
+    base, other, fams = parts(proxy)
+    return m[other if other is not None and family in fams else base]["val_accuracy"]
+
+
 def load(cache: Path, proxies: list[str]) -> tuple[pd.DataFrame, dict[str, float]]:
     data = json.loads((cache / "students.json").read_text())
     rows = []
@@ -40,12 +56,13 @@ def load(cache: Path, proxies: list[str]) -> tuple[pd.DataFrame, dict[str, float
         f = cache / f"{s['hash']}.json"
         m = json.loads(f.read_text()) if f.exists() else {}
         full = [v["test_accuracy"] for k, v in m.items() if k.startswith("full@s")]
-        if not full or any(p not in m for p in proxies):
+        needed = {x for p in proxies for x in parts(p)[:2] if x is not None}
+        if not full or any(x not in m for x in needed):
             continue
         arch = s["arch"] if isinstance(s["arch"], dict) else json.loads(s["arch"])
         rows.append({"trial": i, "family": arch.get("family"), "macs": s["macs"], "params": s["params"],
                      "full": statistics.mean(full), "feasible": True, "duplicate_of": None,
-                     **{p: m[p]["val_accuracy"] for p in proxies}})
+                     **{p: value(m, arch.get("family"), p) for p in proxies}})
     return pd.DataFrame(rows), data["bounds"]
 
 
@@ -60,7 +77,8 @@ def judge(draw: pd.DataFrame, proxy: str, bounds: dict[str, float]) -> dict[str,
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
-    ap.add_argument("--proxies", required=True, help="measurement names, comma-separated (e.g. p@150,fl@150)")
+    ap.add_argument("--proxies", required=True, help="measurement names, comma-separated (e.g. p@150,fl@150; "
+                    "fl@150+fl@300:rnn/transformer: fl@300 for those families' students, fl@150 for the rest)")
     ap.add_argument("--groups", default="p=p@150,p-s1@150,p-s2@150;fl=fl@150,fl-s1@150,fl-s2@150",
                     help='proxies averaged as one ("name=a,b,c;..."): each init seed is a proxy run')
     ap.add_argument("--students", type=int, default=30)
