@@ -71,14 +71,15 @@ def load(cache: Path, ways: dict, proxy: str = "p") -> pd.DataFrame:
                      **{k: m[named(k, proxy)]["val_accuracy"] for k in ways["auto"][1]},
                      "arch": s["arch"] if isinstance(s["arch"], str) else json.dumps(s["arch"]),
                      "full": statistics.mean(full), "feasible": True, "duplicate_of": None,
-                     "train_s": m[named("p@150", proxy)]["train_s"]})
+                     "train_s": m[named("p@150", proxy)].get("train_s", float("nan"))})  # older caches: none
     return pd.DataFrame(rows)
 
 
 def share(picked: pd.DataFrame, trials: pd.DataFrame, start: str, steps: int) -> float:
     """The picked students' longer runs as a share of the virtual search's training time
     (estimated from the cached proxy runs' times, as the report's budget is)."""
-    return long_runs_s(picked, start, 150, steps) / search_training_s(trials)
+    total = search_training_s(trials)
+    return long_runs_s(picked, start, 150, steps) / total if total else float("nan")
 
 
 def virtual_search(pool: pd.DataFrame, n: int, rng: np.random.Generator, settings: TrustSettings,

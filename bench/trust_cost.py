@@ -44,7 +44,7 @@ def one(seed: int, space: str | None, trials: int) -> dict:
             (out.run_dir / "trust.json").unlink(missing_ok=True)
             c = cfg.model_copy(update={"search": cfg.search.model_copy(update={"trust": TrustSettings(start=start)})})
             rep = trust.run_trust(dataclasses.replace(out.ctx, cfg=c), out.trials, out.front, out.run_dir)
-            row[start] = {"s": rep.wall_s, "tau": rep.tau, "train_share": rep.training_s / rep.search_training_s, "proj": rep.projected_tau,
+            row[start] = {"s": rep.wall_s, "tau": rep.tau, "train_share": rep.training_s / (rep.search_training_s or float("nan")), "proj": rep.projected_tau,
                           "verdict": rep.verdict.split(":")[0], "n": len(rep.students),
                           "continued": sum(bool(s["continued"]) for s in rep.students)}
         print(row, flush=True)

@@ -43,7 +43,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -51,7 +50,13 @@ from nas_student.distill import evaluate, train
 from nas_student.families import build
 from nas_student.search import pool
 from nas_student.search.context import SearchContext
+from nas_student.search.trust_pick import (MIN_FRONT, MIN_OFF, continues, long_runs_s, n_families, pick, pick_sizes,
+                                           pick_within, search_training_s, steps_of, with_steps)
 from nas_student.seeds import student_seed
+
+__all__ = ["HIGH", "MIN_FRONT", "MIN_OFF", "MODERATE", "TrustReport", "continues", "jobs", "long_runs_s", "n_families",
+           "pick", "pick_sizes", "pick_within", "projected", "run_trust", "search_training_s", "trust_steps",
+           "verdict", "with_steps"]  # the picking rule lives in trust_pick; its names stay reachable here
 
 #: verdict thresholds on Kendall tau (proxy vs longer training)
 HIGH, MODERATE = 0.7, 0.4
@@ -72,106 +77,13 @@ class TrustReport:
     #: earlier report) against the search's (:func:`search_training_s`; None without timing)
     training_s: float = 0.0
     search_training_s: float | None = None
+    reused: int = 0  # students whose longer run an earlier report of this run trained (its seconds counted)
 
 
 def trust_steps(ctx: SearchContext) -> int:
     t = ctx.cfg.search.trust
     return t.steps if t.steps is not None else max(ctx.cfg.budget.steps + 1,
                                                    round(t.steps_factor * ctx.cfg.budget.steps))
-
-
-def _spread(frame: pd.DataFrame, k: int) -> pd.DataFrame:
-    """``k`` rows evenly spaced through ``frame`` (all when it has no more)."""
-    if len(frame) <= k:
-        return frame
-    return frame.iloc[np.unique(np.linspace(0, len(frame) - 1, k).round().astype(int))]
-
-
-def pick(trials: pd.DataFrame, front: pd.DataFrame, max_front: int, off_front: int) -> pd.DataFrame:
-    """The students to re-train: up to ``max_front`` of the front (spread along its cost order)
-    and ``off_front`` trained students off it (spread over proxy accuracy); column ``on_front``."""
-    on = _spread(front, max_front).assign(on_front=True)
-    trained = trials[trials["feasible"] & trials["duplicate_of"].isna() & trials["accuracy"].notna()]
-    rest = trained[~trained["trial"].isin(front["trial"])].sort_values(["accuracy", "trial"])
-    off = _spread(rest, off_front).assign(on_front=False)
-    return pd.concat([on, off], ignore_index=True)
-
-
-#: the smallest pick a budget may shrink to: tau over 5 students still tells an order from noise
-MIN_FRONT, MIN_OFF = 4, 1
-
-
-def pick_sizes(max_front: int, off_front: int) -> list[tuple[int, int]]:
-    """(front, off-front) from the largest pick down to the smallest a budget may choose: the
-    front shrinks first (to ``MIN_FRONT``), then the off-front students (to ``MIN_OFF``)."""
-    sizes = [(max_front, off_front)]
-    f, o = max_front, off_front
-    while f > MIN_FRONT:
-        f -= 1
-        sizes.append((f, o))
-    while o > MIN_OFF:
-        o -= 1
-        sizes.append((f, o))
-    return sizes
-
-
-def with_steps(frame: pd.DataFrame, proxy: Any, steps: int, families: Any) -> pd.DataFrame:
-    """``frame`` with each student's own ``proxy_steps`` and ``long_steps``: the run's, or
-    times its family's ``budget.family_step_factor`` in a space of several families."""
-    if "arch" not in frame.columns:  # an empty front
-        return frame
-    fams = [json.loads(a).get("family") if isinstance(a, str) else None for a in frame["arch"]]
-    long = proxy.model_copy(update={"steps": steps})
-    return frame.assign(proxy_steps=[proxy.for_student(f, families).steps for f in fams],
-                        long_steps=[long.for_student(f, families).steps for f in fams])
-
-
-def _steps(r: Any, proxy_steps: int, steps: int) -> tuple[int, int, int]:
-    """A picked student's (proxy steps, steps its proxy run trained (fewer when it stopped
-    early), longer-run steps): its own columns (:func:`with_steps`) or the run's."""
-    own = int(getattr(r, "proxy_steps", proxy_steps))
-    stopped = getattr(r, "stopped_early", None)
-    done = int(stopped) if stopped is not None and not pd.isna(stopped) else own
-    return own, done, int(getattr(r, "long_steps", steps))
-
-
-def search_training_s(trials: pd.DataFrame) -> float | None:
-    """The search's training time: its trained trials' summed proxy training seconds (None when
-    the trials carry no timing)."""
-    if "train_s" not in trials.columns:
-        return None
-    t = trials.loc[trials["feasible"].astype(bool) & trials["accuracy"].notna(), "train_s"].dropna()
-    return float(t.sum()) if len(t) else None
-
-
-def long_runs_s(picked: pd.DataFrame, start: str, proxy_steps: int, steps: int) -> float:
-    """The picked students' longer runs in seconds, estimated from each one's own proxy run: its
-    time per step times the steps it adds (continued) or trains (from its initialisation)."""
-    cont = continues(picked, start)
-    total = 0.0
-    for r in picked.itertuples():
-        _, done, long = _steps(r, proxy_steps, steps)
-        per_step = float(r.train_s) / max(done, 1) if not pd.isna(r.train_s) else 0.0
-        total += per_step * ((long - done) if cont else long)
-    return total
-
-
-def pick_within(trials: pd.DataFrame, front: pd.DataFrame, s: Any, proxy_steps: int, steps: int) -> pd.DataFrame:
-    """The largest pick (:func:`pick_sizes` of ``s.max_front``, ``s.off_front``) whose longer runs
-    take at most ``s.budget`` x the search's training time; the smallest when none does, every
-    size when there is no budget or no timing. Fewer students cost less and judge more coarsely:
-    on mnist1d's CNN pool (a median of 6 picked instead of 8) "high" stayed right in 99 % of
-    virtual searches (96 % with 8), but the report told searches apart less (results/BENCHMARKS.md
-    section 12)."""
-    total = search_training_s(trials)
-    picked = pick(trials, front, s.max_front, s.off_front)
-    if s.budget is None or total is None:
-        return picked
-    for f, o in pick_sizes(s.max_front, s.off_front):
-        picked = pick(trials, front, f, o)
-        if long_runs_s(picked, s.start, proxy_steps, steps) <= s.budget * total:
-            return picked
-    return picked
 
 
 def projected(proxy: list[float], long: list[float]) -> list[float]:
@@ -203,8 +115,9 @@ def verdict(tau: float, n: int, projected_tau: float | None = None, families: in
     return "low: the proxy's ranking does not hold; search again with more --steps" + why
 
 
-def _load_cache(path: Path, steps: int) -> dict[str, tuple[float, bool]]:
-    """{arch_hash: (long accuracy, continued)} from an earlier report at the same steps."""
+def _load_cache(path: Path, steps: int) -> dict[str, tuple[float, bool, float, int | None]]:
+    """{arch_hash: (long accuracy, continued, training s, its own steps)} from an earlier report
+    at the same steps."""
     if not path.exists():
         return {}
     try:
@@ -213,7 +126,8 @@ def _load_cache(path: Path, steps: int) -> dict[str, tuple[float, bool]]:
         return {}
     if old.get("steps") != steps:
         return {}
-    return {s["arch_hash"]: (s["long_accuracy"], bool(s.get("continued", False))) for s in old.get("students", [])}
+    return {s["arch_hash"]: (s["long_accuracy"], bool(s.get("continued", False)), float(s.get("train_s") or 0.0),
+                             s.get("long_steps")) for s in old.get("students", [])}
 
 
 def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run_dir: Path) -> TrustReport:
@@ -225,19 +139,23 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     cache = _load_cache(run_dir / "trust.json", steps)
     rows = []
     trials, front = (with_steps(f, cfg.budget, steps, ctx.space.families) for f in (trials, front))
-    picked = pick_within(trials, front, s, cfg.budget.steps, steps)
-    weights = run_dir / "weights" if continues(picked, s.start) else None
+    kept = run_dir / "weights"
+    picked = pick_within(trials, front, s, cfg.budget.steps, steps, kept)
+    weights = kept if continues(picked, s.start) else None
     largest_first = picked.sort_values("macs", ascending=False, kind="stable")  # the shortest makespan on N processes
+    own = dict(zip(picked["arch_hash"], picked["long_steps"]))
     todo = [j for j in jobs(largest_first, weights, cfg.budget.steps, steps)  # trained the same way before: kept
-            if j.arch_hash not in cache or cache[j.arch_hash][1] != (j.start is not None)]
+            if j.arch_hash not in cache or cache[j.arch_hash][1] != (j.start is not None)
+            or cache[j.arch_hash][3] not in (None, own[j.arch_hash])]
     new = _long_accuracies(ctx, todo, budget)
-    cache.update({j.arch_hash: (new[j.arch_hash][0], j.start is not None) for j in todo})
+    cache.update({j.arch_hash: (new[j.arch_hash][0], j.start is not None, new[j.arch_hash][1], int(own[j.arch_hash]))
+                  for j in todo})
     for r in picked.itertuples():
         h = r.arch_hash
         rows.append({"trial": int(r.trial), "arch_hash": h, "on_front": bool(r.on_front),
                      "proxy_accuracy": float(r.accuracy), "long_accuracy": float(cache[h][0]),
                      "continued": cache[h][1], "macs": float(r.macs), "params": float(r.params),
-                     "proxy_steps": int(r.proxy_steps), "long_steps": int(r.long_steps)})
+                     "proxy_steps": int(r.proxy_steps), "long_steps": int(r.long_steps), "train_s": cache[h][2]})
     from scipy import stats  # imported here: 0.7 s that a search without the report does not pay
 
     proxy = [x["proxy_accuracy"] for x in rows]
@@ -250,7 +168,7 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
                               >= max(x["long_accuracy"] for x in fr))
     report = TrustReport(steps, cfg.budget.steps, rows, tau, p, proj, best_kept,
                          verdict(tau, len(rows), proj, n_families(picked)), time.perf_counter() - t0,
-                         sum(s for _, s in new.values()), search_training_s(trials))
+                         sum(x["train_s"] for x in rows), search_training_s(trials), len(rows) - len(todo))
     write(report, run_dir)
     return report
 
@@ -290,27 +208,13 @@ def _long_accuracy(ctx: SearchContext, job: Job, budget: Any) -> tuple[float, fl
     return evaluate(model, ctx.task.val.x, ctx.task.val.y)["accuracy"], res.wall_s
 
 
-def n_families(picked: pd.DataFrame) -> int:
-    return len({json.loads(a).get("family") for a in picked["arch"]})
-
-
-def continues(picked: pd.DataFrame, start: str) -> bool:
-    """Whether the longer runs continue the proxy runs (``start``: "proxy", "init", or "auto":
-    when every picked student is of one family). Across families a warm restart misleads: a
-    GRU restarted at 150 steps gains 0.03-0.11 less than when trained 300 steps from the start,
-    and that gain is what tells a slow starter apart (its projected ranking)."""
-    if start != "auto":
-        return start == "proxy"
-    return n_families(picked) <= 1
-
-
 def jobs(picked: pd.DataFrame, weights_dir: Path | None, proxy_steps: int, steps: int) -> list[Job]:
     """What to train for each picked student: continue from its kept weights (in ``weights_dir``;
     None: never) when they exist and it trained fewer steps than ``steps``; else from its
     initialisation."""
     out = []
     for r in picked.itertuples():
-        _, done, long = _steps(r, proxy_steps, steps)
+        _, done, long = steps_of(r, proxy_steps, steps)
         w = None if weights_dir is None else weights_dir / f"{r.arch_hash}.pt"
         out.append(Job(r.arch, r.arch_hash, w if w is not None and w.exists() and done < long else None, done))
     return out
@@ -375,8 +279,10 @@ def how_trained(report: TrustReport) -> str:
 def _share(report: TrustReport) -> str:
     if not report.search_training_s:
         return ""
-    return (f" The longer runs trained {report.training_s:.1f} s, {report.training_s / report.search_training_s:.0%} "
-            f"of the search's {report.search_training_s:.1f} s of training.")
+    again = f" ({report.reused} of them reused from an earlier report)" if report.reused else ""
+    return (f" The longer runs trained {report.training_s:.1f} s{again}, "
+            f"{report.training_s / report.search_training_s:.0%} of the search's {report.search_training_s:.1f} s "
+            "of training.")
 
 
 def markdown(report: TrustReport) -> str:

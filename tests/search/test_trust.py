@@ -97,6 +97,22 @@ def test_students_of_a_family_with_a_step_factor_are_judged_at_their_own_steps(t
     assert [(j.start, j.done) for j in jobs[:3]] == [(tmp_path / "h0.pt", 150), (tmp_path / "h1.pt", 300), (None, 300)]
 
 
+def test_trials_without_an_architecture_get_the_runs_steps_and_the_estimate_follows_the_jobs(tmp_path) -> None:
+    from nas_student.distill import ProxyRecipe
+
+    proxy = ProxyRecipe(family_step_factor={"rnn": 2})
+    trials = timed(3).assign(arch=['{"family": "rnn"}', "", math.nan])  # failed while sampling; queued
+    steps = trust.with_steps(trials, proxy, 300, ["cnn1d", "rnn"])
+    assert steps["proxy_steps"].tolist() == [300, 150, 150] and steps["long_steps"].tolist() == [600, 300, 300]
+    empty = pd.DataFrame()
+    assert trust.with_steps(empty, proxy, 300, ["rnn"]) is empty  # an empty front: nothing to add
+    one = timed(2).assign(arch=['{"family": "cnn1d"}'] * 2)  # 1 s and 2 s for 150 steps
+    (tmp_path / "h0.pt").write_bytes(b"")  # h1 kept no weights: it re-trains from its initialisation
+    assert trust.long_runs_s(one, "proxy", 150, 300, tmp_path) == pytest.approx(1 + 2 * 2)
+    assert trust.long_runs_s(one, "proxy", 150, 300) == pytest.approx(1 + 2)  # no folder given: weights assumed
+    assert trust.long_runs_s(one, "proxy", 150, 100) == pytest.approx((1 + 2) * 100 / 150)  # no more steps to add
+
+
 @pytest.mark.parametrize("tau,n,word", [(0.9, 10, "high"), (0.5, 10, "moderate"), (0.1, 10, "low"),
                                         (0.9, 3, "too few"), (math.nan, 10, "too few")])
 def test_verdict(tau: float, n: int, word: str) -> None:
@@ -198,6 +214,8 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
     monkeypatch.setattr(trust, "train", no_training)  # a second run re-uses trust.json
     again = trust.run_trust(out.ctx, out.trials, out.front, out.run_dir)
     assert [s["long_accuracy"] for s in again.students] == [s["long_accuracy"] for s in rep.students]
+    assert again.reused == len(rep.students) and again.training_s == pytest.approx(rep.training_s)  # their cost kept
+    assert f"({len(rep.students)} of them reused from an earlier report)" in (out.run_dir / "trust.md").read_text()
     init = dataclasses.replace(out.ctx, cfg=cfg.model_copy(update={"search": cfg.search.model_copy(
         update={"trust": TrustSettings(steps_factor=2.0, off_front=2, start="init", budget=None)})}))
     with pytest.raises(AssertionError, match="trained again"):  # trained another way: not re-used
