@@ -100,7 +100,10 @@ def verdict(tau: float, n: int, projected_tau: float | None = None, families: in
     searches: results/BENCHMARKS.md section 12)."""
     if n < 4 or math.isnan(tau):
         return "too few trained students to judge the proxy"
-    unsettled = projected_tau is not None and not math.isnan(projected_tau) and projected_tau < min(tau, HIGH)
+    # tau over n students is a multiple of 1 / C(n, 2): over 5, scipy gives 0.39999999999999997 for 0.4
+    tau = round(tau, 9)
+    projected_tau = None if projected_tau is None or math.isnan(projected_tau) else round(projected_tau, 9)
+    unsettled = projected_tau is not None and projected_tau < min(tau, HIGH)
     worst = min(tau, projected_tau) if unsettled else tau  # type: ignore[type-var]
     why = (f" (students still improve at different rates: the projected ranking has tau {projected_tau:.2f})"
            if unsettled else "")

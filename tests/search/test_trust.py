@@ -119,6 +119,19 @@ def test_verdict(tau: float, n: int, word: str) -> None:
     assert trust.verdict(tau, n).startswith(word)
 
 
+def test_a_tau_on_a_threshold_counts_as_reaching_it() -> None:
+    """Over 5 students tau moves in steps of 0.2; scipy computes 0.4 as 0.39999999999999997 (the
+    default demo's report said "low" for a projected tau printed as 0.40)."""
+    from scipy import stats
+
+    proxy, long = [0.7845, 0.9285, 0.944, 0.9615, 0.738], [0.836, 0.963, 0.9675, 0.97, 0.8245]  # that demo's students
+    ptau = stats.kendalltau(proxy, trust.projected(proxy, long))[0]
+    assert ptau < 0.4 and ptau == pytest.approx(0.4)
+    assert trust.verdict(stats.kendalltau(proxy, long)[0], 5, ptau).startswith("moderate")
+    assert trust.verdict(0.39999999999999997, 5).startswith("moderate") and trust.verdict(0.3999, 5).startswith("low")
+    assert trust.verdict(0.6999999999999999, 5).startswith("high")
+
+
 def test_students_of_several_families_are_at_most_moderate() -> None:
     assert trust.verdict(0.9, 8, 0.9, families=1).startswith("high")
     said = trust.verdict(0.9, 8, 0.9, families=3)
