@@ -132,6 +132,24 @@ def test_a_tau_on_a_threshold_counts_as_reaching_it() -> None:
     assert trust.verdict(0.6999999999999999, 5).startswith("high")
 
 
+def test_a_projected_swap_within_the_validation_noise_does_not_count() -> None:
+    """The default demo's students: the measured order held (tau 1.00) but three front students at
+    0.963-0.975 projected within 0.0006 of each other; scipy's tau over the projection was 0.20."""
+    from scipy import stats
+
+    proxy, long = [0.575, 0.9285, 0.945, 0.968, 0.8755], [0.6405, 0.963, 0.9705, 0.975, 0.9515]
+    assert stats.kendalltau(proxy, trust.projected(proxy, long))[0] == pytest.approx(0.2)
+    assert trust.projected_tau(proxy, long, n_val=2000) == pytest.approx(1.0)  # every reversal < 1 standard error
+    assert trust.projected_tau(proxy, long, n_val=10**9) == pytest.approx(0.2)  # noise-free: every reversal counts
+    assert trust.verdict(1.0, 5, trust.projected_tau(proxy, long, 2000)).startswith("high")
+    # slow starters (GRUs among CNNs and MLPs): every projected reversal counts without noise
+    proxy, long = [0.83, 0.49, 0.48, 0.43, 0.40, 0.37], [0.92, 0.52, 0.51, 0.50, 0.48, 0.46]
+    assert trust.projected_tau(proxy, long, 10**9) == pytest.approx(stats.kendalltau(proxy, trust.projected(proxy, long))[0])
+    # on 2,000: only the GRU at 0.43 -> 0.561 passing the MLP at 0.48 -> 0.538 (2.3 points, se 1.6) counts
+    assert trust.projected_tau(proxy, long, 2000) == pytest.approx(13 / 15)
+    assert math.isnan(trust.projected_tau([0.5, 0.5], [0.6, 0.7], 2000))  # no ordered pair
+
+
 def test_students_of_several_families_are_at_most_moderate() -> None:
     assert trust.verdict(0.9, 8, 0.9, families=1).startswith("high")
     said = trust.verdict(0.9, 8, 0.9, families=3)
