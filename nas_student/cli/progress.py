@@ -50,7 +50,7 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
             console.print(f"Multi-task: {len(io.heads)} tasks ({', '.join(io.head_names)}), one head each; accuracy is "
                           f"their mean; costs are fractions of the {cfg.price_against} of their teachers'.")
         own = {f: cfg.budget.for_student(f, ctx.space.families).steps for f in set(ctx.space.families)}
-        longer = ", ".join(f"{f} {n}" for f, n in sorted(own.items()) if n != cfg.budget.steps)
+        longer = state["longer"] = ", ".join(f"{f} {n}" for f, n in sorted(own.items()) if n != cfg.budget.steps)
         console.print(f"Space {ctx.space.name!r} ({ctx.space.family}), {cfg.search.sampler} sampler, "
                       f"seed {cfg.search.seed}, {cfg.budget.steps} KD steps per student"
                       f"{f' ({longer})' if longer else ''}, device {ctx.device}.")
@@ -73,7 +73,7 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         progress.stop()
         from nas_student.search.trust import trust_steps
 
-        factor = " (families with a step factor in proportion)" if cfg.budget.family_step_factor else ""
+        factor = f" (proxy steps {state['longer']}: in proportion)" if state.get("longer") else ""
         status.update(f"Trust report: re-training the front and a few others for "
                       f"{trust_steps(state['ctx'])} steps{factor}...")
         status.start()

@@ -5,8 +5,8 @@ trains the front's students (at most ``max_front``, spread along the front) and 
 off-front ones (``off_front``, spread over the proxy accuracies) for longer
 (``steps_factor`` x the proxy's steps, or ``steps``); fewer (down to 4 + 1) when those runs
 would take more than ``budget`` (20 %) of the search's training time. It scores them on the
-same validation split, and reports Kendall's tau between proxy and longer-run accuracy, on this user's task. The
-longer run *continues* each student's proxy run from the weights the search kept
+same validation split and reports Kendall's tau between proxy and longer-run accuracy, on this
+user's task. The longer run *continues* each student's proxy run from the weights the search kept
 (``weights/<hash>.pt``): the remaining steps only, with the proxy's recipe and a fresh schedule
 (a warm restart), so the report costs half of what re-training from the start did. That is
 the default (``start: auto``) when the picked students are all of one family; across families
