@@ -27,8 +27,19 @@ def shown(v: float, args) -> float:
     return -v if args.metric == "perplexity" else v
 
 
+def target_split(args) -> str:
+    """Where the target is scored: the task's test split, or ``--big-test``'s fresh signals."""
+    return "bigtest" if getattr(args, "big_test", 0) else "test"
+
+
+def target_text(args) -> str:
+    return (f"{args.metric} on {args.big_test:,} fresh signals (the generator's seed "
+            f"{args.big_test_seed}, none in the task's data)"
+            if getattr(args, "big_test", 0) else f"test {args.metric}")
+
+
 def full_runs(st: dict, args) -> list[float]:
-    return [score_of(st["m"][f"full@s{k}"], "test", args) for k in range(args.full_seeds)]
+    return [score_of(st["m"][f"full@s{k}"], target_split(args), args) for k in range(args.full_seeds)]
 
 
 def target(st: dict, args) -> float:
@@ -220,8 +231,8 @@ def report(args, cache: dict, done: list[dict], wall: float) -> str:
         f"Command: `python bench/proxy_fidelity.py {' '.join(sys.argv[1:])}` ({wall / 60:.0f} min of this "
         "invocation; cached measurements are reused).", "",
         f"{len(done)} feasible students drawn uniformly from `{args.space}` (seed {args.seed}; rules kept, <= the "
-        f"default bounds {', '.join(f'{k} <= {v:,.0f}' for k, v in cache['bounds'].items())}). **Target**: test "
-        f"{args.metric} after the full recipe (KD, {args.full_steps} steps, `Recipe`'s defaults: lr 3e-3 cosine, "
+        f"default bounds {', '.join(f'{k} <= {v:,.0f}' for k, v in cache['bounds'].items())}). **Target**: "
+        f"{target_text(args)} after the full recipe (KD, {args.full_steps} steps, `Recipe`'s defaults: lr 3e-3 cosine, "
         f"T = 4, alpha 0.9, beta 0.1), the mean over {args.full_seeds} init seeds. Proxy scores are on the "
         "validation split (what the search sees); test is disjoint. Target range: "
         f"min {tgt[0]:.4f}, median {statistics.median(tgt):.4f}, max {tgt[-1]:.4f}.", "",
@@ -466,7 +477,7 @@ def front(args, done: list[dict]) -> list[str]:
                   + (f"**Below the 0.85 the issue requires ({'; '.join(low)}): a proxy tau on this target is "
                      "capped by the target's noise, and differences between proxies smaller than the spread "
                      "over proxy seeds mean nothing.** " if low else "Both are at or above the 0.85 the issue requires. ")
-                  + f"From the spread of the runs (one-way random effects; test {args.metric}): the "
+                  + f"From the spread of the runs (one-way random effects; {target_text(args)}): the "
                   f"between-student sd of the target is {rel['sd_between']:.4f} "
                   f"and the run-to-run sd {rel['sd_within']:.4f} (all); {rel_top['sd_between']:.4f} and "
                   f"{rel_top['sd_within']:.4f} (top half). Under a normal model, the mean of "
@@ -551,7 +562,7 @@ def per_student(args, done: list[dict], default_name: str | None) -> list[str]:
     if default_name:
         cols += [f"{default_name}@{s}" for s in args.variants[default_name][1]]
     out = [f"Per student (proxy columns: validation {args.metric}; `{default_name}` = the default proxy; "
-           f"full: test {args.metric} per init seed):", "",
+           f"full: {target_text(args)} per init seed):", "",
            "| student | MACs | params | " + " | ".join(cols) + " | full (per seed) | target |",
            "|---|---:|---:|" + "---:|" * (len(cols) + 2)]
     for st in done:
