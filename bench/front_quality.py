@@ -49,13 +49,13 @@ def value(m: dict, family: str | None, proxy: str) -> float:
     return m[other if other is not None and family in fams else base]["val_accuracy"]
 
 
-def load(cache: Path, proxies: list[str]) -> tuple[pd.DataFrame, dict[str, float]]:
+def load(cache: Path, proxies: list[str], target: str = "test") -> tuple[pd.DataFrame, dict[str, float]]:
     data = json.loads((cache / "students.json").read_text())
     rows = []
     for i, s in enumerate(data["students"]):
         f = cache / f"{s['hash']}.json"
         m = json.loads(f.read_text()) if f.exists() else {}
-        full = [v["test_accuracy"] for k, v in m.items() if k.startswith("full@s")]
+        full = [v[f"{target}_accuracy"] for k, v in m.items() if k.startswith("full@s")]
         needed = {x for p in proxies for x in parts(p)[:2] if x is not None}
         if not full or any(x not in m for x in needed):
             continue
@@ -84,10 +84,13 @@ def main() -> None:
     ap.add_argument("--students", type=int, default=30)
     ap.add_argument("--searches", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target", choices=("test", "bigtest"), default="test",
+                    help="full training scored on the task's test split, or on the fresh signals of "
+                         "proxy_fidelity.py --big-test")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     proxies = [p for p in args.proxies.split(",") if p]
-    pool, bounds = load(Path(args.cache), proxies)
+    pool, bounds = load(Path(args.cache), proxies, args.target)
     rng = np.random.default_rng(args.seed)
     res = {p: [] for p in proxies}
     for _ in range(args.searches):
@@ -99,10 +102,10 @@ def main() -> None:
         "# Fronts chosen by each proxy, judged by full training",
         "",
         f"Command: `python bench/front_quality.py --cache {args.cache} --proxies {args.proxies} "
-        f"--students {args.students} --searches {args.searches} --seed {args.seed}`",
+        f"--students {args.students} --searches {args.searches} --seed {args.seed} --target {args.target}`",
         "",
         f"Pool: {len(pool)} students ({', '.join(f'{k}: {v}' for k, v in pool['family'].value_counts().items())}), "
-        f"each with every proxy and full training (test accuracy, mean over its seeds). {args.searches} virtual "
+        f"each with every proxy and full training ({args.target} accuracy, mean over its seeds). {args.searches} virtual "
         f"searches of {args.students} students drawn uniformly (the same draws for every proxy). *HV*: the "
         "hypervolume of the proxy's front with each student's full-training accuracy (costs scaled by the bounds). "
         "*Best*: the full-training accuracy of the front's best student by the proxy (`--recommend best`); "
