@@ -60,13 +60,13 @@ def named(way: str, proxy: str) -> str:
     return way.replace("p", proxy, 1)
 
 
-def load(cache: Path, ways: dict, proxy: str = "p") -> pd.DataFrame:
+def load(cache: Path, ways: dict, proxy: str = "p", target: str = "test") -> pd.DataFrame:
     students = json.loads((cache / "students.json").read_text())["students"]
     rows = []
     for i, s in enumerate(students):
         f = cache / f"{s['hash']}.json"
         m = json.loads(f.read_text()) if f.exists() else {}
-        full = [m[k]["test_accuracy"] for k in m if k.startswith("full@s")]
+        full = [m[k][f"{target}_accuracy"] for k in m if k.startswith("full@s")]
         needs = [named(k, proxy) for k in ["p@150", *ways["auto"][1]]]
         if any(k not in m for k in needs) or not full:
             continue
@@ -124,17 +124,20 @@ def main() -> None:
     ap.add_argument("--off-front", type=int, default=TrustSettings().off_front)
     ap.add_argument("--budget", type=float, default=TrustSettings().budget,
                     help="the longer runs' share of the search's training time (0: no limit)")
+    ap.add_argument("--target", choices=("test", "bigtest"), default="test",
+                    help="full training scored on the task's test split, or on the fresh signals of "
+                         "proxy_fidelity.py --big-test")
     args = ap.parse_args()
     ways = long_runs(args.fresh, args.continued)
     settings = TrustSettings(max_front=args.max_front, off_front=args.off_front, budget=args.budget or None)
-    pool = load(Path(args.cache), ways, args.proxy)  # students with both longer runs: the ways compared on the same draws
+    pool = load(Path(args.cache), ways, args.proxy, args.target)  # students with both longer runs: the ways compared on the same draws
     by_way = {}
     for way in ways:
         rng = np.random.default_rng(args.seed)
         by_way[way] = pd.DataFrame([virtual_search(pool, args.students, rng, settings, way, ways)
                                     for _ in range(args.searches)])
     extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k in ("fresh", "continued", "max_front", "off_front", "budget") and v != ap.get_default(k))
+                    if k in ("fresh", "continued", "max_front", "off_front", "budget", "target") and v != ap.get_default(k))
     lines = [
         "# Trust report vs full training (calibration)",
         "",
