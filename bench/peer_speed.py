@@ -9,7 +9,9 @@ process keeps its defaults (no thread setting is imposed) except the arm `nas-st
 (1 thread)`, the one-process search held to one torch thread (`OMP_NUM_THREADS=1`): against it the
 two-process default shows how far the parallel search scales, apart from how much a second torch
 thread already gives one process; and the arm `nas-student --focus front`, the default with the
-sampler on every objective (as the script's TPE) instead of accuracy within the bounds. The
+sampler on every objective (as the script's TPE) instead of accuracy within the bounds; and the
+arm `nas-student --storage journal`, the default with its study in an Optuna journal file
+instead of SQLite. The
 trust report is off (`--no-trust`): the script has none. The hypervolume is over the feasible trials' proxy
 accuracy, MACs and params as ratios to the teacher, reference (1, 0.1, 0.1) (objectives
 normalised by the bounds, `nas_student.results.hypervolume`).
@@ -36,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 from nas_student.results.hypervolume import hypervolume  # noqa: E402
 
 ARMS = ("nas-student", "nas-student --workers 1", "optuna script", "nas-student --workers 1 (1 thread)",
-        "nas-student --focus front")
+        "nas-student --focus front", "nas-student --storage journal")
 
 
 def _run(cmd: list[str], log: Path, threads: int | None = None) -> float:
@@ -62,9 +64,12 @@ def run_arm(arm: str, task: str, seed: int, trials: int, work: Path, space: str 
         workers = ["--workers", "1"] if "--workers 1" in arm else []
         one_thread = arm.endswith("(1 thread)")
         focus = ["--focus", "front"] if arm.endswith("--focus front") else []
-        name = f"{task}-s{seed}-{'w1' if workers else 'auto'}{'t1' if one_thread else ''}{'-front' if focus else ''}"
+        journal = arm.endswith("--storage journal")
+        name = (f"{task}-s{seed}-{'w1' if workers else 'auto'}{'t1' if one_thread else ''}{'-front' if focus else ''}"
+                f"{'-journal' if journal else ''}")
+        storage = ["--storage", f"journal:{work / name}.journal"] if journal else []
         wall = _run([sys.executable, "-m", "nas_student.cli", "search", "--task", task, "--seed", str(seed),
-                     "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work), *workers, *focus,
+                     "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work), *workers, *focus, *storage,
                      *(["--space", space] if space else []), *(["--sampler", sampler] if sampler else [])],
                     work / f"{name}.log", threads=1 if one_thread else None)
         d = pd.read_csv(work / name / "trials.csv")
@@ -141,6 +146,10 @@ def report(rows: list[dict], tasks: list[str]) -> str:
         if tf:
             lines.append(f"- `--focus front` (the sampler on every objective, as the script's) over the script: "
                          f"time per trial {_spread(tf)}, hypervolume {_spread(hf)}")
+        tj, hj = ratios(ARMS[5], ARMS[2], "s_per_trial"), ratios(ARMS[5], ARMS[2], "hypervolume")
+        if tj:
+            lines.append(f"- `--storage journal` (the study in an Optuna journal file instead of SQLite) over the "
+                         f"script: time per trial {_spread(tj)}, hypervolume {_spread(hj)}")
         t1_ratio = ratios(ARMS[1], ARMS[2], "s_per_trial")
         if t1_ratio:
             lines.append(f"- one process (`--workers 1`) over the script: time per trial {_spread(t1_ratio)}")
