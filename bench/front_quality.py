@@ -105,8 +105,9 @@ def main() -> None:
         f"--students {args.students} --searches {args.searches} --seed {args.seed} --target {args.target}`",
         "",
         f"Pool: {len(pool)} students ({', '.join(f'{k}: {v}' for k, v in pool['family'].value_counts().items())}), "
-        f"each with every proxy and full training ({args.target} accuracy, mean over its seeds). {args.searches} virtual "
-        f"searches of {args.students} students drawn uniformly (the same draws for every proxy). *HV*: the "
+        f"each with every proxy and full training ({args.target} accuracy, mean over its seeds). "
+        f"{args.searches} virtual searches of {args.students} students drawn uniformly (the same draws for "
+        "every proxy). *HV*: the "
         "hypervolume of the proxy's front with each student's full-training accuracy (costs scaled by the bounds). "
         "*Best*: the full-training accuracy of the front's best student by the proxy (`--recommend best`); "
         "*regret*: the draw's best full-training accuracy minus it.",

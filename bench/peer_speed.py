@@ -8,11 +8,11 @@ outputs and every trial: what a user waits for), the teacher cached beforehand f
 process keeps its defaults (no thread setting is imposed) except the arm `nas-student --workers 1
 (1 thread)`, the one-process search held to one torch thread (`OMP_NUM_THREADS=1`): against it the
 two-process default shows how far the parallel search scales, apart from how much a second torch
-thread already gives one process; and the arm `nas-student --focus front`, the default with the
+thread already gives one process; the arm `nas-student --focus front`, the default with the
 sampler on every objective (as the script's TPE) instead of accuracy within the bounds; and the
 arm `nas-student --storage journal`, the default with its study in an Optuna journal file
-instead of SQLite. The
-trust report is off (`--no-trust`): the script has none. The hypervolume is over the feasible trials' proxy
+instead of SQLite. The trust report is off (`--no-trust`): the script has none. The
+hypervolume is over the feasible trials' proxy
 accuracy, MACs and params as ratios to the teacher, reference (1, 0.1, 0.1) (objectives
 normalised by the bounds, `nas_student.results.hypervolume`).
 
@@ -65,12 +65,13 @@ def run_arm(arm: str, task: str, seed: int, trials: int, work: Path, space: str 
         one_thread = arm.endswith("(1 thread)")
         focus = ["--focus", "front"] if arm.endswith("--focus front") else []
         journal = arm.endswith("--storage journal")
-        name = (f"{task}-s{seed}-{'w1' if workers else 'auto'}{'t1' if one_thread else ''}{'-front' if focus else ''}"
-                f"{'-journal' if journal else ''}")
+        name = (f"{task}-s{seed}-{'w1' if workers else 'auto'}{'t1' if one_thread else ''}"
+                f"{'-front' if focus else ''}{'-journal' if journal else ''}")
         storage = ["--storage", f"journal:{work / name}.journal"] if journal else []
         wall = _run([sys.executable, "-m", "nas_student.cli", "search", "--task", task, "--seed", str(seed),
-                     "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work), *workers, *focus, *storage,
-                     *(["--space", space] if space else []), *(["--sampler", sampler] if sampler else [])],
+                     "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work),
+                     *workers, *focus, *storage, *(["--space", space] if space else []),
+                     *(["--sampler", sampler] if sampler else [])],
                     work / f"{name}.log", threads=1 if one_thread else None)
         d = pd.read_csv(work / name / "trials.csv")
         d = d[(d.state == "COMPLETE") & d.feasible.astype(bool)]

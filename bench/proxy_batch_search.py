@@ -51,8 +51,9 @@ def search(arm: str, seed: int, trials: int, work: Path) -> dict:
                    "--run", run, "--results-dir", str(work), *extra, log=work / f"{run}.log")
         timing.write_text(json.dumps({"wall_s": wall}))
     d = pd.read_csv(work / run / "trials.csv")
-    return {"arm": arm, "seed": seed, "run": run, "trials": trials, "wall_s": json.loads(timing.read_text())["wall_s"],
-            "trained": int(d["accuracy"].notna().sum()) if "accuracy" in d else None}
+    return {"arm": arm, "seed": seed, "run": run, "trials": trials,
+            "wall_s": json.loads(timing.read_text())["wall_s"],
+            "scored": int(d["accuracy"].notna().sum()) if "accuracy" in d else None}
 
 
 def full(run: str, work: Path, seeds: int, recipe: Path) -> dict:
@@ -96,18 +97,18 @@ def write(rows: list[dict], args) -> None:
              "MACs % / params % of teacher | full KD accuracy |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         rep, acc = r["report"], r["report"]["kd"]["accuracy"]
-        lines.append(f"| {r['arm']} | {r['seed']} | {r['trials']} | {r['trained']} | {r['wall_s']:.1f} | "
+        lines.append(f"| {r['arm']} | {r['seed']} | {r['trials']} | {r['scored']} | {r['wall_s']:.1f} | "
                      f"{100 * rep['macs_ratio']:.2f} / {100 * rep['params_ratio']:.2f} | "
                      f"{acc['mean']:.4f} ± {acc['sd']:.4f} |")
     by = {a: [r for r in rows if r["arm"] == a] for a in ("default", "b256")}
     med = lambda a, f: statistics.median(f(r) for r in by[a])  # noqa: E731
     diff = [b["report"]["kd"]["accuracy"]["mean"] - d["report"]["kd"]["accuracy"]["mean"]
             for d, b in zip(by["default"], by["b256"])]
-    lines += ["", f"- Search wall time, median: default {med('default', lambda r: r['wall_s']):.1f} s, batch 256 "
-              f"{med('b256', lambda r: r['wall_s']):.1f} s.",
-              f"- Recommended student fully trained, median: default {med('default', lambda r: r['report']['kd']['accuracy']['mean']):.4f}, "
-              f"batch 256 {med('b256', lambda r: r['report']['kd']['accuracy']['mean']):.4f}; batch 256 minus default per "
-              f"seed: {', '.join(f'{d:+.4f}' for d in diff)}."]
+    wall = {a: med(a, lambda r: r["wall_s"]) for a in by}
+    acc = {a: med(a, lambda r: r["report"]["kd"]["accuracy"]["mean"]) for a in by}
+    lines += ["", f"- Search wall time, median: default {wall['default']:.1f} s, batch 256 {wall['b256']:.1f} s.",
+              f"- Recommended student fully trained, median: default {acc['default']:.4f}, batch 256 "
+              f"{acc['b256']:.4f}; batch 256 minus default per seed: {', '.join(f'{d:+.4f}' for d in diff)}."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

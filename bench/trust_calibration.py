@@ -130,14 +130,16 @@ def main() -> None:
     args = ap.parse_args()
     ways = long_runs(args.fresh, args.continued)
     settings = TrustSettings(max_front=args.max_front, off_front=args.off_front, budget=args.budget or None)
-    pool = load(Path(args.cache), ways, args.proxy, args.target)  # students with both longer runs: the ways compared on the same draws
+    # students with both longer runs: the ways compared on the same draws
+    pool = load(Path(args.cache), ways, args.proxy, args.target)
     by_way = {}
     for way in ways:
         rng = np.random.default_rng(args.seed)
         by_way[way] = pd.DataFrame([virtual_search(pool, args.students, rng, settings, way, ways)
                                     for _ in range(args.searches)])
     extra = "".join(f" --{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                    if k in ("fresh", "continued", "max_front", "off_front", "budget", "target") and v != ap.get_default(k))
+                    if k in ("fresh", "continued", "max_front", "off_front", "budget", "target")
+                    and v != ap.get_default(k))
     lines = [
         "# Trust report vs full training (calibration)",
         "",
