@@ -59,6 +59,9 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     # kd@S and full: full training's recipe (Recipe's defaults) at S steps; variants change it
     ov, steps = for_family(overrides or {}, arch.get("family"), steps)
     more = int(ov.pop("continue", 0))
+    per_layer = ov.pop("per_layer", None)
+    if per_layer is not None:  # steps in proportion to the student's depth (its blocks)
+        steps = int(per_layer) * depth(arch)
     budget = Recipe.model_validate({**Recipe().model_dump(), **ov, "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,
                 teacher_logits=ctx.teacher_train_logits if kd else None, seed=seed)
@@ -113,6 +116,11 @@ def for_family(overrides: dict, family: str | None, steps: int) -> tuple[dict, i
     return out, int(out.pop("steps", steps))
 
 
+def depth(arch: dict) -> int:
+    """A 1-D CNN student's blocks (every stage's depth summed); 1 for other families."""
+    return sum(st["depth"] for st in arch.get("stages", [])) or 1
+
+
 def plan(args) -> list[tuple[str, int, bool, int, dict]]:
     """(name, steps, kd, seed_base, recipe overrides) per measurement of a student, cheapest
     first: the proxies, their variants, then the full recipe from ``--full-seeds`` init seeds."""
@@ -129,7 +137,8 @@ def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[in
     budgets)}; a variant without ``@`` is measured at ``steps`` (``--variant-steps``). The key
     ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0);
     nor is ``continue=N``: N more steps of the same recipe from the trained weights (a fresh
-    schedule, as the trust report continues a proxy run).
+    schedule, as the trust report continues a proxy run); nor is ``per_layer=K``: K steps per
+    block of the student (:func:`depth`), in place of the variant's budget.
     A key ``FAMILY.key`` applies to one family's students only (:func:`for_family`): a
     per-family recipe, e.g. ``fam:lr=0.01,temperature=1,rnn.lr=0.03,transformer.steps=300``."""
     out = {}

@@ -313,6 +313,9 @@ class RunConfig(_Model):
         if self.search.early_stop and self.budget.family_step_factor:
             raise ValueError("search.early_stop compares students at the same step, so it cannot be combined with "
                              "budget.family_step_factor (students of those families train longer); drop one of them")
+        if self.search.early_stop and self.budget.steps_per_layer is not None:
+            raise ValueError("search.early_stop compares students at the same step, so it cannot be combined with "
+                             "budget.steps_per_layer (deeper students train longer); drop one of them")
         return self
 
     @property

@@ -49,11 +49,12 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         if io.heads:  # a multi-task student: what "accuracy" means here
             console.print(f"Multi-task: {len(io.heads)} tasks ({', '.join(io.head_names)}), one head each; accuracy is "
                           f"their mean; costs are fractions of the {cfg.price_against} of their teachers'.")
-        own = {f: cfg.budget.for_student(f, ctx.space.families).steps for f in set(ctx.space.families)}
-        longer = state["longer"] = ", ".join(f"{f} {n}" for f, n in sorted(own.items()) if n != cfg.budget.steps)
+        factors = cfg.budget.family_step_factor if len(set(ctx.space.families)) > 1 else {}
+        longer = state["longer"] = ", ".join(f"{f} x{factors[f]:g}" for f in sorted(set(ctx.space.families) & set(factors)))
+        per = (f"{cfg.budget.steps_per_layer} KD steps per layer of the student" if cfg.budget.steps_per_layer
+               else f"{cfg.budget.steps} KD steps per student")
         console.print(f"Space {ctx.space.name!r} ({ctx.space.family}), {cfg.search.sampler} sampler, "
-                      f"seed {cfg.search.seed}, {cfg.budget.steps} KD steps per student"
-                      f"{f' ({longer})' if longer else ''}, device {ctx.device}.")
+                      f"seed {cfg.search.seed}, {per}{f' ({longer})' if longer else ''}, device {ctx.device}.")
         if done >= cfg.search.trials:
             console.print(f"The run already has {done} finished trials (--trials {cfg.search.trials}): "
                           "nothing to search; pass a larger --trials to add more.")
@@ -73,7 +74,8 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         progress.stop()
         from nas_student.search.trust import trust_steps
 
-        factor = f" (proxy steps {state['longer']}: in proportion)" if state.get("longer") else ""
+        factor = (" (each student in proportion to its own proxy steps)"
+                  if state.get("longer") or cfg.budget.steps_per_layer else "")
         status.update(f"Trust report: re-training the front and a few others for "
                       f"{trust_steps(state['ctx'])} steps{factor}...")
         status.start()

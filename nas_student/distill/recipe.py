@@ -25,9 +25,9 @@ Every field has a default, so ``{}`` is a valid recipe (the search's default pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
@@ -178,6 +178,11 @@ class ProxyRecipe(Recipe):
     #: 8.2 % of full training's steps instead of 5 %; mean of 3 init seeds, results/BENCHMARKS.md
     #: section 10). Off by default (the cost, and on that pool the front is CNNs either way).
     family_step_factor: dict[str, Annotated[float, Field(ge=0.1, le=100)]] = Field(default_factory=dict)
+    #: steps per layer of the student (its family's depth: CNN blocks, MLP hidden layers, RNN
+    #: or Transformer layers), in place of ``steps``: a short run ranks shallow students above
+    #: where full training puts them and deep ones below (they start slower and end higher), and
+    #: steps in proportion to depth undo much of that. None: every student trains ``steps``.
+    steps_per_layer: Annotated[int, Field(ge=1, le=10**6)] | None = None
 
     @field_validator("family_lr", "family_step_factor")
     @classmethod
@@ -189,19 +194,34 @@ class ProxyRecipe(Recipe):
             raise ValueError(f"unknown family {unknown[0]!r}; the families are {', '.join(family_names())}")
         return v
 
-    def for_student(self, family: str | None, families: Sequence[str]) -> "ProxyRecipe":
-        """The recipe a student of ``family`` trains with in a space of ``families``: ``lr``
-        from :attr:`family_lr` and ``steps`` times :attr:`family_step_factor` when the space
-        mixes families (the only case measured, and the only one where students of different
-        families are ranked against each other); else this recipe."""
-        if len(set(families)) < 2:
-            return self
+    def scaled(self, steps: int) -> "ProxyRecipe":
+        """This proxy run for ``steps`` steps, and :attr:`steps_per_layer` in proportion (the
+        trust report's longer runs)."""
+        update: dict[str, Any] = {"steps": steps}
+        if self.steps_per_layer is not None:
+            update["steps_per_layer"] = max(1, round(self.steps_per_layer * steps / self.steps))
+        return self.model_copy(update=update)
+
+    def for_student(self, arch: Mapping[str, Any] | None, families: Sequence[str]) -> "ProxyRecipe":
+        """The recipe the student ``arch`` trains with in a space of ``families``: its steps
+        from :attr:`steps_per_layer` where set; ``lr`` from :attr:`family_lr` and ``steps``
+        times :attr:`family_step_factor` when the space mixes families (the only case
+        measured, and the only one where students of different families are ranked against
+        each other); else this recipe."""
+        family = (arch or {}).get("family")
+        steps = self.steps
+        if self.steps_per_layer is not None and family is not None:
+            from nas_student.families import get_family
+
+            steps = self.steps_per_layer * get_family(family).depth(dict(arch or {}))
         update: dict[str, float | int] = {}
-        if family in self.family_lr:
-            update["lr"] = self.family_lr[family]
-        if family in self.family_step_factor:
-            update["steps"] = steps = max(1, round(self.steps * self.family_step_factor[family]))
-            update["warmup_steps"] = min(self.warmup_steps, steps - 1)
+        if len(set(families)) >= 2:
+            if family in self.family_lr:
+                update["lr"] = self.family_lr[family]
+            if family in self.family_step_factor:
+                steps = max(1, round(steps * self.family_step_factor[family]))
+        if steps != self.steps:
+            update.update(steps=steps, warmup_steps=min(self.warmup_steps, steps - 1))
         return self.model_copy(update=update) if update else self
 
 

@@ -230,6 +230,9 @@ class _ConvFamily(Family):
         refuse_tokens(self.name, io)
         return CNN(self.parse(arch), io, dims=self.dims)  # type: ignore[arg-type]
 
+    def depth(self, arch: dict[str, Any]) -> int:
+        return sum(int(s["depth"]) for s in arch["stages"])
+
 
 @register
 class CNNFamily(_ConvFamily):

@@ -45,6 +45,9 @@ class HybridFamily(Family):
     name = "hybrid"
     arch_model = HybridArch
 
+    def depth(self, arch: dict[str, Any]) -> int:
+        return int(arch["layers"])
+
     def build(self, arch: dict[str, Any], io: ModelIO) -> TappedModel:
         a: HybridArch = self.parse(arch)  # type: ignore[assignment]
         if a.cell == "transformer":

@@ -57,6 +57,9 @@ class MLPFamily(Family):
     name = "mlp"
     arch_model = MLPArch
 
+    def depth(self, arch: dict[str, Any]) -> int:
+        return max(1, len(arch["layers"]))
+
     def build(self, arch: dict[str, Any], io: ModelIO) -> TappedModel:
         refuse_tokens("mlp", io)
         return MLP(self.parse(arch), io)  # type: ignore[arg-type]

@@ -71,5 +71,8 @@ class RNNFamily(Family):
     name = "rnn"
     arch_model = RNNArch
 
+    def depth(self, arch: dict[str, Any]) -> int:
+        return int(arch["layers"])
+
     def build(self, arch: dict[str, Any], io: ModelIO) -> TappedModel:
         return SeqRNN(self.parse(arch), io)  # type: ignore[arg-type]

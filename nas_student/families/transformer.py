@@ -160,5 +160,8 @@ class TransformerFamily(Family):
     name = "transformer"
     arch_model = TransformerArch
 
+    def depth(self, arch: dict[str, Any]) -> int:
+        return int(arch["layers"])
+
     def build(self, arch: dict[str, Any], io: ModelIO) -> TappedModel:
         return SeqTransformer(self.parse(arch), io)  # type: ignore[arg-type]

@@ -106,7 +106,7 @@ class Objective:
             self._check_memory(trial, memory.training_bytes(  # activations known now
                 cost.params, sum(cost.other_ops.values()), ctx.cfg.budget.batch_size))
             stopper = early_stop.hook(ctx, trial, model, costs)
-            budget = ctx.cfg.budget.for_student(arch.get("family"), ctx.space.families)
+            budget = ctx.cfg.budget.for_student(arch, ctx.space.families)
             res = train(model, *ctx.task.distillation_set(), budget, teacher=ctx.task.teacher,
                         teacher_logits=ctx.teacher_train_logits, seed=student_seed(h, ctx.cfg.search.seed),
                         on_step=stopper)

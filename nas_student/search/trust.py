@@ -163,7 +163,7 @@ def run_trust(ctx: SearchContext, trials: pd.DataFrame, front: pd.DataFrame, run
     t0 = time.perf_counter()
     cfg, s = ctx.cfg, ctx.cfg.search.trust
     steps = trust_steps(ctx)
-    budget = cfg.budget.model_copy(update={"steps": steps})
+    budget = cfg.budget.scaled(steps)
     cache = _load_cache(run_dir / "trust.json", steps)
     rows = []
     trials, front = (with_steps(f, cfg.budget, steps, ctx.space.families) for f in (trials, front))
@@ -224,7 +224,7 @@ def _long_accuracy(ctx: SearchContext, job: Job, budget: Any) -> tuple[float, fl
     torch.manual_seed(seed)  # the proxy's initialisation
     arch = json.loads(job.arch)
     model = build(arch, ctx.task.io)
-    budget = budget.for_student(arch.get("family"), ctx.space.families)  # the proxy's own lr
+    budget = budget.for_student(arch, ctx.space.families)  # the proxy's own lr and steps
     if job.start is not None:
         model.load_state_dict(torch.load(job.start, map_location="cpu", weights_only=True))
         more = budget.steps - job.done

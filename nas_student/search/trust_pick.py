@@ -53,13 +53,14 @@ def pick_sizes(max_front: int, off_front: int) -> list[tuple[int, int]]:
 
 def with_steps(frame: pd.DataFrame, proxy: Any, steps: int, families: Any) -> pd.DataFrame:
     """``frame`` with each student's own ``proxy_steps`` and ``long_steps``: the run's, or
-    times its family's ``budget.family_step_factor`` in a space of several families."""
+    its own by ``budget.steps_per_layer`` and (in a space of several families) its family's
+    ``budget.family_step_factor``."""
     if "arch" not in frame.columns:  # an empty front
         return frame
-    fams = [json.loads(a).get("family") if isinstance(a, str) and a else None for a in frame["arch"]]  # "": no arch
-    long = proxy.model_copy(update={"steps": steps})
-    return frame.assign(proxy_steps=[proxy.for_student(f, families).steps for f in fams],
-                        long_steps=[long.for_student(f, families).steps for f in fams])
+    archs = [json.loads(a) if isinstance(a, str) and a else None for a in frame["arch"]]  # "": no arch
+    long = proxy.scaled(steps)
+    return frame.assign(proxy_steps=[proxy.for_student(a, families).steps for a in archs],
+                        long_steps=[long.for_student(a, families).steps for a in archs])
 
 
 def steps_of(r: Any, proxy_steps: int, steps: int) -> tuple[int, int, int]:

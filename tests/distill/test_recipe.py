@@ -78,14 +78,14 @@ def test_the_proxy_gives_slow_families_their_own_lr_only_where_the_space_mixes_f
     proxy = ProxyRecipe()
     assert proxy.family_lr == {"rnn": 0.03, "transformer": 0.03}
     mixed = ["cnn1d", "mlp", "rnn", "transformer"]
-    assert proxy.for_student("rnn", mixed).lr == 0.03 and proxy.for_student("transformer", mixed).lr == 0.03
-    assert proxy.for_student("cnn1d", mixed) is proxy and proxy.for_student("mlp", mixed).lr == 0.01
-    assert proxy.for_student("rnn", ["rnn"]).lr == 0.01  # one family: nothing to level
-    assert proxy.for_student("rnn", ["rnn", "rnn"]).lr == 0.01
+    assert proxy.for_student({"family": "rnn"}, mixed).lr == 0.03 and proxy.for_student({"family": "transformer"}, mixed).lr == 0.03
+    assert proxy.for_student({"family": "cnn1d"}, mixed) is proxy and proxy.for_student({"family": "mlp"}, mixed).lr == 0.01
+    assert proxy.for_student({"family": "rnn"}, ["rnn"]).lr == 0.01  # one family: nothing to level
+    assert proxy.for_student({"family": "rnn"}, ["rnn", "rnn"]).lr == 0.01
     off = ProxyRecipe(family_lr={})
-    assert off.for_student("rnn", mixed).lr == 0.01
+    assert off.for_student({"family": "rnn"}, mixed).lr == 0.01
     mine = ProxyRecipe(lr=0.005, family_lr={"mlp": 0.02})
-    assert mine.for_student("mlp", mixed).lr == 0.02 and mine.for_student("rnn", mixed).lr == 0.005
+    assert mine.for_student({"family": "mlp"}, mixed).lr == 0.02 and mine.for_student({"family": "rnn"}, mixed).lr == 0.005
     with pytest.raises(ValueError, match="unknown family 'grus'"):
         ProxyRecipe(family_lr={"grus": 0.03})
     with pytest.raises(ValueError, match="greater than 0"):
@@ -98,11 +98,11 @@ def test_a_step_factor_per_family_lengthens_only_those_families_runs_and_only_in
     assert ProxyRecipe().family_step_factor == {}  # off by default
     proxy = ProxyRecipe(warmup_steps=20, family_step_factor={"rnn": 2, "transformer": 1.5})
     mixed = ["cnn1d", "rnn", "transformer"]
-    rnn, tf = proxy.for_student("rnn", mixed), proxy.for_student("transformer", mixed)
+    rnn, tf = proxy.for_student({"family": "rnn"}, mixed), proxy.for_student({"family": "transformer"}, mixed)
     assert (rnn.steps, rnn.lr, rnn.warmup_steps) == (300, 0.03, 20) and (tf.steps, tf.lr) == (225, 0.03)
-    assert proxy.for_student("cnn1d", mixed) is proxy and proxy.for_student("rnn", ["rnn"]).steps == 150
+    assert proxy.for_student({"family": "cnn1d"}, mixed) is proxy and proxy.for_student({"family": "rnn"}, ["rnn"]).steps == 150
     short = ProxyRecipe(steps=10, warmup_steps=5, family_step_factor={"mlp": 0.3}, family_lr={})
-    assert (short.for_student("mlp", ["mlp", "rnn"]).steps, short.for_student("mlp", ["mlp", "rnn"]).warmup_steps) == (3, 2)
+    assert (short.for_student({"family": "mlp"}, ["mlp", "rnn"]).steps, short.for_student({"family": "mlp"}, ["mlp", "rnn"]).warmup_steps) == (3, 2)
     with pytest.raises(ValueError, match="unknown family 'gru'"):
         ProxyRecipe(family_step_factor={"gru": 2})
     with pytest.raises(ValueError, match="greater than or equal to 0.1"):
@@ -176,3 +176,38 @@ def test_steps_on_the_command_line_replace_a_run_files_epochs(tmp_path):
     assert build_config(f, {}).budget.epochs == 2
     cfg = build_config(f, {("budget", "steps"): 80})
     assert cfg.budget.epochs is None and cfg.budget.steps == 80
+
+
+def test_steps_per_layer_gives_each_student_steps_in_proportion_to_its_depth():
+    from nas_student.distill.recipe import ProxyRecipe
+    from nas_student.families import get_family
+
+    cnn = {"family": "cnn1d", "stem_width": 8, "stem_kernel": 3, "norm": "batch", "activation": "relu",
+           "residual": True, "stages": [{"block": "conv", "expansion": 1, "depth": 2, "width": 8, "kernel": 3,
+                                         "downsample": "none"},
+                                        {"block": "inverted", "expansion": 2, "depth": 1, "width": 8, "kernel": 3,
+                                         "downsample": "stride"}]}
+    mlp = {"family": "mlp", "layers": [{"width": 8}, {"width": 8}]}
+    rnn = {"family": "rnn", "cell": "gru", "layers": 2, "hidden": 8}
+    assert [get_family(a["family"]).depth(a) for a in (cnn, mlp, rnn)] == [3, 2, 2]
+    assert get_family("mlp").depth({"family": "mlp", "layers": []}) == 1  # a linear model is one layer
+    assert ProxyRecipe().steps_per_layer is None and ProxyRecipe().for_student(cnn, ["cnn1d"]).steps == 150
+    proxy = ProxyRecipe(steps_per_layer=60, warmup_steps=100)
+    mine = proxy.for_student(cnn, ["cnn1d"])
+    assert (mine.steps, mine.warmup_steps, mine.lr) == (180, 100, 0.01)
+    assert (proxy.for_student(mlp, ["mlp"]).steps, proxy.for_student(mlp, ["mlp"]).warmup_steps) == (120, 100)
+    # with a family's step factor in a mixed space the two multiply
+    mixed = ProxyRecipe(steps_per_layer=60, family_step_factor={"rnn": 2})
+    assert (mixed.for_student(rnn, ["mlp", "rnn"]).steps, mixed.for_student(mlp, ["mlp", "rnn"]).steps) == (240, 120)
+    # the trust report's longer runs: the same proportion, twice the steps
+    long = proxy.scaled(300)
+    assert (long.steps, long.steps_per_layer, long.for_student(cnn, ["cnn1d"]).steps) == (300, 120, 360)
+    assert ProxyRecipe().scaled(300).steps_per_layer is None
+
+
+def test_steps_per_layer_is_a_ranking_aid_full_training_does_not_take():
+    from nas_student.config import RunConfig
+    from nas_student.full_training import FULL_FACTOR, default_recipe
+
+    full = default_recipe(RunConfig.model_validate({"budget": {"steps_per_layer": 60}}).budget)
+    assert "steps_per_layer" not in full.model_dump() and full.steps == 150 * FULL_FACTOR

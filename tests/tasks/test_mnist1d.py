@@ -136,3 +136,40 @@ def test_a_mixed_search_trains_each_family_at_its_proxy_lr_and_steps(tmp_path, m
     by_trial = dict(zip(trained["trial"], families))
     assert report["students"] and all((s["proxy_steps"], s["long_steps"]) == ((20, 40) if by_trial[s["trial"]] == "rnn"
                                                                                else (10, 20)) for s in report["students"])
+
+
+@pytest.mark.slow
+def test_steps_per_layer_trains_each_student_in_proportion_to_its_depth(tmp_path, mnist1d_task, monkeypatch):
+    import json
+
+    import pandas as pd
+
+    from nas_student.config import ProxyRecipe, RunConfig, SearchSettings, TrustSettings
+    from nas_student.search import objective, run_search
+
+    space = tmp_path / "deep.yaml"
+    space.write_text("name: deep\nfamily: cnn1d\nparams:\n  stem_width: 4\n  stem_kernel: 3\n  stages:\n"
+                     "    type: repeat\n    count: {type: int, low: 1, high: 2}\n    params:\n      block: conv\n"
+                     "      expansion: 1\n      depth: {type: int, low: 1, high: 2}\n      width: 4\n      kernel: 3\n"
+                     "      downsample: stride\n  norm: batch\n  activation: relu\n  residual: false\n")
+    seen = []
+    real = objective.train
+
+    def spy(*a, **k):
+        seen.extend(x.steps for x in a if isinstance(x, ProxyRecipe))
+        return real(*a, **k)
+
+    monkeypatch.setattr(objective, "train", spy)
+    cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu",
+                    budget=ProxyRecipe(steps=10, steps_per_layer=4),
+                    search=SearchSettings(trials=5, seed=0, sampler="random", trust=TrustSettings(budget=None)))
+    run_search(cfg)
+    trials = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv").sort_values("trial")
+    trained = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
+    depths = [sum(s["depth"] for s in json.loads(a)["stages"]) for a in trained["arch"]]
+    assert len(set(depths)) > 1  # students of several depths drawn, so the rule is exercised
+    assert seen == [4 * d for d in depths]
+    report = json.loads((tmp_path / cfg.run_name() / "trust.json").read_text())
+    by_trial = dict(zip(trained["trial"], depths))
+    assert report["students"] and all((s["proxy_steps"], s["long_steps"]) == (4 * by_trial[s["trial"]], 8 * by_trial[s["trial"]])
+                                      for s in report["students"])
