@@ -13,7 +13,12 @@ init seeds, scored on the task's test split. Searches are timed alone, one after
 full training runs in two lanes of one thread each. Resumable: a finished search or training
 is reused.
 
+``--other layers60`` puts ``--steps-per-layer 60`` (steps in proportion to each student's
+depth) in place of batch 256, with ``--trials-other`` trials.
+
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --trials-b256 40
+    python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --other layers60 --trials-other 100 \\
+        --work /tmp/nas_student_bench/proxy_layers_search --out results/records/proxy_layers_search.md
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+#: the arm set against the default: its search options and its name in the report
+OTHERS = {"b256": (["--batch-size", "256"], "batch 256"),
+          "layers60": (["--steps-per-layer", "60"], "60 steps per layer")}
 
 
 def cli(*args: str, log: Path, threads: int | None = None) -> float:
@@ -46,7 +54,7 @@ def search(arm: str, seed: int, trials: int, work: Path) -> dict:
     run = f"{arm}-s{seed}"
     timing = work / f"{run}.time.json"
     if not timing.exists():
-        extra = ["--batch-size", "256"] if arm == "b256" else []
+        extra = OTHERS[arm][0] if arm in OTHERS else []
         wall = cli("search", "--task", "mnist1d", "--seed", str(seed), "--trials", str(trials), "--no-trust",
                    "--run", run, "--results-dir", str(work), *extra, log=work / f"{run}.log")
         timing.write_text(json.dumps({"wall_s": wall}))
@@ -68,7 +76,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--trials", type=int, default=100, help="the default search's trials")
-    ap.add_argument("--trials-b256", type=int, default=40, help="the batch-256 search's trials")
+    ap.add_argument("--other", choices=sorted(OTHERS), default="b256", help="the arm set against the default")
+    ap.add_argument("--trials-other", "--trials-b256", dest="trials_other", type=int, default=40,
+                    help="the other arm's trials")
     ap.add_argument("--full-seeds", type=int, default=3)
     ap.add_argument("--work", default="/tmp/nas_student_bench/proxy_batch_search")
     ap.add_argument("--out", default=str(ROOT / "results" / "records" / "proxy_batch_search.md"))
@@ -78,7 +88,7 @@ def main() -> None:
     recipe = work / "full_recipe.yaml"
     recipe.write_text("steps: 3000\nbatch_size: 64\n")  # Recipe's defaults otherwise: lr 3e-3, T = 4
     rows = [search(arm, s, n, work) for s in args.seeds
-            for arm, n in (("default", args.trials), ("b256", args.trials_b256))]
+            for arm, n in (("default", args.trials), (args.other, args.trials_other))]
     with ThreadPoolExecutor(2) as pool:
         reports = list(pool.map(lambda r: full(r["run"], work, args.full_seeds, recipe), rows))
     for r, rep in zip(rows, reports):
@@ -87,10 +97,12 @@ def main() -> None:
 
 
 def write(rows: list[dict], args) -> None:
+    other, name = args.other, OTHERS[args.other][1]
+    opts = "--trials-b256" if other == "b256" else f"--other {other} --trials-other"
     lines = ["# A better proxy or more trials, in the same time", "",
              f"Command: `python bench/proxy_batch_search.py --seeds {' '.join(map(str, args.seeds))} --trials "
-             f"{args.trials} --trials-b256 {args.trials_b256} --full-seeds {args.full_seeds}`", "",
-             "Per seed: the default search (batch 64) and `--batch-size 256`, mnist1d, two processes, trust report "
+             f"{args.trials} {opts} {args.trials_other} --full-seeds {args.full_seeds}`", "",
+             f"Per seed: the default search and `{' '.join(OTHERS[other][0])}`, mnist1d, two processes, trust report "
              "off, searches timed alone; each run's recommended student distilled fully (3000 steps, batch 64, "
              f"T = 4), {args.full_seeds} init seeds, on the task's test split (mean, sd over the init seeds).", "",
              "| arm | seed | trials | with an accuracy (trained or repeats) | search wall s | recommended student: "
@@ -100,15 +112,15 @@ def write(rows: list[dict], args) -> None:
         lines.append(f"| {r['arm']} | {r['seed']} | {r['trials']} | {r['scored']} | {r['wall_s']:.1f} | "
                      f"{100 * rep['macs_ratio']:.2f} / {100 * rep['params_ratio']:.2f} | "
                      f"{acc['mean']:.4f} ± {acc['sd']:.4f} |")
-    by = {a: [r for r in rows if r["arm"] == a] for a in ("default", "b256")}
+    by = {a: [r for r in rows if r["arm"] == a] for a in ("default", other)}
     med = lambda a, f: statistics.median(f(r) for r in by[a])  # noqa: E731
     diff = [b["report"]["kd"]["accuracy"]["mean"] - d["report"]["kd"]["accuracy"]["mean"]
-            for d, b in zip(by["default"], by["b256"])]
+            for d, b in zip(by["default"], by[other])]
     wall = {a: med(a, lambda r: r["wall_s"]) for a in by}
     acc = {a: med(a, lambda r: r["report"]["kd"]["accuracy"]["mean"]) for a in by}
-    lines += ["", f"- Search wall time, median: default {wall['default']:.1f} s, batch 256 {wall['b256']:.1f} s.",
-              f"- Recommended student fully trained, median: default {acc['default']:.4f}, batch 256 "
-              f"{acc['b256']:.4f}; batch 256 minus default per seed: {', '.join(f'{d:+.4f}' for d in diff)}."]
+    lines += ["", f"- Search wall time, median: default {wall['default']:.1f} s, {name} {wall[other]:.1f} s.",
+              f"- Recommended student fully trained, median: default {acc['default']:.4f}, {name} "
+              f"{acc[other]:.4f}; {name} minus default per seed: {', '.join(f'{d:+.4f}' for d in diff)}."]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

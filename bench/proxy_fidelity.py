@@ -38,7 +38,7 @@ import yaml
 from nas_student.config import RunConfig
 from nas_student.distill import evaluate, train
 from nas_student.distill.recipe import Recipe
-from nas_student.families import build
+from nas_student.families import build, get_family
 from nas_student.search.candidates import draw
 from nas_student.search.context import prepare
 from nas_student.search.trust import continuation_seed
@@ -61,7 +61,7 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     more = int(ov.pop("continue", 0))
     per_layer = ov.pop("per_layer", None)
     if per_layer is not None:  # steps in proportion to the student's depth (its blocks)
-        steps = int(per_layer) * depth(arch)
+        steps = int(per_layer) * get_family(arch["family"]).depth(arch)
     budget = Recipe.model_validate({**Recipe().model_dump(), **ov, "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,
                 teacher_logits=ctx.teacher_train_logits if kd else None, seed=seed)
@@ -116,11 +116,6 @@ def for_family(overrides: dict, family: str | None, steps: int) -> tuple[dict, i
     return out, int(out.pop("steps", steps))
 
 
-def depth(arch: dict) -> int:
-    """A 1-D CNN student's blocks (every stage's depth summed); 1 for other families."""
-    return sum(st["depth"] for st in arch.get("stages", [])) or 1
-
-
 def plan(args) -> list[tuple[str, int, bool, int, dict]]:
     """(name, steps, kd, seed_base, recipe overrides) per measurement of a student, cheapest
     first: the proxies, their variants, then the full recipe from ``--full-seeds`` init seeds."""
@@ -138,7 +133,7 @@ def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[in
     ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0);
     nor is ``continue=N``: N more steps of the same recipe from the trained weights (a fresh
     schedule, as the trust report continues a proxy run); nor is ``per_layer=K``: K steps per
-    block of the student (:func:`depth`), in place of the variant's budget.
+    layer of the student (``Family.depth``), in place of the variant's budget.
     A key ``FAMILY.key`` applies to one family's students only (:func:`for_family`): a
     per-family recipe, e.g. ``fam:lr=0.01,temperature=1,rnn.lr=0.03,transformer.steps=300``."""
     out = {}
