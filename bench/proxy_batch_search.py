@@ -101,7 +101,8 @@ def write(rows: list[dict], args) -> None:
     opts = "--trials-b256" if other == "b256" else f"--other {other} --trials-other"
     lines = ["# A better proxy or more trials, in the same time", "",
              f"Command: `python bench/proxy_batch_search.py --seeds {' '.join(map(str, args.seeds))} --trials "
-             f"{args.trials} {opts} {args.trials_other} --full-seeds {args.full_seeds}`", "",
+             f"{args.trials} {opts} {args.trials_other} --full-seeds {args.full_seeds}"
+             + (f" --work {args.work} --out {args.out}" if other != "b256" else "") + "`", "",
              f"Per seed: the default search and `{' '.join(OTHERS[other][0])}`, mnist1d, two processes, trust report "
              "off, searches timed alone; each run's recommended student distilled fully (3000 steps, batch 64, "
              f"T = 4), {args.full_seeds} init seeds, on the task's test split (mean, sd over the init seeds).", "",

@@ -50,7 +50,7 @@ def search(
     sampler: Optional[str] = typer.Option(None, help="tpe, nsga2 or random. \\[default: tpe]"),
     objectives: Optional[str] = typer.Option(None, help="Comma-separated: accuracy, agreement, macs, params, latency_ms, size_mb. \\[default: accuracy,macs,params]"),
     steps: Optional[int] = typer.Option(None, min=1, help="Proxy budget: optimiser steps per student. \\[default: 150]"),
-    steps_per_layer: Optional[int] = typer.Option(None, min=1, help="Proxy budget by depth: this many steps per layer of each student (CNN blocks, MLP hidden layers, RNN or Transformer layers) instead of --steps. A short run ranks shallow students too high and deep ones too low; 75 per layer undoes much of that (mnist1d CNNs: see the README's recipe section). \\[default: off]"),
+    steps_per_layer: Optional[int] = typer.Option(None, min=1, help="Proxy budget by depth: this many steps per layer of each student (CNN blocks, MLP hidden layers, RNN or Transformer layers) instead of --steps. A short run ranks shallow students too high and deep ones too low; 60-75 per layer ranked mnist1d CNNs closer to full training, and the search then goes deeper and takes longer (README, recipe). \\[default: off]"),
     batch_size: Optional[int] = typer.Option(None, min=1, help="Proxy batch size. 256 ranks students closer to full training (mnist1d: Kendall tau +0.08 to +0.14) for about 2.5x the proxy's training time; in the same time, more trials at 64 found as good a student. \\[default: 64]"),
     lr: Optional[float] = typer.Option(None, min=0, help="Proxy learning rate (Adam, cosine decay). \\[default: 0.01]"),
     temperature: Optional[float] = typer.Option(None, min=0, help="Proxy KD temperature T. \\[default: 1]"),

@@ -100,76 +100,72 @@ def test_heterogeneous_search_cnn_teacher_gru_students(tmp_path, mnist1d_task):
     assert (trained["accuracy"] > 0.1).all()  # better than chance after 30 steps against the CNN teacher
 
 
-@pytest.mark.slow
-def test_a_mixed_search_trains_each_family_at_its_proxy_lr_and_steps(tmp_path, mnist1d_task, monkeypatch):
+def _search_seeing_proxy_recipes(tmp_path, monkeypatch, space_yaml: str, budget, trials: int):
+    """Run a random-sampler search of ``space_yaml`` on mnist1d with ``budget`` and the trust
+    report on; return (the trained trials in order, the proxy recipe each trained with, the trust
+    report's students)."""
+    import json
+
     import pandas as pd
 
     from nas_student.config import ProxyRecipe, RunConfig, SearchSettings, TrustSettings
     from nas_student.search import objective, run_search
 
-    space = tmp_path / "mixed.yaml"
-    space.write_text("name: mixed\nfamilies:\n  mlp:\n    params:\n      layers:\n        type: repeat\n"
-                     "        count: 1\n        params: {width: {type: choice, values: [8, 16]}}\n"
-                     "  rnn:\n    params:\n      cell: gru\n      layers: 1\n      hidden: {type: choice, values: [4, 8]}\n"
-                     "      embed_dim: 4\n")
+    space = tmp_path / "space.yaml"
+    space.write_text(space_yaml)
     seen = []
     real = objective.train
 
     def spy(*a, **k):
-        seen.extend((x.lr, x.steps) for x in a if isinstance(x, ProxyRecipe))
+        seen.extend(x for x in a if isinstance(x, ProxyRecipe))
         return real(*a, **k)
 
     monkeypatch.setattr(objective, "train", spy)
-    cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu",
-                    budget=ProxyRecipe(steps=10, family_lr={"rnn": 0.05}, family_step_factor={"rnn": 2}),
-                    search=SearchSettings(trials=4, seed=0, sampler="random", trust=TrustSettings(budget=None)))
+    cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu", budget=budget,
+                    search=SearchSettings(trials=trials, seed=0, sampler="random", trust=TrustSettings(budget=None)))
     run_search(cfg)
-    trials = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv").sort_values("trial")
-    trained = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
+    frame = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv").sort_values("trial")
+    trained = frame[(frame["state"] == "COMPLETE") & frame["duplicate_of"].isna()]
+    report = json.loads((tmp_path / cfg.run_name() / "trust.json").read_text())
+    return trained, seen, report["students"]
+
+
+@pytest.mark.slow
+def test_a_mixed_search_trains_each_family_at_its_proxy_lr_and_steps(tmp_path, mnist1d_task, monkeypatch):
+    from nas_student.config import ProxyRecipe
+
+    trained, seen, report = _search_seeing_proxy_recipes(
+        tmp_path, monkeypatch,
+        "name: mixed\nfamilies:\n  mlp:\n    params:\n      layers:\n        type: repeat\n"
+        "        count: 1\n        params: {width: {type: choice, values: [8, 16]}}\n"
+        "  rnn:\n    params:\n      cell: gru\n      layers: 1\n      hidden: {type: choice, values: [4, 8]}\n"
+        "      embed_dim: 4\n",
+        ProxyRecipe(steps=10, family_lr={"rnn": 0.05}, family_step_factor={"rnn": 2}), trials=4)
     families = trained["arch"].str.extract(r'"family": "(\w+)"')[0].tolist()
     assert set(families) == {"mlp", "rnn"}  # both families drawn, so the rule is exercised both ways
-    assert seen == [(0.05, 20) if f == "rnn" else (0.01, 10) for f in families]
+    assert [(r.lr, r.steps) for r in seen] == [(0.05, 20) if f == "rnn" else (0.01, 10) for f in families]
     # the trust report trains each student to 2x its own proxy steps
-    import json
-
-    report = json.loads((tmp_path / cfg.run_name() / "trust.json").read_text())
     by_trial = dict(zip(trained["trial"], families))
-    assert report["students"] and all((s["proxy_steps"], s["long_steps"]) == ((20, 40) if by_trial[s["trial"]] == "rnn"
-                                                                               else (10, 20)) for s in report["students"])
+    assert report and all((s["proxy_steps"], s["long_steps"]) == ((20, 40) if by_trial[s["trial"]] == "rnn" else (10, 20))
+                          for s in report)
 
 
 @pytest.mark.slow
 def test_steps_per_layer_trains_each_student_in_proportion_to_its_depth(tmp_path, mnist1d_task, monkeypatch):
     import json
 
-    import pandas as pd
+    from nas_student.config import ProxyRecipe
 
-    from nas_student.config import ProxyRecipe, RunConfig, SearchSettings, TrustSettings
-    from nas_student.search import objective, run_search
-
-    space = tmp_path / "deep.yaml"
-    space.write_text("name: deep\nfamily: cnn1d\nparams:\n  stem_width: 4\n  stem_kernel: 3\n  stages:\n"
-                     "    type: repeat\n    count: {type: int, low: 1, high: 2}\n    params:\n      block: conv\n"
-                     "      expansion: 1\n      depth: {type: int, low: 1, high: 2}\n      width: 4\n      kernel: 3\n"
-                     "      downsample: stride\n  norm: batch\n  activation: relu\n  residual: false\n")
-    seen = []
-    real = objective.train
-
-    def spy(*a, **k):
-        seen.extend(x.steps for x in a if isinstance(x, ProxyRecipe))
-        return real(*a, **k)
-
-    monkeypatch.setattr(objective, "train", spy)
-    cfg = RunConfig(task="mnist1d", space=str(space), results_dir=str(tmp_path), device="cpu",
-                    budget=ProxyRecipe(steps=10, steps_per_layer=4),
-                    search=SearchSettings(trials=5, seed=0, sampler="random", trust=TrustSettings(budget=None)))
-    run_search(cfg)
-    trials = pd.read_csv(tmp_path / cfg.run_name() / "trials.csv").sort_values("trial")
-    trained = trials[(trials["state"] == "COMPLETE") & trials["duplicate_of"].isna()]
+    trained, seen, report = _search_seeing_proxy_recipes(
+        tmp_path, monkeypatch,
+        "name: deep\nfamily: cnn1d\nparams:\n  stem_width: 4\n  stem_kernel: 3\n  stages:\n"
+        "    type: repeat\n    count: {type: int, low: 1, high: 2}\n    params:\n      block: conv\n"
+        "      expansion: 1\n      depth: {type: int, low: 1, high: 2}\n      width: 4\n      kernel: 3\n"
+        "      downsample: stride\n  norm: batch\n  activation: relu\n  residual: false\n",
+        ProxyRecipe(steps=10, steps_per_layer=4), trials=5)
     depths = [sum(s["depth"] for s in json.loads(a)["stages"]) for a in trained["arch"]]
     assert len(set(depths)) > 1  # students of several depths drawn, so the rule is exercised
-    assert seen == [4 * d for d in depths]
-    report = json.loads((tmp_path / cfg.run_name() / "trust.json").read_text())
+    assert [r.steps for r in seen] == [4 * d for d in depths]
     by_trial = dict(zip(trained["trial"], depths))
-    assert report["students"] and all((s["proxy_steps"], s["long_steps"]) == (4 * by_trial[s["trial"]], 8 * by_trial[s["trial"]])
-                                      for s in report["students"])
+    assert report and all((s["proxy_steps"], s["long_steps"]) == (4 * by_trial[s["trial"]], 8 * by_trial[s["trial"]])
+                          for s in report)
