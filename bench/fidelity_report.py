@@ -63,7 +63,7 @@ def is_default_proxy(overrides: dict) -> bool:
 
 
 def is_default_recipe(overrides: dict) -> bool:
-    if any("." in k for k in overrides) or "continue" in overrides or "per_layer" in overrides:
+    if any("." in k for k in overrides) or {"continue", "per_layer", "depth_power"} & set(overrides):
         return False  # a per-family recipe (``FAMILY.key``), a continued run or steps by depth: not the proxy
     overrides = {k: v for k, v in overrides.items() if k != "seed"}
     mine = Recipe.model_validate({**Recipe().model_dump(), **overrides}).model_dump()

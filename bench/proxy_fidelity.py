@@ -59,9 +59,9 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     # kd@S and full: full training's recipe (Recipe's defaults) at S steps; variants change it
     ov, steps = for_family(overrides or {}, arch.get("family"), steps)
     more = int(ov.pop("continue", 0))
-    per_layer = ov.pop("per_layer", None)
-    if per_layer is not None:  # steps in proportion to the student's depth (its blocks)
-        steps = int(per_layer) * get_family(arch["family"]).depth(arch)
+    per_layer, power = ov.pop("per_layer", None), float(ov.pop("depth_power", 1))
+    if per_layer is not None:  # steps in proportion to the student's depth (its layers), or a power of it
+        steps = round(int(per_layer) * get_family(arch["family"]).depth(arch) ** power)
     budget = Recipe.model_validate({**Recipe().model_dump(), **ov, "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,
                 teacher_logits=ctx.teacher_train_logits if kd else None, seed=seed)
@@ -133,7 +133,8 @@ def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[in
     ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0);
     nor is ``continue=N``: N more steps of the same recipe from the trained weights (a fresh
     schedule, as the trust report continues a proxy run); nor is ``per_layer=K``: K steps per
-    layer of the student (``Family.depth``), in place of the variant's budget.
+    layer of the student (``Family.depth``), in place of the variant's budget, or K times the
+    depth to the power ``depth_power=P``.
     A key ``FAMILY.key`` applies to one family's students only (:func:`for_family`): a
     per-family recipe, e.g. ``fam:lr=0.01,temperature=1,rnn.lr=0.03,transformer.steps=300``."""
     out = {}
