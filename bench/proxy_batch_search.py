@@ -14,7 +14,8 @@ full training runs in two lanes of one thread each. Resumable: a finished search
 is reused.
 
 ``--other layers60`` puts ``--steps-per-layer 60`` (steps in proportion to each student's
-depth) in place of batch 256, with ``--trials-other`` trials.
+depth) in place of batch 256, ``--other sqrtdepth`` 106 x the square root of its depth, with
+``--trials-other`` trials.
 
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --trials-b256 40
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --other layers60 --trials-other 100 \\
@@ -38,7 +39,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 #: the arm set against the default: its search options and its name in the report
 OTHERS = {"b256": (["--batch-size", "256"], "batch 256"),
-          "layers60": (["--steps-per-layer", "60"], "60 steps per layer")}
+          "layers60": (["--steps-per-layer", "60"], "60 steps per layer"),
+          "sqrtdepth": (["--steps-per-layer", "106", "--depth-power", "0.5"], "106 x sqrt(depth) steps")}
 
 
 def cli(*args: str, log: Path, threads: int | None = None) -> float:

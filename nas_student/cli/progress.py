@@ -51,8 +51,10 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
                           f"their mean; costs are fractions of the {cfg.price_against} of their teachers'.")
         factors = cfg.budget.family_step_factor if len(set(ctx.space.families)) > 1 else {}
         longer = state["longer"] = ", ".join(f"{f} x{factors[f]:g}" for f in sorted(set(ctx.space.families) & set(factors)))
-        per = (f"{cfg.budget.steps_per_layer} KD steps per layer of the student" if cfg.budget.steps_per_layer
-               else f"{cfg.budget.steps} KD steps per student")
+        b = cfg.budget
+        per = (f"{b.steps} KD steps per student" if not b.steps_per_layer
+               else f"{b.steps_per_layer} KD steps per layer of the student" if b.depth_power == 1
+               else f"{b.steps_per_layer} x depth^{b.depth_power:g} KD steps per student")
         console.print(f"Space {ctx.space.name!r} ({ctx.space.family}), {cfg.search.sampler} sampler, "
                       f"seed {cfg.search.seed}, {per}{f' ({longer})' if longer else ''}, device {ctx.device}.")
         if done >= cfg.search.trials:

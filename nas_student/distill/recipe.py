@@ -179,10 +179,14 @@ class ProxyRecipe(Recipe):
     #: section 10). Off by default (the cost, and on that pool the front is CNNs either way).
     family_step_factor: dict[str, Annotated[float, Field(ge=0.1, le=100)]] = Field(default_factory=dict)
     #: steps per layer of the student (its family's depth: CNN blocks, MLP hidden layers, RNN
-    #: or Transformer layers), in place of ``steps``: a short run ranks shallow students above
-    #: where full training puts them and deep ones below (they start slower and end higher), and
-    #: steps in proportion to depth undo much of that. None: every student trains ``steps``.
+    #: or Transformer layers), in place of ``steps``: ``steps_per_layer * depth **
+    #: depth_power``. A short run ranks shallow students above where full training puts them and
+    #: deep ones below (they start slower and end higher); more steps for deeper students undo
+    #: much of that (results/BENCHMARKS.md section 10). None: every student trains ``steps``.
     steps_per_layer: Annotated[int, Field(ge=1, le=10**6)] | None = None
+    #: 1: steps in proportion to depth; 0.5: to its square root (gentler, for spaces where
+    #: proportional over-corrects)
+    depth_power: Annotated[float, Field(ge=0, le=2)] = 1.0
 
     @field_validator("family_lr", "family_step_factor")
     @classmethod
@@ -213,7 +217,7 @@ class ProxyRecipe(Recipe):
         if self.steps_per_layer is not None and family is not None:
             from nas_student.families import get_family
 
-            steps = self.steps_per_layer * get_family(family).depth(dict(arch or {}))
+            steps = max(1, round(self.steps_per_layer * get_family(family).depth(dict(arch or {})) ** self.depth_power))
         update: dict[str, float | int] = {}
         if len(set(families)) >= 2:
             if family in self.family_lr:

@@ -203,11 +203,14 @@ def test_steps_per_layer_gives_each_student_steps_in_proportion_to_its_depth():
     long = proxy.scaled(300)
     assert (long.steps, long.steps_per_layer, long.for_student(cnn, ["cnn1d"]).steps) == (300, 120, 360)
     assert ProxyRecipe().scaled(300).steps_per_layer is None
+    # a gentler rule: the square root of the depth (a 4-block student gets twice a 1-block one's steps)
+    root = ProxyRecipe(steps_per_layer=100, depth_power=0.5)
+    assert [root.for_student({**cnn, "stages": cnn["stages"][:1] * k}, ["cnn1d"]).steps for k in (1, 2)] == [141, 200]
 
 
 def test_steps_per_layer_is_a_ranking_aid_full_training_does_not_take():
     from nas_student.config import RunConfig
     from nas_student.full_training import FULL_FACTOR, default_recipe
 
-    full = default_recipe(RunConfig.model_validate({"budget": {"steps_per_layer": 60}}).budget)
-    assert "steps_per_layer" not in full.model_dump() and full.steps == 150 * FULL_FACTOR
+    full = default_recipe(RunConfig.model_validate({"budget": {"steps_per_layer": 60, "depth_power": 0.5}}).budget)
+    assert {"steps_per_layer", "depth_power"}.isdisjoint(full.model_dump()) and full.steps == 150 * FULL_FACTOR
