@@ -287,8 +287,11 @@ def write(report: TrustReport, run_dir: Path) -> None:
 def summary(report: TrustReport) -> str:
     """One line: tau, how many students, the verdict."""
     n = len(report.students)
-    return (f"Trust: Kendall tau {report.tau:.2f} between the proxy ({report.proxy_steps} steps) and "
-            f"{report.steps} steps over {n} students; {report.verdict}")
+    own = any((s.get("proxy_steps"), s.get("long_steps")) != (report.proxy_steps, report.steps)
+              for s in report.students if "long_steps" in s)
+    runs = (f"the proxy (each student's own steps) and {report.steps / report.proxy_steps:g}x those" if own
+            else f"the proxy ({report.proxy_steps} steps) and {report.steps} steps")
+    return f"Trust: Kendall tau {report.tau:.2f} between {runs} over {n} students; {report.verdict}"
 
 
 def how_trained(report: TrustReport) -> str:

@@ -266,3 +266,16 @@ def test_no_trust_writes_no_report(tmp_path, digits_task) -> None:
                     search=SearchSettings(trials=2, trust=TrustSettings(enabled=False)))
     out = run_search(cfg)
     assert out.trust is None and not (out.run_dir / "trust.json").exists()
+
+
+def test_the_summary_says_when_students_trained_their_own_proxy_steps():
+    from nas_student.search.trust import TrustReport, summary
+
+    def report(students):
+        return TrustReport(steps=300, proxy_steps=150, students=students, tau=0.8, p_value=0.01, projected_tau=0.8,
+                           best_kept=True, verdict="high", wall_s=1.0)
+
+    same = [{"proxy_steps": 150, "long_steps": 300}] * 3
+    assert "between the proxy (150 steps) and 300 steps over 3 students; high" in summary(report(same))
+    own = [{"proxy_steps": 106, "long_steps": 212}, {"proxy_steps": 184, "long_steps": 368}]
+    assert "between the proxy (each student's own steps) and 2x those over 2 students" in summary(report(own))
