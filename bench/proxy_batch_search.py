@@ -13,9 +13,10 @@ init seeds, scored on the task's test split. Searches are timed alone, one after
 full training runs in two lanes of one thread each. Resumable: a finished search or training
 is reused.
 
-``--other layers60`` puts ``--steps-per-layer 60`` (steps in proportion to each student's
-depth) in place of batch 256, ``--other sqrtdepth`` 106 x the square root of its depth, with
-``--trials-other`` trials.
+``--other layers60`` puts 60 steps per layer of each student (``--steps 120 --depth-power 1``:
+steps in proportion to its depth) in place of batch 256, ``--other sqrtdepth`` 150 x sqrt(depth
+/ 2) (106 x the square root of its depth: the default now, not when its records were made), ``--other equal`` every student 150 steps (``--depth-power 0``: the
+default before), with ``--trials-other`` trials.
 
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --trials-b256 40
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --other layers60 --trials-other 100 \\
@@ -39,8 +40,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 #: the arm set against the default: its search options and its name in the report
 OTHERS = {"b256": (["--batch-size", "256"], "batch 256"),
-          "layers60": (["--steps-per-layer", "60"], "60 steps per layer"),
-          "sqrtdepth": (["--steps-per-layer", "106", "--depth-power", "0.5"], "106 x sqrt(depth) steps")}
+          "layers60": (["--steps", "120", "--depth-power", "1"], "60 steps per layer"),
+          "sqrtdepth": (["--depth-power", "0.5"], "106 x sqrt(depth) steps"),
+          "equal": (["--depth-power", "0"], "150 steps for every student")}
 
 
 def cli(*args: str, log: Path, threads: int | None = None) -> float:

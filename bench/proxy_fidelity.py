@@ -37,7 +37,7 @@ import yaml
 
 from nas_student.config import RunConfig
 from nas_student.distill import evaluate, train
-from nas_student.distill.recipe import Recipe
+from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.families import build, get_family
 from nas_student.search.candidates import draw
 from nas_student.search.context import prepare
@@ -59,9 +59,11 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     # kd@S and full: full training's recipe (Recipe's defaults) at S steps; variants change it
     ov, steps = for_family(overrides or {}, arch.get("family"), steps)
     more = int(ov.pop("continue", 0))
-    per_layer, power = ov.pop("per_layer", None), float(ov.pop("depth_power", 1))
-    if per_layer is not None:  # steps in proportion to the student's depth (its layers), or a power of it
-        steps = round(int(per_layer) * get_family(arch["family"]).depth(arch) ** power)
+    per_layer, power = ov.pop("per_layer", None), ov.pop("depth_power", None)
+    if per_layer is not None:  # K steps per layer of the student (its depth), or K x depth^P
+        steps = round(int(per_layer) * get_family(arch["family"]).depth(arch) ** float(1 if power is None else power))
+    elif power is not None:  # the product's rule: steps at depth 2, x (depth / 2)^P
+        steps = ProxyRecipe(steps=steps, depth_power=float(power)).steps_for(arch, [arch["family"]])
     budget = Recipe.model_validate({**Recipe().model_dump(), **ov, "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,
                 teacher_logits=ctx.teacher_train_logits if kd else None, seed=seed)
@@ -132,9 +134,11 @@ def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[in
     budgets)}; a variant without ``@`` is measured at ``steps`` (``--variant-steps``). The key
     ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0);
     nor is ``continue=N``: N more steps of the same recipe from the trained weights (a fresh
-    schedule, as the trust report continues a proxy run); nor is ``per_layer=K``: K steps per
-    layer of the student (``Family.depth``), in place of the variant's budget, or K times the
-    depth to the power ``depth_power=P``.
+    schedule, as the trust report continues a proxy run); nor is ``depth_power=P``: the variant's budget
+    is the steps of a depth-2 student and others train it x (depth / 2)^P, as the search's proxy
+    does (``ProxyRecipe.steps_for``; absent: every student trains the budget); nor is
+    ``per_layer=K``: K steps per layer of the student (``Family.depth``) in place of the budget,
+    or K x depth^P with ``depth_power=P`` (the form of earlier records).
     A key ``FAMILY.key`` applies to one family's students only (:func:`for_family`): a
     per-family recipe, e.g. ``fam:lr=0.01,temperature=1,rnn.lr=0.03,transformer.steps=300``."""
     out = {}

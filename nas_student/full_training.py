@@ -82,8 +82,8 @@ def default_recipe(proxy: Recipe, *, per_token: bool = False) -> Recipe:
     data = proxy.model_dump()
     data.pop("family_lr", None)  # the proxy's ranking aids; full training uses Recipe's lr and steps
     data.pop("family_step_factor", None)
-    data.pop("steps_per_layer", None)
     data.pop("depth_power", None)
+    data.pop("reference_depth", None)
     for name, f in ProxyRecipe.model_fields.items():
         if name not in Recipe.model_fields or per_token and name in PER_TOKEN_KEEPS:
             continue

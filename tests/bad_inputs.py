@@ -65,10 +65,10 @@ CASES = [
          {"run.yaml": "search: {early_stop: true}\nbudget:\n  family_step_factor: {rnn: 2}\n"},
          "run.yaml:1: search.early_stop compares students at the same step, so it cannot be combined with "
          "budget.family_step_factor"),
-    Case("run file: early stopping with steps per layer",
-         {"run.yaml": "search: {early_stop: true}\nbudget: {steps_per_layer: 60}\n"},
+    Case("run file: early stopping with steps by depth",
+         {"run.yaml": "search: {early_stop: true}\nbudget: {depth_power: 0.5}\n"},
          "run.yaml:1: search.early_stop compares students at the same step, so it cannot be combined with "
-         "budget.steps_per_layer"),
+         "budget.depth_power"),
     Case("run file: unknown choice", {"run.yaml": "budget: {optimizer: adamax}\n"},
          "run.yaml:1: budget.optimizer: input should be 'adam', 'adamw' or 'sgd'"),
     Case("run file: !!python tag", {"run.yaml": f"task: !!python/object/apply:os.system ['touch {MARKER}']\n"},

@@ -52,9 +52,10 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         factors = cfg.budget.family_step_factor if len(set(ctx.space.families)) > 1 else {}
         longer = state["longer"] = ", ".join(f"{f} x{factors[f]:g}" for f in sorted(set(ctx.space.families) & set(factors)))
         b = cfg.budget
-        per = (f"{b.steps} KD steps per student" if not b.steps_per_layer
-               else f"{b.steps_per_layer} KD steps per layer of the student" if b.depth_power == 1
-               else f"{b.steps_per_layer} x depth^{b.depth_power:g} KD steps per student")
+        ratio, power = f"depth/{b.reference_depth}", b.power_for(ctx.space.families)
+        per = (f"{b.steps} KD steps per student" if not power
+               else f"{b.steps} KD steps x sqrt({ratio}) per student" if power == 0.5
+               else f"{b.steps} KD steps x ({ratio})^{power:g} per student")
         console.print(f"Space {ctx.space.name!r} ({ctx.space.family}), {cfg.search.sampler} sampler, "
                       f"seed {cfg.search.seed}, {per}{f' ({longer})' if longer else ''}, device {ctx.device}.")
         if done >= cfg.search.trials:
@@ -77,7 +78,7 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         from nas_student.search.trust import trust_steps
 
         factor = (" (each student in proportion to its own proxy steps)"
-                  if state.get("longer") or cfg.budget.steps_per_layer else "")
+                  if state.get("longer") or cfg.budget.power_for(state["ctx"].space.families) else "")
         status.update(f"Trust report: re-training the front and a few others for "
                       f"{trust_steps(state['ctx'])} steps{factor}...")
         status.start()

@@ -110,11 +110,12 @@ class Family:
     def parse(self, arch: dict[str, Any]) -> ArchModel:
         return self.arch_model.model_validate(arch)
 
-    def depth(self, arch: dict[str, Any]) -> int:
+    def depth(self, arch: dict[str, Any]) -> int | None:
         """The student's layers between its input and its head (CNN blocks, MLP hidden layers,
-        RNN or Transformer layers): what the proxy's ``steps_per_layer`` multiplies. 1 for a
-        family that does not say."""
-        return 1
+        RNN or Transformer layers): deeper students train longer in the proxy
+        (``budget.depth_power``). None for a family that does not say: its students train
+        ``budget.steps``."""
+        return None
 
     def check_arch(self, arch: dict[str, Any]) -> tuple[tuple[Any, ...], str] | None:
         """None if ``arch`` is valid for this family, else (key path, rule) of the first error."""

@@ -66,9 +66,9 @@ def _recipe(view: RunView, t: FrozenTrial) -> dict[str, Any]:
             "constraints": cfg.get("constraints"), "search_seed": seed,
             "student_seed": student_seed(h, seed), "objectives": cfg.get("search", {}).get("objectives"),
             "teacher": view.attrs.get("teacher"), "arch_hash": h,
-            "note": "proxy training: the student was trained for budget.steps steps (or budget.steps_per_layer "
-                    "times its depth, where set; times budget.family_step_factor for its family, where set, in a "
-                    "space of several families) with "
+            "note": "proxy training: the student was trained for budget.steps x (depth / budget.reference_depth) ^ "
+                    "budget.depth_power steps (its depth: CNN blocks, MLP hidden layers, RNN or Transformer layers; "
+                    "times budget.family_step_factor for its family, where set, in a space of several families) with "
                     "alpha*T^2*KL(teacher||student) + beta*CE; retrain longer for deployment"}
 
 

@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas_student import storage
 from nas_student import trial_record as rec
 from nas_student.config import RunConfig, differences
+from nas_student.distill.recipe import budget_by_depth
 from nas_student.errors import NasStudentError
 from nas_student.search import liveness, proposal, samplers
 from nas_student.search.context import SearchContext
@@ -100,6 +101,8 @@ def _with_defaults(stored: dict) -> dict:
         return given
     if isinstance(stored.get("search"), dict) and "focus" not in stored["search"]:
         stored = {**stored, "search": {**stored["search"], "focus": "front"}}  # what runs did before the setting
+    if isinstance(stored.get("budget"), dict) and "reference_depth" not in stored["budget"]:
+        stored = {**stored, "budget": budget_by_depth(stored["budget"])}  # before steps by depth
     return merge(_config_key(RunConfig()), stored)  # type: ignore[return-value]
 
 

@@ -299,7 +299,8 @@ def how_trained(report: TrustReport) -> str:
     more = report.steps - report.proxy_steps
     own = sorted({(s["proxy_steps"], s["long_steps"]) for s in report.students if "long_steps" in s
                   and (s["proxy_steps"], s["long_steps"]) != (report.proxy_steps, report.steps)})
-    longer = "".join(f"; students of a family with a step factor: {a} proxy steps, {b} in all" for a, b in own)
+    longer = ("; students with their own steps (by depth, or their family's step factor): "
+              + ", ".join(f"{a} proxy steps and {b} in all" for a, b in own)) if own else ""
     if n == len(report.students):
         return f"every student continued from its proxy weights for {more} more steps{longer}"
     return (f"{n} of {len(report.students)} students continued from their proxy weights for {more} more steps, "

@@ -53,7 +53,7 @@ def pick_sizes(max_front: int, off_front: int) -> list[tuple[int, int]]:
 
 def with_steps(frame: pd.DataFrame, proxy: Any, steps: int, families: Any) -> pd.DataFrame:
     """``frame`` with each student's own ``proxy_steps`` and ``long_steps``: the run's, or
-    its own by ``budget.steps_per_layer`` and (in a space of several families) its family's
+    its own by its depth (``budget.depth_power``) and (in a space of several families) its family's
     ``budget.family_step_factor``."""
     if "arch" not in frame.columns:  # an empty front
         return frame

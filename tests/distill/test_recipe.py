@@ -75,16 +75,16 @@ def test_proxy_defaults_differ_from_full_training_where_the_benchmark_says():
 def test_the_proxy_gives_slow_families_their_own_lr_only_where_the_space_mixes_families():
     from nas_student.distill.recipe import ProxyRecipe
 
-    proxy = ProxyRecipe()
+    proxy = ProxyRecipe(depth_power=0)  # partial archs: no depth to scale by
     assert proxy.family_lr == {"rnn": 0.03, "transformer": 0.03}
     mixed = ["cnn1d", "mlp", "rnn", "transformer"]
     assert proxy.for_student({"family": "rnn"}, mixed).lr == 0.03 and proxy.for_student({"family": "transformer"}, mixed).lr == 0.03
     assert proxy.for_student({"family": "cnn1d"}, mixed) is proxy and proxy.for_student({"family": "mlp"}, mixed).lr == 0.01
     assert proxy.for_student({"family": "rnn"}, ["rnn"]).lr == 0.01  # one family: nothing to level
     assert proxy.for_student({"family": "rnn"}, ["rnn", "rnn"]).lr == 0.01
-    off = ProxyRecipe(family_lr={})
+    off = ProxyRecipe(depth_power=0, family_lr={})
     assert off.for_student({"family": "rnn"}, mixed).lr == 0.01
-    mine = ProxyRecipe(lr=0.005, family_lr={"mlp": 0.02})
+    mine = ProxyRecipe(depth_power=0, lr=0.005, family_lr={"mlp": 0.02})
     assert mine.for_student({"family": "mlp"}, mixed).lr == 0.02 and mine.for_student({"family": "rnn"}, mixed).lr == 0.005
     with pytest.raises(ValueError, match="unknown family 'grus'"):
         ProxyRecipe(family_lr={"grus": 0.03})
@@ -96,12 +96,12 @@ def test_a_step_factor_per_family_lengthens_only_those_families_runs_and_only_in
     from nas_student.distill.recipe import ProxyRecipe
 
     assert ProxyRecipe().family_step_factor == {}  # off by default
-    proxy = ProxyRecipe(warmup_steps=20, family_step_factor={"rnn": 2, "transformer": 1.5})
+    proxy = ProxyRecipe(depth_power=0, warmup_steps=20, family_step_factor={"rnn": 2, "transformer": 1.5})
     mixed = ["cnn1d", "rnn", "transformer"]
     rnn, tf = proxy.for_student({"family": "rnn"}, mixed), proxy.for_student({"family": "transformer"}, mixed)
     assert (rnn.steps, rnn.lr, rnn.warmup_steps) == (300, 0.03, 20) and (tf.steps, tf.lr) == (225, 0.03)
     assert proxy.for_student({"family": "cnn1d"}, mixed) is proxy and proxy.for_student({"family": "rnn"}, ["rnn"]).steps == 150
-    short = ProxyRecipe(steps=10, warmup_steps=5, family_step_factor={"mlp": 0.3}, family_lr={})
+    short = ProxyRecipe(steps=10, depth_power=0, warmup_steps=5, family_step_factor={"mlp": 0.3}, family_lr={})
     assert (short.for_student({"family": "mlp"}, ["mlp", "rnn"]).steps, short.for_student({"family": "mlp"}, ["mlp", "rnn"]).warmup_steps) == (3, 2)
     with pytest.raises(ValueError, match="unknown family 'gru'"):
         ProxyRecipe(family_step_factor={"gru": 2})
@@ -178,39 +178,65 @@ def test_steps_on_the_command_line_replace_a_run_files_epochs(tmp_path):
     assert cfg.budget.epochs is None and cfg.budget.steps == 80
 
 
-def test_steps_per_layer_gives_each_student_steps_in_proportion_to_its_depth():
+def test_deeper_students_train_longer_by_default_by_the_square_root_of_their_depth():
     from nas_student.distill.recipe import ProxyRecipe
     from nas_student.families import get_family
+    from nas_student.families.base import Family
 
     cnn = {"family": "cnn1d", "stem_width": 8, "stem_kernel": 3, "norm": "batch", "activation": "relu",
            "residual": True, "stages": [{"block": "conv", "expansion": 1, "depth": 2, "width": 8, "kernel": 3,
                                          "downsample": "none"},
                                         {"block": "inverted", "expansion": 2, "depth": 1, "width": 8, "kernel": 3,
                                          "downsample": "stride"}]}
+    one = {**cnn, "stages": cnn["stages"][1:]}
     mlp = {"family": "mlp", "layers": [{"width": 8}, {"width": 8}]}
     rnn = {"family": "rnn", "cell": "gru", "layers": 2, "hidden": 8}
-    assert [get_family(a["family"]).depth(a) for a in (cnn, mlp, rnn)] == [3, 2, 2]
+    assert [get_family(a["family"]).depth(a) for a in (cnn, one, mlp, rnn)] == [3, 1, 2, 2]
     assert get_family("mlp").depth({"family": "mlp", "layers": []}) == 1  # a linear model is one layer
-    assert ProxyRecipe().steps_per_layer is None and ProxyRecipe().for_student(cnn, ["cnn1d"]).steps == 150
-    proxy = ProxyRecipe(steps_per_layer=60, warmup_steps=100)
-    mine = proxy.for_student(cnn, ["cnn1d"])
-    assert (mine.steps, mine.warmup_steps, mine.lr) == (180, 100, 0.01)
-    assert (proxy.for_student(mlp, ["mlp"]).steps, proxy.for_student(mlp, ["mlp"]).warmup_steps) == (120, 100)
-    # with a family's step factor in a mixed space the two multiply
-    mixed = ProxyRecipe(steps_per_layer=60, family_step_factor={"rnn": 2})
-    assert (mixed.for_student(rnn, ["mlp", "rnn"]).steps, mixed.for_student(mlp, ["mlp", "rnn"]).steps) == (240, 120)
+    assert Family().depth({}) is None  # a family that does not say: its students train `steps`
+    # the default: `steps` at depth 2, times sqrt(depth / 2), where the space has one family
+    proxy = ProxyRecipe()
+    assert (proxy.depth_power, proxy.reference_depth) == (None, 2)
+    assert (proxy.power_for(["cnn1d"]), proxy.power_for(["mlp", "rnn"]), ProxyRecipe(depth_power=1).power_for(["mlp", "rnn"])) == (0.5, 0, 1)
+    assert [proxy.for_student(a, ["cnn1d"]).steps for a in (one, cnn)] == [106, 184]  # 150 / sqrt 2, 150 sqrt 1.5
+    assert proxy.for_student(mlp, ["mlp"]) is proxy  # depth 2: the recipe as it is
+    assert proxy.for_student(None, ["cnn1d"]) is proxy
+    # proportional, with warm-up kept below the steps
+    lin = ProxyRecipe(depth_power=1, warmup_steps=100)
+    mine = lin.for_student(cnn, ["cnn1d"])
+    assert (mine.steps, mine.warmup_steps, mine.lr) == (225, 100, 0.01)
+    assert (lin.for_student(one, ["cnn1d"]).steps, lin.for_student(one, ["cnn1d"]).warmup_steps) == (75, 74)
+    assert ProxyRecipe(depth_power=0).for_student(cnn, ["cnn1d"]).steps == 150  # off
+    assert ProxyRecipe(reference_depth=3).for_student(cnn, ["cnn1d"]).steps == 150
+    # a mixed space: every student `steps` unless asked; with a family's step factor the two multiply
+    assert proxy.for_student(one, ["cnn1d", "rnn"]) is proxy
+    mixed = ProxyRecipe(depth_power=1, family_step_factor={"rnn": 2})
+    assert (mixed.for_student(rnn, ["mlp", "rnn"]).steps, mixed.for_student(one, ["mlp", "rnn"]).steps) == (300, 75)
     # the trust report's longer runs: the same proportion, twice the steps
-    long = proxy.scaled(300)
-    assert (long.steps, long.steps_per_layer, long.for_student(cnn, ["cnn1d"]).steps) == (300, 120, 360)
-    assert ProxyRecipe().scaled(300).steps_per_layer is None
-    # a gentler rule: the square root of the depth (a 4-block student gets twice a 1-block one's steps)
-    root = ProxyRecipe(steps_per_layer=100, depth_power=0.5)
-    assert [root.for_student({**cnn, "stages": cnn["stages"][:1] * k}, ["cnn1d"]).steps for k in (1, 2)] == [141, 200]
+    assert proxy.scaled(300).for_student(cnn, ["cnn1d"]).steps == 367
 
 
-def test_steps_per_layer_is_a_ranking_aid_full_training_does_not_take():
+def test_a_budget_stored_with_steps_per_layer_reads_as_the_same_steps():
+    from nas_student.distill.recipe import ProxyRecipe
+
+    old = ProxyRecipe.model_validate({"steps": 150, "steps_per_layer": 106, "depth_power": 0.5})
+    assert (old.steps, old.depth_power) == (150, 0.5)  # 106 x sqrt(depth) = 150 x sqrt(depth / 2)
+    assert ProxyRecipe.model_validate({"steps_per_layer": 60}).steps == 120  # 60 x depth: depth_power 1
+    fixed = ProxyRecipe.model_validate({"steps": 90, "steps_per_layer": None, "depth_power": 1.0})
+    assert (fixed.steps, fixed.depth_power) == (90, 0.0)  # every student trained `steps`
+
+
+def test_early_stop_trains_every_student_the_same_steps():
+    from nas_student.config import RunConfig
+
+    assert RunConfig.model_validate({"search": {"early_stop": True}}).budget.depth_power == 0
+    assert RunConfig.model_validate({"search": {"early_stop": True}, "budget": {"steps": 80}}).budget.depth_power == 0
+    assert RunConfig.model_validate({"search": {"early_stop": False}}).budget.depth_power is None
+
+
+def test_steps_by_depth_is_a_ranking_aid_full_training_does_not_take():
     from nas_student.config import RunConfig
     from nas_student.full_training import FULL_FACTOR, default_recipe
 
-    full = default_recipe(RunConfig.model_validate({"budget": {"steps_per_layer": 60, "depth_power": 0.5}}).budget)
-    assert {"steps_per_layer", "depth_power"}.isdisjoint(full.model_dump()) and full.steps == 150 * FULL_FACTOR
+    full = default_recipe(RunConfig.model_validate({"budget": {"depth_power": 1}}).budget)
+    assert {"depth_power", "reference_depth"}.isdisjoint(full.model_dump()) and full.steps == 150 * FULL_FACTOR

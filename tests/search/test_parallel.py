@@ -90,7 +90,7 @@ def test_a_student_another_process_is_training_is_waited_for_and_copied_not_trai
 def _search(tmp_path: Path, trials: int, workers: int, log: str) -> subprocess.Popen:
     return subprocess.Popen(
         CLI + ["search", "--task", "digits", "--run", "par", "--results-dir", str(tmp_path), "--trials", str(trials),
-               "--steps", "150", "--device", "cpu", "--no-trust", "--workers", str(workers)],
+               "--steps", "300", "--device", "cpu", "--no-trust", "--workers", str(workers)],  # trials of 1-3 s: both mid-trial at the kill
         stdout=open(tmp_path / log, "w"), stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
 

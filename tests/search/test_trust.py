@@ -82,7 +82,7 @@ def test_the_pick_is_the_largest_that_fits_the_budget() -> None:
 def test_students_of_a_family_with_a_step_factor_are_judged_at_their_own_steps(tmp_path) -> None:
     from nas_student.distill import ProxyRecipe
 
-    proxy = ProxyRecipe(family_step_factor={"rnn": 2})
+    proxy = ProxyRecipe(depth_power=0, family_step_factor={"rnn": 2})  # partial archs: no depth
     trials = timed(4).assign(arch=['{"family": "cnn1d"}', '{"family": "rnn"}', '{"family": "rnn"}', '{"family": "mlp"}'])
     steps = trust.with_steps(trials, proxy, 300, ["cnn1d", "rnn", "mlp"])
     assert steps["proxy_steps"].tolist() == [150, 300, 300, 150] and steps["long_steps"].tolist() == [300, 600, 600, 300]
@@ -100,7 +100,7 @@ def test_students_of_a_family_with_a_step_factor_are_judged_at_their_own_steps(t
 def test_trials_without_an_architecture_get_the_runs_steps_and_the_estimate_follows_the_jobs(tmp_path) -> None:
     from nas_student.distill import ProxyRecipe
 
-    proxy = ProxyRecipe(family_step_factor={"rnn": 2})
+    proxy = ProxyRecipe(depth_power=0, family_step_factor={"rnn": 2})  # partial archs: no depth
     trials = timed(3).assign(arch=['{"family": "rnn"}', "", math.nan])  # failed while sampling; queued
     steps = trust.with_steps(trials, proxy, 300, ["cnn1d", "rnn"])
     assert steps["proxy_steps"].tolist() == [300, 150, 150] and steps["long_steps"].tolist() == [600, 300, 300]
@@ -227,15 +227,18 @@ def test_search_writes_the_trust_report_and_reuses_it(tmp_path, digits_task, mon
     assert rep.search_training_s == pytest.approx(float(trained["train_s"].sum())) and rep.training_s > 0
     assert f"{rep.training_s / rep.search_training_s:.0%} of the search's" in (out.run_dir / "trust.md").read_text()
 
-    # one family: every student continued its proxy run for the remaining 20 steps; by hand:
+    # one family: every student continued its proxy run to twice its own steps (by depth); by hand:
     assert all(s["continued"] for s in rep.students) and "continued from its proxy weights for 20" in (
         out.run_dir / "trust.md").read_text()
     first = out.trials[out.trials["trial"] == rep.students[0]["trial"]].iloc[0]
-    model = build(json.loads(first["arch"]), out.ctx.task.io)
+    arch = json.loads(first["arch"])
+    own, long = (ProxyRecipe(steps=n).for_student(arch, ["cnn"]) for n in (20, 40))
+    assert (rep.students[0]["proxy_steps"], rep.students[0]["long_steps"]) == (own.steps, long.steps)
+    model = build(arch, out.ctx.task.io)
     model.load_state_dict(torch.load(out.run_dir / "weights" / f"{first['arch_hash']}.pt", weights_only=True))
     seed = student_seed(first["arch_hash"], 0)
-    train(model, *out.ctx.task.distillation_set(), ProxyRecipe(steps=20), teacher=out.ctx.task.teacher,
-          teacher_logits=out.ctx.teacher_train_logits, seed=trust.continuation_seed(seed))
+    train(model, *out.ctx.task.distillation_set(), own.model_copy(update={"steps": long.steps - own.steps}),
+          teacher=out.ctx.task.teacher, teacher_logits=out.ctx.teacher_train_logits, seed=trust.continuation_seed(seed))
     assert rep.students[0]["long_accuracy"] == pytest.approx(
         evaluate(model, out.ctx.task.val.x, out.ctx.task.val.y)["accuracy"])
 

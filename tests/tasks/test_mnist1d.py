@@ -140,7 +140,7 @@ def test_a_mixed_search_trains_each_family_at_its_proxy_lr_and_steps(tmp_path, m
         "        count: 1\n        params: {width: {type: choice, values: [8, 16]}}\n"
         "  rnn:\n    params:\n      cell: gru\n      layers: 1\n      hidden: {type: choice, values: [4, 8]}\n"
         "      embed_dim: 4\n",
-        ProxyRecipe(steps=10, family_lr={"rnn": 0.05}, family_step_factor={"rnn": 2}), trials=4)
+        ProxyRecipe(steps=10, depth_power=0, family_lr={"rnn": 0.05}, family_step_factor={"rnn": 2}), trials=4)
     families = trained["arch"].str.extract(r'"family": "(\w+)"')[0].tolist()
     assert set(families) == {"mlp", "rnn"}  # both families drawn, so the rule is exercised both ways
     assert [(r.lr, r.steps) for r in seen] == [(0.05, 20) if f == "rnn" else (0.01, 10) for f in families]
@@ -151,7 +151,7 @@ def test_a_mixed_search_trains_each_family_at_its_proxy_lr_and_steps(tmp_path, m
 
 
 @pytest.mark.slow
-def test_steps_per_layer_trains_each_student_in_proportion_to_its_depth(tmp_path, mnist1d_task, monkeypatch):
+def test_by_default_each_student_trains_steps_by_the_square_root_of_its_depth(tmp_path, mnist1d_task, monkeypatch):
     import json
 
     from nas_student.config import ProxyRecipe
@@ -162,10 +162,11 @@ def test_steps_per_layer_trains_each_student_in_proportion_to_its_depth(tmp_path
         "    type: repeat\n    count: {type: int, low: 1, high: 2}\n    params:\n      block: conv\n"
         "      expansion: 1\n      depth: {type: int, low: 1, high: 2}\n      width: 4\n      kernel: 3\n"
         "      downsample: stride\n  norm: batch\n  activation: relu\n  residual: false\n",
-        ProxyRecipe(steps=10, steps_per_layer=4), trials=5)
+        ProxyRecipe(steps=8), trials=5)
     depths = [sum(s["depth"] for s in json.loads(a)["stages"]) for a in trained["arch"]]
     assert len(set(depths)) > 1  # students of several depths drawn, so the rule is exercised
-    assert [r.steps for r in seen] == [4 * d for d in depths]
+    assert [r.steps for r in seen] == [round(8 * (d / 2) ** 0.5) for d in depths]  # 6, 8, 10, 11
     by_trial = dict(zip(trained["trial"], depths))
-    assert report and all((s["proxy_steps"], s["long_steps"]) == (4 * by_trial[s["trial"]], 8 * by_trial[s["trial"]])
+    assert report and all((s["proxy_steps"], s["long_steps"]) == (round(8 * (by_trial[s["trial"]] / 2) ** 0.5),
+                                                                  round(16 * (by_trial[s["trial"]] / 2) ** 0.5))
                           for s in report)
