@@ -58,12 +58,13 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     model = build(arch, ctx.task.io)
     # kd@S and full: full training's recipe (Recipe's defaults) at S steps; variants change it
     ov, steps = for_family(overrides or {}, arch.get("family"), steps)
-    more = int(ov.pop("continue", 0))
+    more = ov.pop("continue", 0)
     per_layer, power = ov.pop("per_layer", None), ov.pop("depth_power", None)
     if per_layer is not None:  # K steps per layer of the student (its depth), or K x depth^P
         steps = round(int(per_layer) * get_family(arch["family"]).depth(arch) ** float(1 if power is None else power))
     elif power is not None:  # the product's rule: steps at depth 2, x (depth / 2)^P
         steps = ProxyRecipe(steps=steps, depth_power=float(power)).steps_for(arch, [arch["family"]])
+    more = steps if more == "own" else int(more)  # "own": as many more as the student's proxy steps
     budget = Recipe.model_validate({**Recipe().model_dump(), **ov, "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,
                 teacher_logits=ctx.teacher_train_logits if kd else None, seed=seed)
@@ -134,7 +135,8 @@ def parse_variants(text: str, steps: list[int]) -> dict[str, tuple[dict, list[in
     budgets)}; a variant without ``@`` is measured at ``steps`` (``--variant-steps``). The key
     ``seed=K`` is not a recipe setting: it repeats the variant from another init seed (default 0);
     nor is ``continue=N``: N more steps of the same recipe from the trained weights (a fresh
-    schedule, as the trust report continues a proxy run); nor is ``depth_power=P``: the variant's budget
+    schedule, as the trust report continues a proxy run; ``continue=own``: as many more as the
+    student's own steps, the trust report's run under steps by depth); nor is ``depth_power=P``: the variant's budget
     is the steps of a depth-2 student and others train it x (depth / 2)^P, as the search's proxy
     does (``ProxyRecipe.steps_for``; absent: every student trains the budget); nor is
     ``per_layer=K``: K steps per layer of the student (``Family.depth``) in place of the budget,

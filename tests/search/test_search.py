@@ -142,6 +142,26 @@ def test_a_run_made_before_new_settings_existed_still_resumes():
     assert _with_defaults(old) != front
 
 
+def test_a_run_made_before_steps_by_depth_resumes_only_with_the_steps_it_trained():
+    from nas_student.search.study import _config_key, _with_defaults
+
+    def stored(**budget):  # a run's key as an older version wrote it
+        key = _config_key(RunConfig(task="digits", budget=ProxyRecipe(steps=40)))
+        for name in ("depth_power", "reference_depth"):
+            key["budget"].pop(name)
+        key["budget"].update(budget)
+        return key
+
+    equal = _config_key(RunConfig(task="digits", budget=ProxyRecipe(steps=40, depth_power=0)))
+    # before steps by depth every student trained `steps`: it resumes with --depth-power 0, not the default
+    assert _with_defaults(stored()) == equal
+    assert _with_defaults(stored()) != _config_key(RunConfig(task="digits", budget=ProxyRecipe(steps=40)))
+    assert _with_defaults(stored(steps_per_layer=None, depth_power=1.0)) == equal
+    # `steps_per_layer` 20 x sqrt(depth) is 28 x sqrt(depth / 2)
+    assert _with_defaults(stored(steps_per_layer=20, depth_power=0.5)) == _config_key(
+        RunConfig(task="digits", budget=ProxyRecipe(steps=28, depth_power=0.5)))
+
+
 def test_a_budget_in_epochs_searches_and_its_stored_settings_reload(tmp_path, digits_task):
     from nas_student.distill.recipe import ProxyRecipe
 
