@@ -11,7 +11,8 @@ two-process default shows how far the parallel search scales, apart from how muc
 thread already gives one process; the arm `nas-student --focus front`, the default with the
 sampler on every objective (as the script's TPE) instead of accuracy within the bounds; and the
 arm `nas-student --storage journal`, the default with its study in an Optuna journal file
-instead of SQLite. The trust report is off (`--no-trust`): the script has none. The
+instead of SQLite; and the arm `nas-student --depth-power 0`, the default with every student
+the same proxy steps (the default before steps by depth). The trust report is off (`--no-trust`): the script has none. The
 hypervolume is over the feasible trials' proxy
 accuracy, MACs and params as ratios to the teacher, reference (1, 0.1, 0.1) (objectives
 normalised by the bounds, `nas_student.results.hypervolume`).
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from nas_student.results.hypervolume import hypervolume  # noqa: E402
 
 ARMS = ("nas-student", "nas-student --workers 1", "optuna script", "nas-student --workers 1 (1 thread)",
-        "nas-student --focus front", "nas-student --storage journal")
+        "nas-student --focus front", "nas-student --storage journal", "nas-student --depth-power 0")
 
 
 def _run(cmd: list[str], log: Path, threads: int | None = None) -> float:
@@ -65,12 +66,13 @@ def run_arm(arm: str, task: str, seed: int, trials: int, work: Path, space: str 
         one_thread = arm.endswith("(1 thread)")
         focus = ["--focus", "front"] if arm.endswith("--focus front") else []
         journal = arm.endswith("--storage journal")
+        equal = ["--depth-power", "0"] if arm.endswith("--depth-power 0") else []
         name = (f"{task}-s{seed}-{'w1' if workers else 'auto'}{'t1' if one_thread else ''}"
-                f"{'-front' if focus else ''}{'-journal' if journal else ''}")
+                f"{'-front' if focus else ''}{'-journal' if journal else ''}{'-equal' if equal else ''}")
         storage = ["--storage", f"journal:{work / name}.journal"] if journal else []
         wall = _run([sys.executable, "-m", "nas_student.cli", "search", "--task", task, "--seed", str(seed),
                      "--trials", str(trials), "--no-trust", "--run", name, "--results-dir", str(work),
-                     *workers, *focus, *storage, *(["--space", space] if space else []),
+                     *workers, *focus, *storage, *equal, *(["--space", space] if space else []),
                      *(["--sampler", sampler] if sampler else [])],
                     work / f"{name}.log", threads=1 if one_thread else None)
         d = pd.read_csv(work / name / "trials.csv")
@@ -151,6 +153,10 @@ def report(rows: list[dict], tasks: list[str]) -> str:
         if tj:
             lines.append(f"- `--storage journal` (the study in an Optuna journal file instead of SQLite) over the "
                          f"script: time per trial {_spread(tj)}, hypervolume {_spread(hj)}")
+        te, he = ratios(ARMS[6], ARMS[2], "s_per_trial"), ratios(ARMS[6], ARMS[2], "hypervolume")
+        if te:
+            lines.append(f"- `--depth-power 0` (every student the same proxy steps, the default before steps by depth) "
+                         f"over the script: time per trial {_spread(te)}, hypervolume {_spread(he)}")
         t1_ratio = ratios(ARMS[1], ARMS[2], "s_per_trial")
         if t1_ratio:
             lines.append(f"- one process (`--workers 1`) over the script: time per trial {_spread(t1_ratio)}")

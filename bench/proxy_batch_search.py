@@ -16,7 +16,8 @@ is reused.
 ``--other layers60`` puts 60 steps per layer of each student (``--steps 120 --depth-power 1``:
 steps in proportion to its depth) in place of batch 256, ``--other sqrtdepth`` 150 x sqrt(depth
 / 2) (106 x the square root of its depth: the default now, not when its records were made), ``--other equal`` every student 150 steps (``--depth-power 0``: the
-default before), with ``--trials-other`` trials.
+default before), ``--other s50`` / ``s100`` a shorter proxy (``--steps 50`` / ``100``), with
+``--trials-other`` trials.
 
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --trials-b256 40
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --other layers60 --trials-other 100 \\
@@ -42,7 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OTHERS = {"b256": (["--batch-size", "256"], "batch 256"),
           "layers60": (["--steps", "120", "--depth-power", "1"], "60 steps per layer"),
           "sqrtdepth": (["--depth-power", "0.5"], "106 x sqrt(depth) steps"),
-          "equal": (["--depth-power", "0"], "150 steps for every student")}
+          "equal": (["--depth-power", "0"], "150 steps for every student"),
+          "s50": (["--steps", "50"], "50 steps (x sqrt(depth / 2))"),
+          "s100": (["--steps", "100"], "100 steps (x sqrt(depth / 2))")}
 
 
 def cli(*args: str, log: Path, threads: int | None = None) -> float:
