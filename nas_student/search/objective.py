@@ -119,7 +119,7 @@ class Objective:
             record.update(accuracy=0.0, agreement=0.0)
         trial.set_user_attr(rec.RECORD, record)
         trial.set_user_attr(rec.FEASIBLE, feasible)
-        status = "trained" if feasible else "infeasible (over the cost bounds)"
+        status = f"trained ({budget.steps} KD steps)" if feasible else "infeasible (over the cost bounds)"
         if feasible and stopper is not None and res.steps < budget.steps:  # stopped at a rung
             trial.set_user_attr(rec.STOPPED_EARLY, res.steps)
             status = f"stopped early at step {res.steps} (dominated there by trial {stopper.stopped_by})"

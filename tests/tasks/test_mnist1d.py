@@ -166,6 +166,7 @@ def test_by_default_each_student_trains_steps_by_the_square_root_of_its_depth(tm
     depths = [sum(s["depth"] for s in json.loads(a)["stages"]) for a in trained["arch"]]
     assert len(set(depths)) > 1  # students of several depths drawn, so the rule is exercised
     assert [r.steps for r in seen] == [round(8 * (d / 2) ** 0.5) for d in depths]  # 6, 8, 10, 11
+    assert trained["status"].tolist() == [f"trained ({r.steps} KD steps)" for r in seen]  # the table says so
     by_trial = dict(zip(trained["trial"], depths))
     assert report and all((s["proxy_steps"], s["long_steps"]) == (round(8 * (by_trial[s["trial"]] / 2) ** 0.5),
                                                                   round(16 * (by_trial[s["trial"]] / 2) ** 0.5))
