@@ -20,8 +20,10 @@ candidates) carries its parameters: it is asked the usual way, its owner recorde
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +32,20 @@ from optuna.trial import FrozenTrial, TrialState
 
 #: above this many trials in the study, sampling through the stored trial is the cheaper way
 MAX_COPIED = 120
+#: the logger of Optuna's in-memory storage, which announces every study it creates (INFO)
+_IN_MEMORY_LOG = "optuna.storages._in_memory"
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """The logger ``name`` at WARNING for the block (its level restored after)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def ask_sampled(study: optuna.Study, sample: Callable[[optuna.Trial], None],
@@ -49,7 +65,8 @@ def ask_sampled(study: optuna.Study, sample: Callable[[optuna.Trial], None],
         trial = _create(study, {}, {}, dict(attrs), {})
         sample(trial)
         return trial
-    scratch = optuna.create_study(directions=study.directions, sampler=sampler)
+    with _quiet(_IN_MEMORY_LOG):  # not "A new study created in memory" once per trial in the user's log
+        scratch = optuna.create_study(directions=study.directions, sampler=sampler)
     scratch.add_trials(trials)
     draft = scratch.ask()
     sample(draft)
