@@ -1,6 +1,8 @@
 """Sampling a trial in memory and writing it once proposes exactly what sampling through the
 stored trial does, for every sampler, with trials running beside it and queued ones."""
 
+import logging
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -87,3 +89,21 @@ def test_a_queued_trial_keeps_its_parameters(tmp_path):
     trial = proposal.ask_sampled(study, _sample, {"owner": "me"})
     assert trial.params == {"depth": 2, "width0": 8, "kind0": "conv", "width1": 16, "kind1": "inverted"}
     assert trial.user_attrs["owner"] == "me" and len(study.trials) == 1
+
+
+def test_a_proposal_does_not_announce_its_scratch_study_in_the_callers_log(caplog):
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=optuna.samplers.TPESampler(seed=0))
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level("INFO"):
+            caplog.clear()
+            trial = proposal.ask_sampled(study, _sample)
+            optuna.create_study()  # the caller's own in-memory study is still announced
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(verbosity)
+    assert trial.params and logging.getLogger("optuna.storages._in_memory").level == logging.NOTSET
+    announced = {r.getMessage() for r in caplog.records if "A new study created in memory" in r.getMessage()}
+    assert len(announced) == 1, announced  # the caller's study, not the proposal's scratch copy
