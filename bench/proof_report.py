@@ -55,7 +55,7 @@ def report(data: dict[str, Any], cands: dict[tuple[str, str, int], dict[str, Any
              "one CPU thread, median of 200, every student measured in one pass.", ""]
     headline: dict[str, float] = collections.defaultdict(lambda: float("nan"))
     for bname in ("1/10", "1/30", "1/100"):
-        lines += [f"### ProxyRecipe {bname} of the teacher's MACs (params <= 1/10)", "",
+        lines += [f"### Budget {bname} of the teacher's MACs (params <= 1/10)", "",
                   "| method | test acc % | retention % | MACs | params | ms batch 1 | ms batch 64 | student (seed 0) |",
                   "|---|---:|---:|---:|---:|---:|---:|---|"]
         for method in METHODS:
