@@ -30,21 +30,24 @@ FEATURES = {
 }
 
 
-def load(cache: Path, target: str) -> tuple[list[dict], np.ndarray, dict[str, dict]]:
-    """(students, target per student, the cached measurements per student hash)."""
-    students = json.loads((cache / "students.json").read_text())["students"]
+def load(cache: Path, target: str, max_macs: float | None = None) -> tuple[list[dict], np.ndarray, dict[str, dict]]:
+    """(students, target per student, the cached measurements per student hash); only the
+    students of at most ``max_macs`` MACs when given."""
+    students = [s for s in json.loads((cache / "students.json").read_text())["students"]
+                if max_macs is None or s["macs"] <= max_macs]
     runs = {s["hash"]: json.loads((cache / f"{s['hash']}.json").read_text()) for s in students}
     field = "bigtest_accuracy" if target == "bigtest" else "test_accuracy"
     full = [[v[field] for k, v in runs[s["hash"]].items() if k.startswith("full@s")] for s in students]
     return students, np.array([np.mean(f) for f in full]), runs
 
 
-def report(cache: Path, keys: list[str], target: str) -> str:
-    students, tgt, runs = load(cache, target)
+def report(cache: Path, keys: list[str], target: str, max_macs: float | None = None) -> str:
+    students, tgt, runs = load(cache, target, max_macs)
     top = rankdata(tgt) > len(tgt) / 2
     lines = [f"# Where the proxy's order differs from full training: `{cache.name}`", "",
-             f"Command: `python bench/fidelity_bias.py --cache {cache} --keys {' '.join(keys)} --target {target}`", "",
-             f"{len(students)} students; target: the mean {target} accuracy of their full runs. Rank error: "
+             f"Command: `python bench/fidelity_bias.py --cache {cache} --keys {' '.join(keys)} --target {target}"
+             + (f" --max-macs {max_macs:g}" if max_macs else "") + "`", "",
+             f"{len(students)} students" + (f" (those of at most {max_macs:,.0f} MACs)" if max_macs else "") + f"; target: the mean {target} accuracy of their full runs. Rank error: "
              "the proxy's rank minus the target's (rank 1 = worst), mean over the students in a group; "
              "positive = ranked above where full training puts them.", "",
              "| proxy | tau, all | tau, top half |", "|---|---:|---:|"]
@@ -72,9 +75,11 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, required=True, help="a proxy_fidelity.py --cache-dir")
     ap.add_argument("--keys", nargs="+", default=["p@150"], help="cached proxy measurements to compare")
     ap.add_argument("--target", choices=["test", "bigtest"], default="bigtest")
+    ap.add_argument("--max-macs", type=float, help="only the students of at most this many MACs (a tighter "
+                    "budget's students, e.g. 63061 for 1/30 of the mnist1d teacher)")
     ap.add_argument("--out", type=Path, help="write the report here (.md) as well as printing it")
     args = ap.parse_args()
-    text = report(args.cache, args.keys, args.target)
+    text = report(args.cache, args.keys, args.target, args.max_macs)
     print(text)
     if args.out:
         args.out.write_text(text)
