@@ -10,7 +10,7 @@ import sys
 
 from scipy import stats
 
-from nas_student.distill.recipe import DEPTH_POWER, ProxyRecipe, Recipe
+from nas_student.distill.recipe import ProxyRecipe, Recipe
 from nas_student.families.base import describe
 
 RULE_MARGIN = 0.05  # the budget rule: the smallest budget whose tau is within this of the best
@@ -65,13 +65,12 @@ def is_default_proxy(overrides: dict) -> bool:
 def is_default_recipe(overrides: dict) -> bool:
     """True when ``overrides`` of the full recipe make the search's default proxy: its lr and
     temperature, its steps by depth (``depth_power``; absent: every student trains the same
-    steps), and, where ``FAMILY.lr`` keys are given, exactly its per-family lr (a mixed space,
-    where the default trains every student the same steps)."""
+    steps), and, where ``FAMILY.lr`` keys are given, exactly its per-family lr (a mixed space)."""
     proxy = ProxyRecipe()
     family = {k: v for k, v in overrides.items() if "." in k}
     if family and family != {f"{f}.lr": v for f, v in proxy.family_lr.items()}:
         return False  # another per-family recipe
-    power = 0.0 if family else DEPTH_POWER  # a mixed space's default trains every student the same steps
+    power = proxy.depth_power  # 0: every student the same steps
     if {"continue", "per_layer"} & set(overrides) or float(overrides.get("depth_power", 0)) != power:
         return False  # a continued run, or steps by another rule
     overrides = {k: v for k, v in overrides.items() if k not in ("seed", "depth_power") and k not in family}

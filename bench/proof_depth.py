@@ -2,12 +2,12 @@
 ``proof_mnist1d.py`` runs, at the budgets asked.
 
 For each budget (a fraction of the teacher's MACs; params at most 1/10) and search seed: the
-default search (`--focus best`, TPE, 40 students, two processes) with the proxy's steps by depth
-(the default) and with every student 150 steps (``--depth-power 0``), each search's most
+default search (`--focus best`, TPE, 40 students, two processes, every student 150 proxy steps)
+and the same search with steps by depth (``--depth-power 0.5``), each search's most
 accurate front student then fully trained (the full recipe, init seed = search seed) and
 scored on the test split. Searches and trainings are cached in the proof's JSON under the same
-keys as ``proof_mnist1d.py`` (so its seeds 0-2 are reused); the two arms of a seed run back to
-back in this session unless cached.
+keys as ``proof_mnist1d.py`` (so its seeds 0-2 are reused: there the equal-steps searches ran
+sessions before the others); otherwise the two arms of a seed run back to back.
 
     python bench/proof_depth.py --budgets 30 --seeds 0 1 2 3 4 5 --out results/records/proof_depth.md
 """

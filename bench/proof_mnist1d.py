@@ -5,9 +5,9 @@ For each budget (1/10, 1/30, 1/100 of the teacher's MACs; params at most 1/10) a
 
 1. nas-student's default search (mnist1d-cnn, TPE, 40 students, seed s, --focus best): the
    student each recommendation rule picks from its front (best = the most accurate within the
-   budget, within:1), with the proxy's steps by depth (the default) and with every student 150
-   steps (``--depth-power 0``, the default before); and with ``--focus front`` (the default
-   before that): knee, within:1, within:2, best;
+   budget, within:1), with the default proxy (every student 150 steps) and with steps by depth
+   (``--depth-power 0.5``); and with ``--focus front`` (the default before): knee, within:1,
+   within:2, best;
 2. the teacher shrunk uniformly: each stage's depth halved, every width scaled by one factor
    (the largest within the budget);
 3. a hand-designed student: the MNIST-1D paper's ConvBase (Greydanus 2020: three stride-2
@@ -163,14 +163,14 @@ def shrunk_teacher(f_percent: int) -> dict[str, Any]:
 
 def our_search(budget: int, seed: int, sampler: str, root: Path,
                objectives: tuple[str, ...] = ("accuracy", "macs", "params"), by_depth: bool = False) -> dict[str, Any]:
-    """A search with the default proxy (``by_depth``: steps by depth, the default now) or with
-    every student 150 steps (the default when the first searches here were measured)."""
+    """A search with the default proxy (every student 150 steps) or, ``by_depth``, with steps by
+    depth (``--depth-power 0.5``)."""
     from nas_student.search import run_search
 
     tag = ("" if len(objectives) == 3 else "-" + "-".join(objectives)) + ("-depth" if by_depth else "")
     cfg = RunConfig(task="mnist1d", space="mnist1d-cnn", results_dir=str(root), device="cpu",
                     run=f"{sampler}{tag}-b{budget}-s{seed}",
-                    budget=ProxyRecipe() if by_depth else ProxyRecipe(depth_power=0),
+                    budget=ProxyRecipe(depth_power=0.5) if by_depth else ProxyRecipe(depth_power=0),
                     constraints=Constraints(macs_ratio=1 / budget, params_ratio=0.1),
                     search=SearchSettings(trials=TRIALS, seed=seed, sampler=sampler, objectives=objectives,
                                           trust=TrustSettings(enabled=False)))
@@ -261,7 +261,7 @@ def candidates(cache: Cache, task: Any, seeds: range, t_macs: float, t_params: f
             by_depth = (get(f"search/tpe-accuracy-depth/{bname}/s{s}",
                             lambda: our_search(b, s, "tpe", root, ("accuracy",), by_depth=True))
                         if run in ("depth", False) and ONLY in (None, bname) else None)
-            for arm, prefix in ((acc_only, "equal steps"), (by_depth, "best")):
+            for arm, prefix in ((acc_only, "best"), (by_depth, "steps by depth")):
                 if arm and arm["front"]:
                     best = max(arm["front"], key=lambda r: (r["accuracy"], -r["macs"]))
                     out[(bname, f"{prefix}: most accurate", s)] = {"kind": "arch", "arch": best["arch"]}

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 #: the student the product recommends by default (the rule within:1)
 SEARCHED = "best: most accurate"
-METHODS = ["best: within 1", "best: most accurate", "equal steps: within 1", "equal steps: most accurate", "front: knee", "front: within 1", "front: within 2",
+METHODS = ["best: within 1", "best: most accurate", "steps by depth: within 1", "steps by depth: most accurate", "front: knee", "front: within 1", "front: within 2",
            "front: most accurate",
            "shrunk teacher", "paper CNN", "random search", "plain Optuna script"]
 
@@ -91,8 +91,8 @@ def report(data: dict[str, Any], cands: dict[tuple[str, str, int], dict[str, Any
     lines += ["### Headlines (means over seeds)", "",
               "'Searched' is what the product gives by default: the search with `--focus best` (the sampler "
               "maximises accuracy within the bounds) and its recommended student (`--recommend best`: the "
-              "most accurate on its front), with the proxy's steps by depth (150 x sqrt(depth / 2)). `equal steps:` "
-              "rows are the same search with every student 150 steps (`--depth-power 0`, the default before). "
+              "most accurate on its front), every student 150 proxy steps. `steps by depth:` rows are the same "
+              "search with the proxy's steps by depth (`--depth-power 0.5`: 150 x sqrt(depth / 2)), not the default. "
               "`front:` rows are the search "
               "with `--focus front` (the previous default: every objective to the sampler) and the student each "
               "rule picks from its front; the recipes table uses `front: most accurate`.", "",
@@ -106,8 +106,8 @@ def report(data: dict[str, Any], cands: dict[tuple[str, str, int], dict[str, Any
               "(at 1/30, on `front: most accurate`)",
               f"- `mnist1d searched vs plain Optuna script at 1/30 MACs: "
               f"{pts(h[f'1/30/{searched}'], h['1/30/plain Optuna script'])} points`",
-              "- searched (steps by depth) vs equal steps: " + ", ".join(
-                  f"{b} {pts(h[f'{b}/{searched}'], h[f'{b}/equal steps: most accurate'])}" for b in ("1/10", "1/30", "1/100"))
+              "- steps by depth vs searched (equal steps): " + ", ".join(
+                  f"{b} {pts(h[f'{b}/steps by depth: most accurate'], h[f'{b}/{searched}'])}" for b in ("1/10", "1/30", "1/100"))
               + " points",
               f"- searched vs random search (same space, trials) at 1/30: {pts(h[f'1/30/{searched}'], h['1/30/random search'])} points"]
     # deployment: the fastest batch-1 speedup among students (a method at a budget, means over its

@@ -15,9 +15,9 @@ is reused.
 
 ``--other layers60`` puts 60 steps per layer of each student (``--steps 120 --depth-power 1``:
 steps in proportion to its depth) in place of batch 256, ``--other sqrtdepth`` 150 x sqrt(depth
-/ 2) (106 x the square root of its depth: the default now, not when its records were made), ``--other equal`` every student 150 steps (``--depth-power 0``: the
-default before), ``--other s50`` / ``s100`` a shorter proxy (``--steps 50`` / ``100``), with
-``--trials-other`` trials.
+/ 2) (106 x the square root of its depth), ``--other equal`` every student 150 steps (the
+default, ``--depth-power 0``), ``--other s50`` / ``s100`` a shorter proxy (``--steps 50`` /
+``100``), with ``--trials-other`` trials.
 
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --trials-b256 40
     python bench/proxy_batch_search.py --seeds 0 1 2 --trials 100 --other layers60 --trials-other 100 \\

@@ -63,7 +63,7 @@ def measure(ctx, arch: dict, h: str, steps: int, kd: bool, seed_base: int,
     if per_layer is not None:  # K steps per layer of the student (its depth), or K x depth^P
         steps = round(int(per_layer) * get_family(arch["family"]).depth(arch) ** float(1 if power is None else power))
     elif power is not None:  # the product's rule: steps at depth 2, x (depth / 2)^P
-        steps = ProxyRecipe(steps=steps, depth_power=float(power)).steps_for(arch, [arch["family"]])
+        steps = ProxyRecipe(steps=steps, depth_power=float(power)).steps_for(arch)
     more = steps if more == "own" else int(more)  # "own": as many more as the student's proxy steps
     budget = Recipe.model_validate({**Recipe().model_dump(), **ov, "steps": steps})
     res = train(model, ctx.task.train.x, ctx.task.train.y, budget,

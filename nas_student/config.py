@@ -315,22 +315,8 @@ class RunConfig(_Model):
                              "budget.family_step_factor (students of those families train longer); drop one of them")
         if self.search.early_stop and self.budget.depth_power:
             raise ValueError("search.early_stop compares students at the same step, so it cannot be combined with "
-                             "budget.depth_power (deeper students train longer); set it to 0 or drop early_stop")
+                             "budget.depth_power (deeper students train longer); drop one of them")
         return self
-
-    @model_validator(mode="before")
-    @classmethod
-    def _early_stop_trains_equal_steps(cls, data: Any) -> Any:
-        """With ``search.early_stop`` every student trains ``budget.steps`` (the rungs compare
-        students at the same step) unless the budget sets ``depth_power`` itself."""
-        if not isinstance(data, dict) or not isinstance(data.get("search"), dict) or not data["search"].get("early_stop"):
-            return data
-        budget = data.get("budget")
-        if budget is None:
-            return {**data, "budget": {"depth_power": 0}}
-        if isinstance(budget, dict) and "depth_power" not in budget and "steps_per_layer" not in budget:
-            return {**data, "budget": {**budget, "depth_power": 0}}
-        return data
 
     @property
     def custom_task(self) -> bool:

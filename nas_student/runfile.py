@@ -121,7 +121,7 @@ device: auto                  # auto, cpu, cuda, mps
 
 budget:                       # the KD proxy's recipe: L = alpha*T^2*KL + beta*CE (+ optional terms)
   steps: 150                  # defaults chosen to rank students like full distillation (results/BENCHMARKS.md)
-  # depth_power: 0.5          # steps of a depth-d student: steps x (d / 2)^P (default 0.5; 0 in mixed spaces)
+  # depth_power: 0.5          # steps by depth: a depth-d student trains steps x (d / 2)^P (default 0: all `steps`)
   batch_size: 64
   lr: 0.01
   temperature: 1.0            # or a curriculum: {kind: cosine, start: 8, end: 2}
@@ -144,7 +144,7 @@ search:
   sampler: tpe                # tpe, nsga2, random
   seed: 0
   objectives: [accuracy, macs, params]
-  early_stop: false           # stop students dominated at 1/4 and 1/2 of the steps (rungs; depth_power 0)
+  early_stop: false           # stop students dominated at 1/4 and 1/2 of the steps (rungs)
 
 # execution:                  # where trials run; add workers elsewhere with `nas-student worker RUN`
 #   backend: optuna           # optuna, or ray (Ray Tune)

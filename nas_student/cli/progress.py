@@ -52,7 +52,7 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         factors = cfg.budget.family_step_factor if len(set(ctx.space.families)) > 1 else {}
         longer = state["longer"] = ", ".join(f"{f} x{factors[f]:g}" for f in sorted(set(ctx.space.families) & set(factors)))
         b = cfg.budget
-        ratio, power = f"depth/{b.reference_depth}", b.power_for(ctx.space.families)
+        ratio, power = f"depth/{b.reference_depth}", b.depth_power
         per = (f"{b.steps} KD steps per student" if not power
                else f"{b.steps} KD steps x sqrt({ratio}) per student" if power == 0.5
                else f"{b.steps} KD steps x ({ratio})^{power:g} per student")
@@ -78,7 +78,7 @@ def run_with_progress(cfg: RunConfig, console: Console) -> SearchOutcome:
         from nas_student.search.trust import trust_steps
 
         factor = (" (each student in proportion to its own proxy steps)"
-                  if state.get("longer") or cfg.budget.power_for(state["ctx"].space.families) else "")
+                  if state.get("longer") or cfg.budget.depth_power else "")
         status.update(f"Trust report: re-training the front and a few others for "
                       f"{trust_steps(state['ctx'])} steps{factor}...")
         status.start()

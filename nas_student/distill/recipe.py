@@ -150,12 +150,13 @@ class Recipe(_Model):
         return ", ".join(parts)
 
 
-#: the proxy's steps by depth in a space of one family: ``steps * sqrt(depth / 2)``. On three
-#: draws of mnist1d CNN students (40, 40 and 20, the last held out while the rule was chosen) the
-#: square root ranked closer to full training than equal steps on every init seed (Kendall tau,
-#: means of 3 seeds: 0.63 -> 0.75, 0.67 -> 0.74, 0.76 -> 0.82; 1 -- proportional -- overshot on
-#: the second draw) at the same cost, and searches with it found better students
-#: (results/BENCHMARKS.md section 10).
+#: the measured exponent of steps by depth (``--depth-power 0.5``: ``steps * sqrt(depth /
+#: 2)``). On three draws of mnist1d CNN students (40, 40 and 20, the last held out while the
+#: rule was chosen) it ranked closer to full training than equal steps on every init seed
+#: (Kendall tau, means of 3 seeds: 0.63 -> 0.75, 0.67 -> 0.74, 0.76 -> 0.83) at the same cost.
+#: It is not the default: in real 40-trial searches it found no better student at 1/10 of the
+#: teacher's MACs (6 seeds) and a worse one at 1/30 on 5 of 6 seeds (results/BENCHMARKS.md
+#: section 10).
 DEPTH_POWER = 0.5
 
 
@@ -191,12 +192,11 @@ class ProxyRecipe(Recipe):
     #: :meth:`~nas_student.families.base.Family.depth`: CNN blocks, MLP hidden layers, RNN or
     #: Transformer layers) trains ``steps * (d / reference_depth) ** depth_power`` steps. A short
     #: run ranks shallow students above where full training puts them and deep ones below (they
-    #: start slower and end higher). None (the default): :data:`DEPTH_POWER` in a space of one
-    #: family, 0 where the space mixes families (there it shortened one-layer RNN and
-    #: Transformer students, slow starters, and ranked the better half worse: mnist1d-mixed,
-    #: top-half tau 0.64 -> 0.55); a number applies in every space; 0: every student trains
-    #: ``steps``.
-    depth_power: Annotated[float, Field(ge=0, le=2)] | None = None
+    #: start slower and end higher). 0 (the default): every student trains ``steps``;
+    #: :data:`DEPTH_POWER` ranks CNN students better but did not find better ones in real
+    #: searches; in a mixed space it shortened one-layer RNN and Transformer students, slow
+    #: starters, and ranked the better half worse (mnist1d-mixed, top-half tau 0.64 -> 0.55).
+    depth_power: Annotated[float, Field(ge=0, le=2)] = 0.0
     #: the depth that trains exactly ``steps`` (2: the median student of the built-in CNN spaces)
     reference_depth: Annotated[int, Field(ge=1, le=1000)] = 2
 
@@ -220,16 +220,10 @@ class ProxyRecipe(Recipe):
         trust report's longer runs."""
         return self.model_copy(update={"steps": steps})
 
-    def power_for(self, families: Sequence[str]) -> float:
-        """The :attr:`depth_power` in a space of ``families``."""
-        if self.depth_power is not None:
-            return self.depth_power
-        return 0.0 if len(set(families)) >= 2 else DEPTH_POWER
-
-    def steps_for(self, arch: Mapping[str, Any] | None, families: Sequence[str]) -> int:
-        """The steps of student ``arch`` by its depth (:meth:`power_for`) in a space of
-        ``families``, before any family's step factor."""
-        family, power = (arch or {}).get("family"), self.power_for(families)
+    def steps_for(self, arch: Mapping[str, Any] | None) -> int:
+        """The steps of student ``arch`` by its depth (:attr:`depth_power`), before any
+        family's step factor."""
+        family, power = (arch or {}).get("family"), self.depth_power
         if not power or family is None:
             return self.steps
         from nas_student.families import get_family
@@ -246,7 +240,7 @@ class ProxyRecipe(Recipe):
         measured, and the only one where students of different families are ranked against
         each other); else this recipe."""
         family = (arch or {}).get("family")
-        steps = self.steps_for(arch, families)
+        steps = self.steps_for(arch)
         update: dict[str, float | int] = {}
         if len(set(families)) >= 2:
             if family in self.family_lr:

@@ -178,7 +178,7 @@ def test_steps_on_the_command_line_replace_a_run_files_epochs(tmp_path):
     assert cfg.budget.epochs is None and cfg.budget.steps == 80
 
 
-def test_deeper_students_train_longer_by_default_by_the_square_root_of_their_depth():
+def test_with_a_depth_power_deeper_students_train_longer():
     from nas_student.distill.recipe import ProxyRecipe
     from nas_student.families import get_family
     from nas_student.families.base import Family
@@ -194,10 +194,11 @@ def test_deeper_students_train_longer_by_default_by_the_square_root_of_their_dep
     assert [get_family(a["family"]).depth(a) for a in (cnn, one, mlp, rnn)] == [3, 1, 2, 2]
     assert get_family("mlp").depth({"family": "mlp", "layers": []}) == 1  # a linear model is one layer
     assert Family().depth({}) is None  # a family that does not say: its students train `steps`
-    # the default: `steps` at depth 2, times sqrt(depth / 2), where the space has one family
-    proxy = ProxyRecipe()
-    assert (proxy.depth_power, proxy.reference_depth) == (None, 2)
-    assert (proxy.power_for(["cnn1d"]), proxy.power_for(["mlp", "rnn"]), ProxyRecipe(depth_power=1).power_for(["mlp", "rnn"])) == (0.5, 0, 1)
+    assert (ProxyRecipe().depth_power, ProxyRecipe().reference_depth) == (0, 2)  # by default every student `steps`
+    plain = ProxyRecipe()
+    assert plain.for_student(cnn, ["cnn1d"]) is plain and plain.for_student(one, ["cnn1d"]) is plain
+    # the square root: `steps` at depth 2, times sqrt(depth / 2)
+    proxy = ProxyRecipe(depth_power=0.5)
     assert [proxy.for_student(a, ["cnn1d"]).steps for a in (one, cnn)] == [106, 184]  # 150 / sqrt 2, 150 sqrt 1.5
     assert proxy.for_student(mlp, ["mlp"]) is proxy  # depth 2: the recipe as it is
     assert proxy.for_student(None, ["cnn1d"]) is proxy
@@ -208,8 +209,8 @@ def test_deeper_students_train_longer_by_default_by_the_square_root_of_their_dep
     assert (lin.for_student(one, ["cnn1d"]).steps, lin.for_student(one, ["cnn1d"]).warmup_steps) == (75, 74)
     assert ProxyRecipe(depth_power=0).for_student(cnn, ["cnn1d"]).steps == 150  # off
     assert ProxyRecipe(reference_depth=3).for_student(cnn, ["cnn1d"]).steps == 150
-    # a mixed space: every student `steps` unless asked; with a family's step factor the two multiply
-    assert proxy.for_student(one, ["cnn1d", "rnn"]) is proxy
+    # in a mixed space too; with a family's step factor the two multiply
+    assert proxy.for_student(one, ["cnn1d", "rnn"]).steps == 106
     mixed = ProxyRecipe(depth_power=1, family_step_factor={"rnn": 2})
     assert (mixed.for_student(rnn, ["mlp", "rnn"]).steps, mixed.for_student(one, ["mlp", "rnn"]).steps) == (300, 75)
     # the trust report's longer runs: the same proportion, twice the steps
@@ -224,14 +225,6 @@ def test_a_budget_stored_with_steps_per_layer_reads_as_the_same_steps():
     assert ProxyRecipe.model_validate({"steps_per_layer": 60}).steps == 120  # 60 x depth: depth_power 1
     fixed = ProxyRecipe.model_validate({"steps": 90, "steps_per_layer": None, "depth_power": 1.0})
     assert (fixed.steps, fixed.depth_power) == (90, 0.0)  # every student trained `steps`
-
-
-def test_early_stop_trains_every_student_the_same_steps():
-    from nas_student.config import RunConfig
-
-    assert RunConfig.model_validate({"search": {"early_stop": True}}).budget.depth_power == 0
-    assert RunConfig.model_validate({"search": {"early_stop": True}, "budget": {"steps": 80}}).budget.depth_power == 0
-    assert RunConfig.model_validate({"search": {"early_stop": False}}).budget.depth_power is None
 
 
 def test_steps_by_depth_is_a_ranking_aid_full_training_does_not_take():

@@ -142,7 +142,7 @@ def test_a_run_made_before_new_settings_existed_still_resumes():
     assert _with_defaults(old) != front
 
 
-def test_a_run_made_before_steps_by_depth_resumes_only_with_the_steps_it_trained():
+def test_a_run_made_before_steps_by_depth_resumes_with_the_steps_it_trained():
     from nas_student.search.study import _config_key, _with_defaults
 
     def stored(**budget):  # a run's key as an older version wrote it
@@ -152,10 +152,10 @@ def test_a_run_made_before_steps_by_depth_resumes_only_with_the_steps_it_trained
         key["budget"].update(budget)
         return key
 
-    equal = _config_key(RunConfig(task="digits", budget=ProxyRecipe(steps=40, depth_power=0)))
-    # before steps by depth every student trained `steps`: it resumes with --depth-power 0, not the default
+    equal = _config_key(RunConfig(task="digits", budget=ProxyRecipe(steps=40)))
+    # before steps by depth every student trained `steps`: the default, so it resumes as it is
     assert _with_defaults(stored()) == equal
-    assert _with_defaults(stored()) != _config_key(RunConfig(task="digits", budget=ProxyRecipe(steps=40)))
+    assert _with_defaults(stored()) != _config_key(RunConfig(task="digits", budget=ProxyRecipe(steps=40, depth_power=0.5)))
     assert _with_defaults(stored(steps_per_layer=None, depth_power=1.0)) == equal
     # `steps_per_layer` 20 x sqrt(depth) is 28 x sqrt(depth / 2)
     assert _with_defaults(stored(steps_per_layer=20, depth_power=0.5)) == _config_key(

@@ -151,7 +151,7 @@ def test_a_mixed_search_trains_each_family_at_its_proxy_lr_and_steps(tmp_path, m
 
 
 @pytest.mark.slow
-def test_by_default_each_student_trains_steps_by_the_square_root_of_its_depth(tmp_path, mnist1d_task, monkeypatch):
+def test_with_depth_power_each_student_trains_steps_by_the_square_root_of_its_depth(tmp_path, mnist1d_task, monkeypatch):
     import json
 
     from nas_student.config import ProxyRecipe
@@ -162,7 +162,7 @@ def test_by_default_each_student_trains_steps_by_the_square_root_of_its_depth(tm
         "    type: repeat\n    count: {type: int, low: 1, high: 2}\n    params:\n      block: conv\n"
         "      expansion: 1\n      depth: {type: int, low: 1, high: 2}\n      width: 4\n      kernel: 3\n"
         "      downsample: stride\n  norm: batch\n  activation: relu\n  residual: false\n",
-        ProxyRecipe(steps=8), trials=5)
+        ProxyRecipe(steps=8, depth_power=0.5), trials=5)
     depths = [sum(s["depth"] for s in json.loads(a)["stages"]) for a in trained["arch"]]
     assert len(set(depths)) > 1  # students of several depths drawn, so the rule is exercised
     assert [r.steps for r in seen] == [round(8 * (d / 2) ** 0.5) for d in depths]  # 6, 8, 10, 11
