@@ -26,14 +26,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import proof_mnist1d as proof  # noqa: E402
 
 from nas_student.distill import evaluate, predict, train  # noqa: E402
-from nas_student.distill.recipe import ProxyRecipe  # noqa: E402
+from nas_student.distill.recipe import DEPTH_POWER, ProxyRecipe  # noqa: E402
 from nas_student.families import build  # noqa: E402
 from nas_student.families.base import describe  # noqa: E402
 from nas_student.seeds import student_seed  # noqa: E402
 from nas_student.spaces import arch_hash  # noqa: E402
 from nas_student.tasks import load_task  # noqa: E402
 
-PROXIES = {"equal": ProxyRecipe(depth_power=0), "depth": ProxyRecipe()}
+PROXIES = {"equal": ProxyRecipe(depth_power=0), "depth": ProxyRecipe(depth_power=DEPTH_POWER)}
 KEYS = {"equal": "tpe-accuracy", "depth": "tpe-accuracy-depth"}
 
 

@@ -50,7 +50,7 @@ from nas_student.config import Constraints, RunConfig, SearchSettings, TrustSett
 from nas_student.cost import profile  # noqa: E402
 from nas_student.cost.latency import measure_latency  # noqa: E402
 from nas_student.distill import evaluate, predict, train  # noqa: E402
-from nas_student.distill.recipe import FeatureKD, ProxyRecipe  # noqa: E402
+from nas_student.distill.recipe import DEPTH_POWER, FeatureKD, ProxyRecipe  # noqa: E402
 from nas_student.families import build  # noqa: E402
 from nas_student.families.base import describe  # noqa: E402
 from nas_student.spaces import arch_hash  # noqa: E402
@@ -170,7 +170,7 @@ def our_search(budget: int, seed: int, sampler: str, root: Path,
     tag = ("" if len(objectives) == 3 else "-" + "-".join(objectives)) + ("-depth" if by_depth else "")
     cfg = RunConfig(task="mnist1d", space="mnist1d-cnn", results_dir=str(root), device="cpu",
                     run=f"{sampler}{tag}-b{budget}-s{seed}",
-                    budget=ProxyRecipe(depth_power=0.5) if by_depth else ProxyRecipe(depth_power=0),
+                    budget=ProxyRecipe(depth_power=DEPTH_POWER) if by_depth else ProxyRecipe(depth_power=0),
                     constraints=Constraints(macs_ratio=1 / budget, params_ratio=0.1),
                     search=SearchSettings(trials=TRIALS, seed=seed, sampler=sampler, objectives=objectives,
                                           trust=TrustSettings(enabled=False)))
