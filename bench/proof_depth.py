@@ -25,11 +25,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 import proof_mnist1d as proof  # noqa: E402
 
 from nas_student.cost import profile  # noqa: E402
+from nas_student.distill.recipe import DEPTH_POWER, ProxyRecipe  # noqa: E402
 from nas_student.distill import predict  # noqa: E402
 from nas_student.families.base import describe  # noqa: E402
 from nas_student.tasks import load_task  # noqa: E402
 
 ARMS = {"equal steps": ("tpe-accuracy", False), "steps by depth": ("tpe-accuracy-depth", True)}
+#: ``--arm ref1``: steps by depth with no student below 150 steps (212 at depth 2) in place of the rule
+REF1 = ("ref1", ProxyRecipe(steps=212, depth_power=DEPTH_POWER))
 
 
 def main() -> None:
@@ -38,6 +41,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     ap.add_argument("--cache", type=Path, default=proof.CACHE)
     ap.add_argument("--out", type=Path, default=Path("results/records/proof_depth.md"))
+    ap.add_argument("--arm", choices=["sqrt", "ref1"], default="sqrt", help="the steps-by-depth arm: the square "
+                    "root at depth 2 (--depth-power 0.5), or ref1, no student below 150 steps (--steps 212)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cache = proof.Cache(args.cache)
@@ -49,8 +54,11 @@ def main() -> None:
     for b in args.budgets:
         for s in args.seeds:
             for arm, (key, by_depth) in ARMS.items():
+                other = REF1 if by_depth and args.arm == "ref1" else None
+                key = f"{key}-{other[0]}" if other else key
                 found = cache.get(f"search/{key}/1/{b}/s{s}",
-                                  lambda: proof.our_search(b, s, "tpe", root, ("accuracy",), by_depth=by_depth))
+                                  lambda: proof.our_search(b, s, "tpe", root, ("accuracy",), by_depth=by_depth,
+                                                           proxy=other))
                 best = max(found["front"], key=lambda r: (r["accuracy"], -r["macs"]))
                 spec = {"kind": "arch", "arch": best["arch"]}
                 full = cache.get(f"train/{proof.key_of(spec)}/s{s}/KD",
@@ -64,7 +72,11 @@ def main() -> None:
 def report(rows: list[dict], args) -> str:
     lines = ["# Steps by depth against equal steps, real searches, fully trained", "",
              f"Command: `python bench/proof_depth.py --budgets {' '.join(map(str, args.budgets))} --seeds "
-             f"{' '.join(map(str, args.seeds))}`", "",
+             f"{' '.join(map(str, args.seeds))}" + (f" --arm {args.arm} --out {args.out}" if args.arm != "sqrt" else "")
+             + "`", "",
+             "The steps-by-depth arm: " + ("no student below 150 steps (`--steps 212 --depth-power 0.5`: 150 at "
+                                           "depth 1, 212 at 2, 300 at 4)." if args.arm == "ref1" else
+                                           "`--depth-power 0.5` (106 steps at depth 1, 150 at 2, 212 at 4)."), "",
              "mnist1d, `mnist1d-cnn`, the default search (TPE, `--focus best`, 40 students, two processes), "
              "params <= 1/10 of the teacher's. Each search's most accurate front student (`--recommend best`) "
              "fully trained once (3000 steps, the full recipe, init seed = search seed), test accuracy on 4,000 "

@@ -162,15 +162,17 @@ def shrunk_teacher(f_percent: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ searches
 
 def our_search(budget: int, seed: int, sampler: str, root: Path,
-               objectives: tuple[str, ...] = ("accuracy", "macs", "params"), by_depth: bool = False) -> dict[str, Any]:
+               objectives: tuple[str, ...] = ("accuracy", "macs", "params"), by_depth: bool = False,
+               proxy: tuple[str, ProxyRecipe] | None = None) -> dict[str, Any]:
     """A search with the default proxy (every student 150 steps) or, ``by_depth``, with steps by
-    depth (``--depth-power 0.5``)."""
+    depth (``--depth-power 0.5``), or ``proxy`` (a run-name tag and the recipe)."""
     from nas_student.search import run_search
 
     tag = ("" if len(objectives) == 3 else "-" + "-".join(objectives)) + ("-depth" if by_depth else "")
+    tag += f"-{proxy[0]}" if proxy else ""
     cfg = RunConfig(task="mnist1d", space="mnist1d-cnn", results_dir=str(root), device="cpu",
                     run=f"{sampler}{tag}-b{budget}-s{seed}",
-                    budget=ProxyRecipe(depth_power=DEPTH_POWER) if by_depth else ProxyRecipe(depth_power=0),
+                    budget=proxy[1] if proxy else ProxyRecipe(depth_power=DEPTH_POWER) if by_depth else ProxyRecipe(depth_power=0),
                     constraints=Constraints(macs_ratio=1 / budget, params_ratio=0.1),
                     search=SearchSettings(trials=TRIALS, seed=seed, sampler=sampler, objectives=objectives,
                                           trust=TrustSettings(enabled=False)))
