@@ -284,11 +284,17 @@ def write(report: TrustReport, run_dir: Path) -> None:
     (run_dir / "trust.md").write_text(markdown(report))
 
 
+def _own_steps(report: TrustReport) -> list[tuple[int, int]]:
+    """(proxy steps, steps in all) of the students that trained other steps than the run's (by
+    depth, or their family's step factor)."""
+    return sorted({(s["proxy_steps"], s["long_steps"]) for s in report.students if "long_steps" in s
+                   and (s["proxy_steps"], s["long_steps"]) != (report.proxy_steps, report.steps)})
+
+
 def summary(report: TrustReport) -> str:
     """One line: tau, how many students, the verdict."""
     n = len(report.students)
-    own = any((s.get("proxy_steps"), s.get("long_steps")) != (report.proxy_steps, report.steps)
-              for s in report.students if "long_steps" in s)
+    own = bool(_own_steps(report))
     runs = (f"the proxy (each student's own steps) and {report.steps / report.proxy_steps:g}x those" if own
             else f"the proxy ({report.proxy_steps} steps) and {report.steps} steps")
     return f"Trust: Kendall tau {report.tau:.2f} between {runs} over {n} students; {report.verdict}"
@@ -297,8 +303,7 @@ def summary(report: TrustReport) -> str:
 def how_trained(report: TrustReport) -> str:
     n = sum(bool(s.get("continued")) for s in report.students)
     more = report.steps - report.proxy_steps
-    own = sorted({(s["proxy_steps"], s["long_steps"]) for s in report.students if "long_steps" in s
-                  and (s["proxy_steps"], s["long_steps"]) != (report.proxy_steps, report.steps)})
+    own = _own_steps(report)
     longer = ("; students with their own steps (by depth, or their family's step factor): "
               + ", ".join(f"{a} proxy steps and {b} in all" for a, b in own)) if own else ""
     if n == len(report.students):
