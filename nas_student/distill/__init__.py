@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_WHERE = {"kd_loss": "losses", "ProxyRecipe": "recipe", "Recipe": "recipe",
+_WHERE = {"kd_loss": "losses", "ProxyRecipe": "recipe", "Recipe": "recipe", "score": "trainer",
           "TrainResult": "trainer", "evaluate": "trainer", "predict": "trainer", "train": "trainer"}
 
 

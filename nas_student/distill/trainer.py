@@ -28,7 +28,8 @@ from nas_student.distill.terms import LossTerms
 from nas_student.errors import NasStudentError
 from nas_student.families.base import output_heads
 
-__all__ = ["ProxyRecipe", "DivergedError", "Recipe", "TrainResult", "evaluate", "hide_labels", "predict", "train"]
+__all__ = ["ProxyRecipe", "DivergedError", "Recipe", "TrainResult", "evaluate", "hide_labels", "predict", "score",
+           "train"]
 
 
 @dataclass
@@ -237,8 +238,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     Multi-task models (``output_heads``, labels ``(N, tasks)``): each task scored on its own
     block (``accuracy_<i>``, ``agreement_<i>``, by the task's index), and ``accuracy``,
     ``agreement`` and ``kd_loss`` are the means over the tasks."""
-    logits = predict(model, x)
-    heads = output_heads(model)
+    return score(predict(model, x), y, teacher_logits, temperature, output_heads(model))
+
+
+def score(logits: torch.Tensor, y: torch.Tensor, teacher_logits: torch.Tensor | None = None,
+          temperature: float = 4.0, heads: tuple[int, ...] = ()) -> dict[str, float]:
+    """:func:`evaluate`'s scores of outputs already computed (e.g. the teacher's, kept for
+    distillation: no second pass over the split). ``heads``: a multi-task model's
+    ``output_heads``."""
     if heads:
         return _evaluate_heads(logits, y, teacher_logits, temperature, heads)
     if logits.dim() > 2:

@@ -14,7 +14,8 @@ import torch
 from nas_student.config import RunConfig
 from nas_student.cost.constraints import limits
 from nas_student.cost.price import price_teacher
-from nas_student.distill import evaluate
+from nas_student.distill import score
+from nas_student.families.base import output_heads
 from nas_student.errors import NasStudentError
 from nas_student.search import feasibility
 from nas_student.spaces import (
@@ -76,7 +77,7 @@ def prepare(cfg: RunConfig) -> SearchContext:
     _, t_cost = price_teacher(task.teacher, task.teacher_interface(), device, cfg.latency, cfg.price_against)
     train_logits = task.teacher_logits("train")  # + the unlabelled pool
     val_logits = task.teacher_logits("val")
-    val_acc = evaluate(task.teacher, task.teacher_inputs("val"), task.val.y)["accuracy"]  # padding-aware for LM
+    val_acc = score(val_logits, task.val.y, heads=output_heads(task.teacher))["accuracy"]  # padding-aware for LM
     bounds = limits(cfg.constraints, t_cost)
     space_yaml = None
     if space is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -45,6 +46,9 @@ class Task:
     #: (the same sample, e.g. the same digit as an image and as a signal), and its interface.
     teacher_view: dict[str, torch.Tensor] | None = None
     teacher_io: ModelIO | None = None
+    #: where the teacher's outputs are cached (a built-in teacher's: beside its weights, see
+    #: ``teacher_cache.cached_outputs``); None computes them every time
+    outputs_cache: Path | None = None
 
     @property
     def cross_modal(self) -> bool:
@@ -62,7 +66,14 @@ class Task:
         the student's inputs: the soft targets of every distillation mode."""
         from nas_student.distill.trainer import predict
 
-        return predict(self.teacher, self.teacher_inputs(split))
+        x = self.teacher_inputs(split)
+        if self.outputs_cache is None:
+            return predict(self.teacher, x)
+        from nas_student.tasks.teacher_cache import cached_outputs
+
+        first = next(self.teacher.parameters(), None)
+        device = first.device.type if first is not None else "cpu"
+        return cached_outputs(self.outputs_cache, x, device, lambda: predict(self.teacher, x))
 
     def teacher_interface(self) -> ModelIO:
         """The interface the teacher is priced and run on (its own modality's when cross-modal)."""

@@ -18,7 +18,7 @@ from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
 from nas_student.tasks.splits import split_indices
-from nas_student.tasks.teacher_cache import builtin_teacher
+from nas_student.tasks.teacher_cache import builtin_teacher, outputs_prefix
 
 IO = ModelIO((1, 8, 8), 10)
 TEACHER_ARCH = {
@@ -64,4 +64,5 @@ def load(seed: int = 0, device: str = "cpu") -> Task:
     train_s, val_s, test_s = digits_splits(seed)
     teacher, meta = builtin_teacher("digits", IO, train_s, test_s, TEACHER_ARCH, TEACHER_BUDGET,
                                     seed=seed, device=device)
-    return Task("digits", IO, train_s, val_s, test_s, freeze(teacher), meta, input_range=(0.0, 1.0))
+    return Task("digits", IO, train_s, val_s, test_s, freeze(teacher), meta, input_range=(0.0, 1.0),
+                outputs_cache=outputs_prefix(meta))

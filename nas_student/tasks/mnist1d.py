@@ -32,7 +32,14 @@ from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
 from nas_student.tasks.splits import split_indices
-from nas_student.tasks.teacher_cache import atomic_write, builtin_teacher, cache_dir, cache_key, save_npz
+from nas_student.tasks.teacher_cache import (
+    atomic_write,
+    builtin_teacher,
+    cache_dir,
+    cache_key,
+    outputs_prefix,
+    save_npz,
+)
 
 LENGTH = 40
 SAMPLES = 20_000
@@ -154,4 +161,4 @@ def load(seed: int = 0, device: str = "cpu") -> Task:
     teacher, meta = builtin_teacher("mnist1d", IO, train_s, test_s, TEACHER_ARCH, TEACHER_BUDGET,
                                     seed=seed, device=device)
     info: dict[str, Any] = {**meta, "data": {"generator": GENERATOR, "mnist1d": metadata.version("mnist1d")}}
-    return Task("mnist1d", IO, train_s, val_s, test_s, freeze(teacher), info)
+    return Task("mnist1d", IO, train_s, val_s, test_s, freeze(teacher), info, outputs_cache=outputs_prefix(meta))

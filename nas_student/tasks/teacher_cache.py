@@ -3,6 +3,10 @@
 A cache entry is ``<key>.pt`` (a state_dict) and ``<key>.json`` (its sha256 and the test
 accuracy it reached). Loading re-checks the sha256, loads with ``weights_only=True`` and
 re-scores the model: anything that does not match is rebuilt, never trusted blindly.
+
+The teacher's outputs over a task's splits are cached beside it (:func:`cached_outputs`):
+keyed by the weights' sha256, the inputs' contents and the device, so a search does not run
+the teacher over its training set again (about 1.5 s of a 25 s mnist1d search on 2 cores).
 """
 
 from __future__ import annotations
@@ -97,6 +101,34 @@ def cached_teacher(
         atomic_write(meta_path, lambda p: p.write_text(json.dumps(meta, indent=1)))
     meta["cache"] = f"rebuilt ({reason})"
     return model, meta
+
+
+def outputs_prefix(meta: dict[str, Any], root: Path | None = None) -> Path:
+    """Where a cached teacher's outputs are kept: beside its weights, named by their sha256."""
+    return (root or cache_dir()) / "teachers" / f"{meta['key']}-{meta['sha256'][:16]}"
+
+
+def cached_outputs(prefix: Path, x: torch.Tensor, device: str, compute: Callable[[], torch.Tensor]
+                   ) -> torch.Tensor:
+    """The teacher's outputs over ``x``: read from ``prefix`` when stored for these inputs on
+    this kind of device, else ``compute()``d and stored (a file that does not load or has the
+    wrong rows is computed again)."""
+    from nas_student.tasks.base import fingerprint
+
+    path = prefix.with_name(f"{prefix.name}.outputs-{fingerprint(x)}-{device}.pt")
+    if path.exists():
+        try:
+            out = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(out, torch.Tensor) and len(out) == len(x):
+                return out
+        except Exception as e:  # noqa: BLE001 - any failure means: compute again
+            log.info("teacher outputs %s unreadable (%s); computing them again", path.name, type(e).__name__)
+    out = compute()
+    try:
+        atomic_write(path, lambda p: torch.save(out, p))
+    except OSError as e:  # a read-only cache still gives the outputs
+        log.info("teacher outputs not cached (%s)", e)
+    return out
 
 
 def _hit(meta_path: Path) -> dict[str, Any]:

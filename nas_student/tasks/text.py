@@ -36,7 +36,7 @@ from nas_student.distill.trainer import Recipe, evaluate
 from nas_student.errors import NasStudentError
 from nas_student.families.base import ModelIO
 from nas_student.tasks.base import Split, Task, freeze
-from nas_student.tasks.teacher_cache import builtin_teacher
+from nas_student.tasks.teacher_cache import builtin_teacher, outputs_prefix
 
 SOURCE = "pydoc_data.topics"
 PAD, UNK = 0, 1
@@ -144,4 +144,5 @@ def load(seed: int = 0, device: str = "cpu") -> Task:
     meta["test_perplexity"] = evaluate(teacher, test_s.x, test_s.y)["perplexity"]
     meta["unigram"] = unigram_baseline(train_s, test_s)
     meta["corpus"] = corpus_version(texts)
-    return Task("text", IO, train_s, val_s, test_s, freeze(teacher), meta, kind="lm")
+    return Task("text", IO, train_s, val_s, test_s, freeze(teacher), meta, kind="lm",
+                outputs_cache=outputs_prefix(meta))
