@@ -33,6 +33,14 @@ from nas_student.tasks import load_task  # noqa: E402
 ARMS = {"equal steps": ("tpe-accuracy", False), "steps by depth": ("tpe-accuracy-depth", True)}
 #: ``--arm ref1``: steps by depth with no student below 150 steps (212 at depth 2) in place of the rule
 REF1 = ("ref1", ProxyRecipe(steps=212, depth_power=DEPTH_POWER))
+#: ``--arm eq212``: the control for ref1 at about its cost: every student 212 steps (no rule)
+EQ212 = ("eq212", ProxyRecipe(steps=212))
+OTHERS = {"ref1": REF1, "eq212": EQ212}
+#: what the second arm is, for the record
+ARM_TEXT = {"sqrt": "`--depth-power 0.5` (106 steps at depth 1, 150 at 2, 212 at 4).",
+            "ref1": "no student below 150 steps (`--steps 212 --depth-power 0.5`: 150 at depth 1, 212 at 2, 300 at 4).",
+            "eq212": "equal steps, more of them: every student 212 steps (`--steps 212`), about ref1's cost; "
+                     "the column `steps by depth` holds this arm."}
 
 
 def main() -> None:
@@ -41,8 +49,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     ap.add_argument("--cache", type=Path, default=proof.CACHE)
     ap.add_argument("--out", type=Path, default=Path("results/records/proof_depth.md"))
-    ap.add_argument("--arm", choices=["sqrt", "ref1"], default="sqrt", help="the steps-by-depth arm: the square "
-                    "root at depth 2 (--depth-power 0.5), or ref1, no student below 150 steps (--steps 212)")
+    ap.add_argument("--arm", choices=["sqrt", *OTHERS], default="sqrt", help="the second arm: the square "
+                    "root at depth 2 (--depth-power 0.5), ref1 (no student below 150 steps: --steps 212 "
+                    "--depth-power 0.5), or eq212 (every student 212 steps, ref1's cost without the rule)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cache = proof.Cache(args.cache)
@@ -54,7 +63,7 @@ def main() -> None:
     for b in args.budgets:
         for s in args.seeds:
             for arm, (key, by_depth) in ARMS.items():
-                other = REF1 if by_depth and args.arm == "ref1" else None
+                other = OTHERS.get(args.arm) if by_depth else None
                 key = f"{key}-{other[0]}" if other else key
                 found = cache.get(f"search/{key}/1/{b}/s{s}",
                                   lambda: proof.our_search(b, s, "tpe", root, ("accuracy",), by_depth=by_depth,
@@ -74,9 +83,7 @@ def report(rows: list[dict], args) -> str:
              f"Command: `python bench/proof_depth.py --budgets {' '.join(map(str, args.budgets))} --seeds "
              f"{' '.join(map(str, args.seeds))}" + (f" --arm {args.arm} --out {args.out}" if args.arm != "sqrt" else "")
              + "`", "",
-             "The steps-by-depth arm: " + ("no student below 150 steps (`--steps 212 --depth-power 0.5`: 150 at "
-                                           "depth 1, 212 at 2, 300 at 4)." if args.arm == "ref1" else
-                                           "`--depth-power 0.5` (106 steps at depth 1, 150 at 2, 212 at 4)."), "",
+             "The second arm: " + ARM_TEXT[args.arm], "",
              "mnist1d, `mnist1d-cnn`, the default search (TPE, `--focus best`, 40 students, two processes), "
              "params <= 1/10 of the teacher's. Each search's most accurate front student (`--recommend best`) "
              "fully trained once (3000 steps, the full recipe, init seed = search seed), test accuracy on 4,000 "
