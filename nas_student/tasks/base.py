@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,15 +87,6 @@ class Task:
         pool = self.unlabelled.to(x.dtype)
         return (torch.cat([x, pool]),
                 torch.cat([y, torch.full((len(pool), *y.shape[1:]), -100, dtype=y.dtype)]))
-
-
-def fingerprint(*tensors: torch.Tensor) -> str:
-    """A short hash of tensors' contents (to key caches on the exact data)."""
-    h = hashlib.sha256()
-    for t in tensors:
-        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def freeze(model: nn.Module) -> nn.Module:

@@ -45,6 +45,15 @@ def cache_key(definition: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def fingerprint(*tensors: torch.Tensor) -> str:
+    """A short hash of tensors' contents (to key caches on the exact data)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(str(tuple(t.shape)).encode() + str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -113,8 +122,6 @@ def cached_outputs(prefix: Path, x: torch.Tensor, device: str, compute: Callable
     """The teacher's outputs over ``x``: read from ``prefix`` when stored for these inputs on
     this kind of device, else ``compute()``d and stored (a file that does not load or has the
     wrong rows is computed again)."""
-    from nas_student.tasks.base import fingerprint
-
     path = prefix.with_name(f"{prefix.name}.outputs-{fingerprint(x)}-{device}.pt")
     if path.exists():
         try:
@@ -179,7 +186,6 @@ def builtin_teacher(task: str, io: Any, train_s: Any, test_s: Any, arch: dict[st
     ``$NAS_STUDENT_TEACHER_STEPS`` caps the training steps (:func:`capped`)."""
     from nas_student.distill.trainer import evaluate, train
     from nas_student.families import build
-    from nas_student.tasks.base import fingerprint
 
     budget = capped(budget, len(train_s.x))
 
