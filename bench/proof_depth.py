@@ -103,8 +103,17 @@ def report(rows: list[dict], args) -> str:
         lines += ["", f"- 1/{b}: equal steps median {statistics.median(eqs):.2f} %, steps by depth median "
                   f"{statistics.median(dps):.2f} %; difference per seed median {statistics.median(diffs):+.2f} points "
                   f"(range {min(diffs):+.2f} to {max(diffs):+.2f}; depth ahead on {sum(d > 0 for d in diffs)} of "
-                  f"{len(diffs)} seeds)", ""]
+                  f"{len(diffs)} seeds; {_signed_rank(diffs)})", ""]
     return "\n".join(lines)
+
+
+def _signed_rank(diffs: list[float]) -> str:
+    """The paired test of the per-seed differences (Wilcoxon signed-rank, two-sided)."""
+    from scipy.stats import wilcoxon
+
+    if len(diffs) < 6 or not any(diffs):
+        return "too few seeds for a signed-rank test"
+    return f"Wilcoxon signed-rank p = {wilcoxon(diffs).pvalue:.2f}, two-sided"
 
 
 if __name__ == "__main__":
