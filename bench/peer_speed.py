@@ -6,7 +6,7 @@ same task, seed and number of trials, one after the other in one run on a quiet 
 Each arm is a fresh process, timed from its start to its exit (imports, data, the teacher's
 outputs and every trial: what a user waits for), the teacher cached beforehand for all (and
 nas-student's cache of its outputs over the splits, which a user's first search on a teacher
-fills: about 1.5 s of a 25 s mnist1d search on 2 cores). Every
+fills: 1.4 s of a 35-45 s mnist1d search on 2 cores, `search_phases.md`). Every
 process keeps its defaults (no thread setting is imposed) except the arm `nas-student --workers 1
 (1 thread)`, the one-process search held to one torch thread (`OMP_NUM_THREADS=1`): against it the
 two-process default shows how far the parallel search scales, apart from how much a second torch
