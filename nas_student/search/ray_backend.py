@@ -60,8 +60,10 @@ def _trainable(config: dict[str, Any], ctx: SearchContext, run_dir: str) -> None
         tune.report({**out, "state": "GONE"})
         return
     node = ray.get_runtime_context().get_node_id()
-    trial.set_user_attr(rec.RAY_NODE, node)  # where it ran; ray_nodes: every attempt (retries)
+    # every attempt first (ray_nodes), then where it runs now (ray_node): two writes, so a node
+    # lost between them must not leave an attempt out of the history a retry extends
     trial.set_user_attr(rec.RAY_NODES, [*trial.user_attrs.get(rec.RAY_NODES, []), node])
+    trial.set_user_attr(rec.RAY_NODE, node)
     try:
         out.update(state="COMPLETE", values=list(Objective(ctx, Path(run_dir) / "weights")(trial)))
     except optuna.TrialPruned:
